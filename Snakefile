@@ -1,0 +1,20 @@
+# qrobust: regenerate the tables and figures of quantization/robustness papers.
+#   snakemake --cores 2 results/table1.csv results/figures/fig1.png
+#   snakemake --cores 2 --configfile config/paper.yaml results/table1.csv   (GPU scale: --profile workflow/profiles/slurm)
+
+
+configfile: "config/config.yaml"
+
+
+include: "workflow/rules/common.smk"
+include: "workflow/rules/data.smk"
+include: "workflow/rules/train.smk"
+include: "workflow/rules/evaluate.smk"
+include: "workflow/rules/report.smk"
+
+
+rule all:
+    input:
+        "results/table1.csv",
+        "results/figures/fig1.png",
+    default_target: True

@@ -1,0 +1,43 @@
+"""Checkpoints hold plain tensors and a spec to rebuild the model (torch.load(weights_only=True) works)."""
+from __future__ import annotations
+
+from pathlib import Path
+
+import torch
+import torch.nn as nn
+
+from . import _io
+from .models import create_model
+from .quant import QuantConfig, quantize_
+
+FORMAT = "qrobust-checkpoint-v1"
+
+
+class CheckpointError(ValueError):
+    pass
+
+
+def save_checkpoint(path, model: nn.Module, spec: dict, extra: dict | None = None) -> None:
+    """`spec`: create_model kwargs under "model" and the QuantConfig fields under "quant"."""
+    state = {k: v.detach().cpu() for k, v in model.state_dict().items()}
+    _io.torch_save(path, {"format": FORMAT, "spec": spec, "state_dict": state, "extra": extra or {}})
+
+
+def load_checkpoint(path, device="cpu") -> tuple[nn.Module, dict]:
+    path = Path(path)
+    if not path.exists():
+        raise CheckpointError(f"{path}: checkpoint not found; run the train rule that makes it")
+    try:
+        blob = torch.load(path, map_location="cpu", weights_only=True)
+    except Exception as e:  # truncated zip, wrong pickle, random bytes: all the same to a user
+        raise CheckpointError(f"{path}: corrupted or not a torch checkpoint ({type(e).__name__}); delete it and rerun its train job") from None
+    if not isinstance(blob, dict) or blob.get("format") != FORMAT:
+        raise CheckpointError(f"{path}: not a {FORMAT} file; delete it and rerun its train job")
+    spec = blob["spec"]
+    model = create_model(**spec["model"])
+    quantize_(model, QuantConfig(**spec["quant"]))
+    try:
+        model.load_state_dict(blob["state_dict"])
+    except RuntimeError as e:
+        raise CheckpointError(f"{path}: weights do not fit model {spec['model'].get('name')} ({str(e).splitlines()[0]}); delete it and rerun its train job") from None
+    return model.to(device).eval(), blob

@@ -1,0 +1,108 @@
+"""Load and validate a config: JSON schema first, then the checks a schema cannot express.
+
+Every problem becomes one ConfigError line naming the key and what is allowed.
+"""
+from __future__ import annotations
+
+import copy
+from pathlib import Path
+
+import jsonschema
+import yaml
+
+SCHEMA_PATH = Path(__file__).resolve().parent / "schemas" / "config.schema.yaml"
+
+
+class ConfigError(ValueError):
+    pass
+
+
+def load_schema() -> dict:
+    return yaml.safe_load(SCHEMA_PATH.read_text())
+
+
+def load_config(path: str | Path) -> dict:
+    path = Path(path)
+    try:
+        cfg = yaml.safe_load(path.read_text())
+    except FileNotFoundError:
+        raise ConfigError(f"{path}: config file not found") from None
+    except yaml.YAMLError as e:
+        mark = getattr(e, "problem_mark", None)
+        where = f" (line {mark.line + 1})" if mark else ""
+        raise ConfigError(f"{path}: not valid YAML{where}; fix the syntax or start from config/config.yaml") from None
+    if not isinstance(cfg, dict):
+        raise ConfigError(f"{path}: must be a YAML mapping of keys (see config/config.yaml), got {type(cfg).__name__}")
+    return validate_config(cfg)
+
+
+def _key(path) -> str:
+    out = ""
+    for p in path:
+        out += f"[{p}]" if isinstance(p, int) else (f".{p}" if out else str(p))
+    return out or "<top level>"
+
+
+def _fill_defaults(schema: dict, node, root: dict):
+    if "$ref" in schema:
+        schema = root["definitions"][schema["$ref"].split("/")[-1]]
+    if isinstance(node, dict) and schema.get("type") == "object":
+        for k, sub in schema.get("properties", {}).items():
+            if k not in node and "default" in sub:
+                node[k] = copy.deepcopy(sub["default"])
+            if k in node:
+                _fill_defaults(sub, node[k], root)
+    elif isinstance(node, list) and isinstance(schema.get("items"), dict):
+        for item in node:
+            _fill_defaults(schema["items"], item, root)
+
+
+def _describe(error: jsonschema.ValidationError) -> str:
+    key = _key(error.absolute_path)
+    schema = error.schema
+    if error.validator == "anyOf":  # the bits type: say what is allowed in words
+        return f"config key '{key}': {error.instance!r} is not allowed; use an integer 1..16 or null (full precision)"
+    if error.validator == "additionalProperties":
+        allowed = ", ".join(sorted(schema.get("properties", {})))
+        return f"config key '{key}': {error.message}; allowed keys: {allowed}"
+    if error.validator == "enum":
+        return f"config key '{key}': {error.instance!r} is not allowed; allowed: {', '.join(map(str, schema['enum']))}"
+    if error.validator in ("minimum", "maximum", "exclusiveMinimum", "exclusiveMaximum"):
+        lo = schema.get("minimum", schema.get("exclusiveMinimum"))
+        hi = schema.get("maximum", schema.get("exclusiveMaximum"))
+        rng = f"{lo}..{hi}" if hi is not None else (f">= {lo}" if "minimum" in schema else f"> {lo}")
+        return f"config key '{key}': {error.instance!r} is out of range; allowed: {rng}"
+    if error.validator == "minItems":
+        return f"config key '{key}': must list at least {error.validator_value} item(s), got {len(error.instance)}"
+    return f"config key '{key}': {error.message}"
+
+
+def validate_config(cfg: dict) -> dict:
+    """Return a copy of `cfg` with defaults filled in, or raise ConfigError (one line)."""
+    cfg = copy.deepcopy(cfg)
+    schema = load_schema()
+    validator = jsonschema.Draft7Validator(schema)
+    errors = sorted(validator.iter_errors(cfg), key=lambda e: (len(list(e.absolute_path)), str(list(e.absolute_path))))
+    if errors:
+        # the deepest error under anyOf is the one that says what is wrong; best_match picks it
+        raise ConfigError(_describe(jsonschema.exceptions.best_match(errors)))
+    _fill_defaults(schema, cfg, schema)
+    _check_semantics(cfg)
+    return cfg
+
+
+def _check_semantics(cfg: dict) -> None:
+    seen = set()
+    for i, m in enumerate(cfg["methods"]):
+        if m["name"] == "dq" and m["beta"] <= 0:
+            raise ConfigError(f"config key 'methods[{i}].beta': dq needs beta > 0 (the paper uses 3e-4, 6e-4, 1e-3)")
+        if m["name"] == "vanilla" and m["beta"] != 0:
+            raise ConfigError(f"config key 'methods[{i}].beta': vanilla has no regularizer; drop beta or use name: dq")
+        if (m["name"], m["beta"]) in seen:
+            raise ConfigError(f"config key 'methods[{i}]': {m['name']} with beta {m['beta']} is listed twice")
+        seen.add((m["name"], m["beta"]))
+    quantized = any(b is not None for b in cfg["quant"]["act_bits"])
+    if quantized and cfg["model"]["act"] == "relu":
+        raise ConfigError("config key 'model.act': relu is unbounded and cannot be quantized; use relu6, relu1 or tanh (or only null in quant.act_bits)")
+    if cfg["train"]["schedule"] == "multistep" and not cfg["train"]["milestones"]:
+        raise ConfigError("config key 'train.milestones': the multistep schedule needs at least one milestone epoch")

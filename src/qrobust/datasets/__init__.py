@@ -1,0 +1,52 @@
+"""Dataset registry: `prepare(name, ...)` writes a prepared split; `load_prepared` reads it."""
+from __future__ import annotations
+
+from pathlib import Path
+
+import torch
+
+from .. import _io
+from ._base import DATASETS, MissingDataError, Split
+from . import imagefolder, mnist5k, torchvision_sets  # noqa: F401  (registration)
+
+__all__ = ["DATASETS", "MissingDataError", "Split", "prepare", "load_prepared"]
+
+
+def prepare(name: str, raw_root: str | Path, out_dir: str | Path, seed: int = 0, **kw) -> dict:
+    """Load raw data through the registry and write train.pt, test.pt and meta.json atomically."""
+    train, test = DATASETS.get(name)(raw_root, seed=seed, **kw)
+    out = Path(out_dir)
+    files = {}
+    for part, split in (("train", train), ("test", test)):
+        path = out / f"{part}.pt"
+        _io.torch_save(path, {"x": split.x, "y": split.y})
+        files[f"{part}.pt"] = _io.sha256_file(path)
+    xf = train.x.float() / 255.0
+    meta = {
+        "dataset": name,
+        "seed": seed,
+        "options": {k: v for k, v in kw.items()},
+        "shape": list(train.x.shape[1:]),
+        "num_classes": int(max(train.y.max(), test.y.max())) + 1,
+        "n_train": len(train.y),
+        "n_test": len(test.y),
+        "train_class_counts": torch.bincount(train.y).tolist(),
+        "mean": xf.mean(dim=(0, 2, 3)).tolist(),
+        "std": xf.std(dim=(0, 2, 3)).tolist(),
+        "sha256": files,
+    }
+    _io.write_json(out / "meta.json", meta)
+    return meta
+
+
+def load_prepared(data_dir: str | Path, part: str) -> tuple[Split, dict]:
+    """Read a prepared split, checking its hash against meta.json (a corrupted file is named)."""
+    data_dir = Path(data_dir)
+    meta = _io.read_json(data_dir / "meta.json")
+    path = data_dir / f"{part}.pt"
+    if not path.exists():
+        raise FileNotFoundError(f"{path}: prepared data missing; run `qrobust prepare-data` (or the prepare_data rule)")
+    if _io.sha256_file(path) != meta["sha256"][f"{part}.pt"]:
+        raise ValueError(f"{path}: sha256 differs from {data_dir / 'meta.json'}; the file is corrupted, delete {data_dir} and rerun prepare_data")
+    blob = torch.load(path, weights_only=True)
+    return Split(blob["x"], blob["y"]), meta

@@ -1,0 +1,56 @@
+"""Dataset plumbing: the registry, the prepared-split format, and the missing-files error.
+
+A prepared dataset is `train.pt` / `test.pt` holding {"x": uint8 N x C x H x W, "y": int64 N}
+(loadable with torch.load(weights_only=True)) plus `meta.json` with shapes, class count,
+per-channel mean/std of the train split and the sha256 of every file.
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+import torch
+
+from .._registry import Registry
+
+DATASETS: Registry = Registry("dataset")
+
+
+class MissingDataError(FileNotFoundError):
+    """Raw files are not on disk; the message says which and how to get them."""
+
+
+@dataclass
+class Split:
+    x: torch.Tensor  # uint8, N x C x H x W
+    y: torch.Tensor  # int64, N
+
+    def __post_init__(self):
+        if self.x.dtype != torch.uint8 or self.x.ndim != 4:
+            raise ValueError(f"images must be uint8 N x C x H x W, got {self.x.dtype} {tuple(self.x.shape)}")
+        if self.y.shape != (self.x.shape[0],):
+            raise ValueError(f"{self.x.shape[0]} images but labels of shape {tuple(self.y.shape)}")
+
+
+def require_files(dataset: str, root: Path, files: list[str], how: str) -> None:
+    missing = [f for f in files if not (root / f).exists()]
+    if missing:
+        more = f" (and {len(missing) - 1} more)" if len(missing) > 1 else ""
+        raise MissingDataError(f"dataset {dataset}: missing {root / missing[0]}{more}; {how}")
+
+
+def download_hint(cls_name: str, root: Path) -> str:
+    return (f"get them on a machine with internet with "
+            f"`python -c \"import torchvision; torchvision.datasets.{cls_name}('{root}', download=True)\"` "
+            f"(add split='test' for the test split where it applies) and copy {root} here")
+
+
+def from_hwc(images: np.ndarray, labels) -> Split:
+    """N x H x W x C (or N x H x W) uint8 array -> Split."""
+    arr = np.asarray(images, dtype=np.uint8)
+    if arr.ndim == 3:
+        arr = arr[:, :, :, None]
+    x = torch.from_numpy(np.ascontiguousarray(arr.transpose(0, 3, 1, 2)))
+    y = torch.as_tensor(np.asarray(labels), dtype=torch.int64)
+    return Split(x, y)

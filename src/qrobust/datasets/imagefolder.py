@@ -1,0 +1,29 @@
+"""ImageFolder: `root/train/<class>/*.png|jpg` and `root/test/<class>/...`, resized to one size."""
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+import torchvision
+
+from ._base import DATASETS, MissingDataError, Split, from_hwc
+
+
+def _load(folder: Path, size: int, classes: list[str] | None):
+    ds = torchvision.datasets.ImageFolder(str(folder))
+    if classes is not None and ds.classes != classes:
+        raise ValueError(f"{folder}: classes {ds.classes} differ from the train split's {classes}")
+    imgs = [np.asarray(ds.loader(p).convert("RGB").resize((size, size))) for p, _ in ds.samples]
+    return from_hwc(np.stack(imgs), [t for _, t in ds.samples]), ds.classes
+
+
+@DATASETS.register("imagefolder")
+def imagefolder(root, image_size: int = 32, **_) -> tuple[Split, Split]:
+    root = Path(root)
+    for part in ("train", "test"):
+        if not (root / part).is_dir():
+            raise MissingDataError(f"dataset imagefolder: missing folder {root / part}; "
+                                   f"put images under {root}/train/<class>/ and {root}/test/<class>/")
+    train, classes = _load(root / "train", image_size, None)
+    test, _ = _load(root / "test", image_size, classes)
+    return train, test

@@ -1,0 +1,65 @@
+"""Layers whose quantization is switched by attributes, so one model class serves FP and k-bit runs."""
+from __future__ import annotations
+
+import torch
+import torch.nn as nn
+import torch.nn.functional as F
+
+from .fake_quant import quantize_range, quantize_weight_symmetric
+
+# output range of each bounded activation; the k-bit grid spans it (ReLU6 as in DQ section 2.1)
+ACT_RANGES = {"relu6": (0.0, 6.0), "relu1": (0.0, 1.0), "tanh": (-1.0, 1.0), "relu": None}
+
+
+class QuantAct(nn.Module):
+    """Activation by name, optionally followed by k-bit uniform quantization of its output."""
+
+    def __init__(self, kind: str = "relu6", bits: int | None = None):
+        super().__init__()
+        if kind not in ACT_RANGES:
+            raise ValueError(f"unknown activation '{kind}'; allowed: {', '.join(ACT_RANGES)}")
+        self.kind = kind
+        self.bits = None
+        self.set_bits(bits)
+
+    def set_bits(self, bits: int | None) -> None:
+        if bits is not None and ACT_RANGES[self.kind] is None:
+            raise ValueError(f"activation '{self.kind}' is unbounded and cannot be quantized to {bits} bits; use relu6, relu1 or tanh")
+        self.bits = bits
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        if self.kind == "relu6":
+            y = F.relu6(x)
+        elif self.kind == "relu1":
+            y = torch.clamp(x, 0.0, 1.0)
+        elif self.kind == "tanh":
+            y = torch.tanh(x)
+        else:
+            y = F.relu(x)
+        if self.bits is None:
+            return y
+        lo, hi = ACT_RANGES[self.kind]
+        return quantize_range(y, lo, hi, self.bits)
+
+    def extra_repr(self) -> str:
+        return f"{self.kind}, bits={self.bits}"
+
+
+class QConv2d(nn.Conv2d):
+    """Conv2d with optional fake-quantized weights (weight_bits=None: float)."""
+
+    weight_bits: int | None = None
+
+    def forward(self, x):
+        w = self.weight if self.weight_bits is None else quantize_weight_symmetric(self.weight, self.weight_bits)
+        return self._conv_forward(x, w, self.bias)
+
+
+class QLinear(nn.Linear):
+    """Linear with optional fake-quantized weights (weight_bits=None: float)."""
+
+    weight_bits: int | None = None
+
+    def forward(self, x):
+        w = self.weight if self.weight_bits is None else quantize_weight_symmetric(self.weight, self.weight_bits)
+        return F.linear(x, w, self.bias)

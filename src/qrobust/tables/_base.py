@@ -1,0 +1,32 @@
+"""Table registry and writers: every table is a CSV for machines plus Markdown and LaTeX for papers."""
+from __future__ import annotations
+
+from pathlib import Path
+
+import pandas as pd
+
+from .. import _io
+from .._registry import Registry
+
+TABLES: Registry = Registry("table")
+register_table = TABLES.register
+
+
+def write_csv(df: pd.DataFrame, path) -> None:
+    # fixed float format: the same numbers give byte-identical files
+    _io.write_text(path, df.to_csv(index=False, float_format="%.2f", lineterminator="\n"))
+
+
+def write_markdown(df: pd.DataFrame, path, title: str = "") -> None:
+    head = f"{title}\n\n" if title else ""
+    _io.write_text(path, head + df.to_markdown(index=False, floatfmt=".2f", missingval="") + "\n")
+
+
+def write_latex(df: pd.DataFrame, path) -> None:
+    _io.write_text(path, df.to_latex(index=False, float_format="%.2f", na_rep="") )
+
+
+def sibling(path, suffix: str) -> Path:
+    """results/table1.csv -> results/table1<suffix> (e.g. _std.csv, .md)."""
+    p = Path(path)
+    return p.with_name(p.stem + suffix)

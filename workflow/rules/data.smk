@@ -1,0 +1,17 @@
+rule prepare_data:
+    input:
+        DATA_SRC,
+    output:
+        train=f"{DATA_DIR}/train.pt",
+        test=f"{DATA_DIR}/test.pt",
+        meta=f"{DATA_DIR}/meta.json",
+    params:
+        cfg=lambda w: json.dumps(config["data"], sort_keys=True),
+        out=DATA_DIR,
+    log:
+        f"logs/prepare_data/{DATASET}.log",
+    resources:
+        mem_mb=2000,
+        runtime=30,
+    shell:
+        "qrobust prepare-data --cfg {params.cfg:q} --out {params.out} 2> {log}"

@@ -1,0 +1,23 @@
+rule train:
+    input:
+        src=TRAIN_SRC,
+        data=f"{DATA_DIR}/train.pt",
+        meta=f"{DATA_DIR}/meta.json",
+    output:
+        ckpt="results/checkpoints/{method}_beta{beta}_a{abits}_s{seed}.pt",
+        metrics="results/metrics/train/{method}_beta{beta}_a{abits}_s{seed}.json",
+    params:
+        cfg=lambda w: cfg_json("model", "train", "quant", "device", "threads"),
+        data=DATA_DIR,
+    log:
+        "logs/train/{method}_beta{beta}_a{abits}_s{seed}.log",
+    benchmark:
+        "benchmarks/train/{method}_beta{beta}_a{abits}_s{seed}.tsv"
+    threads: lambda w: config["threads"]
+    resources:
+        mem_mb=2000,
+        runtime=60,
+    shell:
+        "qrobust train --cfg {params.cfg:q} --data {params.data} --method {wildcards.method}"
+        " --beta {wildcards.beta} --act-bits {wildcards.abits} --seed {wildcards.seed}"
+        " --out {output.ckpt} --metrics {output.metrics} 2> {log}"
