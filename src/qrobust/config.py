@@ -57,6 +57,40 @@ def _fill_defaults(schema: dict, node, root: dict):
             _fill_defaults(schema["items"], item, root)
 
 
+def _scalar_types(schema: dict, root: dict) -> set[str]:
+    if "$ref" in schema:
+        schema = root["definitions"][schema["$ref"].split("/")[-1]]
+    types = set()
+    for sub in schema.get("anyOf", []):
+        types |= _scalar_types(sub, root)
+    t = schema.get("type")
+    types |= set(t) if isinstance(t, list) else ({t} if t else set())
+    return types & {"integer", "number", "boolean", "null"}
+
+
+def _coerce(schema: dict, node, root: dict):
+    """Snakemake's `--config key=value` can hand numbers over as strings; parse them where the schema wants one."""
+    if "$ref" in schema:
+        schema = root["definitions"][schema["$ref"].split("/")[-1]]
+    if isinstance(node, dict):
+        for k, sub in schema.get("properties", {}).items():
+            if k in node:
+                node[k] = _coerce(sub, node[k], root)
+    elif isinstance(node, list) and isinstance(schema.get("items"), dict):
+        return [_coerce(schema["items"], item, root) for item in node]
+    elif isinstance(node, str) and _scalar_types(schema, root):
+        try:
+            value = yaml.safe_load(node)
+        except yaml.YAMLError:
+            return node
+        kinds = {bool: "boolean", int: "integer", float: "number", type(None): "null"}
+        kind = kinds.get(type(value))
+        wanted = _scalar_types(schema, root)
+        if kind in wanted or (kind == "integer" and "number" in wanted):
+            return value
+    return node
+
+
 def _describe(error: jsonschema.ValidationError) -> str:
     key = _key(error.absolute_path)
     schema = error.schema
@@ -79,8 +113,8 @@ def _describe(error: jsonschema.ValidationError) -> str:
 
 def validate_config(cfg: dict) -> dict:
     """Return a copy of `cfg` with defaults filled in, or raise ConfigError (one line)."""
-    cfg = copy.deepcopy(cfg)
     schema = load_schema()
+    cfg = _coerce(schema, copy.deepcopy(cfg), schema)
     validator = jsonschema.Draft7Validator(schema)
     errors = sorted(validator.iter_errors(cfg), key=lambda e: (len(list(e.absolute_path)), str(list(e.absolute_path))))
     if errors:

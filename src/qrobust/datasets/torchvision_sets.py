@@ -5,31 +5,50 @@ so a subset written in the same format (as the tests do) loads too. No download 
 """
 from __future__ import annotations
 
+import pickle
 from pathlib import Path
 
 import numpy as np
-import torchvision
 
 from ._base import DATASETS, Split, download_hint, from_hwc, require_files
 
-
-class _CIFAR10(torchvision.datasets.CIFAR10):
-    def _check_integrity(self) -> bool:
-        root = Path(self.root) / self.base_folder
-        return all((root / name).exists() for name, _ in self.train_list + self.test_list)
+# torchvision is imported inside the loaders: it costs ~1 s, and training or evaluation jobs
+# that only read a prepared split should not pay it.
+CIFAR10_FILES = [f"data_batch_{i}" for i in range(1, 6)] + ["test_batch", "batches.meta"]
 
 
-class _SVHN(torchvision.datasets.SVHN):
-    def _check_integrity(self) -> bool:
-        return (Path(self.root) / self.filename).exists()
+def _cifar10_class():
+    import torchvision
+
+    class _CIFAR10(torchvision.datasets.CIFAR10):
+        def _check_integrity(self) -> bool:
+            root = Path(self.root) / self.base_folder
+            return all((root / name).exists() for name, _ in self.train_list + self.test_list)
+
+        def _load_meta(self) -> None:
+            with open(Path(self.root) / self.base_folder / self.meta["filename"], "rb") as f:
+                self.classes = pickle.load(f, encoding="latin1")[self.meta["key"]]
+            self.class_to_idx = {c: i for i, c in enumerate(self.classes)}
+
+    return _CIFAR10
+
+
+def _svhn_class():
+    import torchvision
+
+    class _SVHN(torchvision.datasets.SVHN):
+        def _check_integrity(self) -> bool:
+            return (Path(self.root) / self.filename).exists()
+
+    return _SVHN
 
 
 @DATASETS.register("cifar10")
 def cifar10(root, **_) -> tuple[Split, Split]:
     root = Path(root)
-    files = [f"cifar-10-batches-py/{n}" for n, _ in _CIFAR10.train_list + _CIFAR10.test_list]
-    require_files("cifar10", root, files, download_hint("CIFAR10", root))
-    tr, te = _CIFAR10(str(root), train=True), _CIFAR10(str(root), train=False)
+    require_files("cifar10", root, [f"cifar-10-batches-py/{n}" for n in CIFAR10_FILES], download_hint("CIFAR10", root))
+    cls = _cifar10_class()
+    tr, te = cls(str(root), train=True), cls(str(root), train=False)
     return from_hwc(tr.data, tr.targets), from_hwc(te.data, te.targets)
 
 
@@ -37,7 +56,8 @@ def cifar10(root, **_) -> tuple[Split, Split]:
 def svhn(root, **_) -> tuple[Split, Split]:
     root = Path(root)
     require_files("svhn", root, ["train_32x32.mat", "test_32x32.mat"], download_hint("SVHN", root))
-    tr, te = _SVHN(str(root), split="train"), _SVHN(str(root), split="test")
+    cls = _svhn_class()
+    tr, te = cls(str(root), split="train"), cls(str(root), split="test")
     # torchvision keeps SVHN as N x C x H x W already
     return (from_hwc(np.transpose(tr.data, (0, 2, 3, 1)), tr.labels),
             from_hwc(np.transpose(te.data, (0, 2, 3, 1)), te.labels))
@@ -49,5 +69,7 @@ def mnist(root, **_) -> tuple[Split, Split]:
     files = [f"MNIST/raw/{n}" for n in ("train-images-idx3-ubyte", "train-labels-idx1-ubyte",
                                         "t10k-images-idx3-ubyte", "t10k-labels-idx1-ubyte")]
     require_files("mnist", root, files, download_hint("MNIST", root))
+    import torchvision
+
     tr, te = torchvision.datasets.MNIST(str(root), train=True), torchvision.datasets.MNIST(str(root), train=False)
     return from_hwc(tr.data.numpy(), tr.targets.numpy()), from_hwc(te.data.numpy(), te.targets.numpy())

@@ -8,16 +8,50 @@ from __future__ import annotations
 import torch
 
 
+class _PassThrough(torch.autograd.Function):
+    """Forward: `value` exactly. Backward: the gradient goes to `x` unchanged.
+
+    Exact where `x + (value - x).detach()` would leave float noise off the grid.
+    """
+
+    @staticmethod
+    def forward(ctx, x, value):
+        return value.clone()
+
+    @staticmethod
+    def backward(ctx, grad):
+        return grad, None
+
+
 def round_ste(x: torch.Tensor) -> torch.Tensor:
     """round() in the forward pass, identity gradient in the backward pass."""
-    return x + (torch.round(x) - x).detach()
+    return _PassThrough.apply(x, torch.round(x.detach()))
+
+
+class _FakeQuantize(torch.autograd.Function):
+    """Forward: the k-bit grid value. Backward: gradient where round(x/scale)+zp lies in [qmin, qmax].
+
+    An explicit mask, because torch.clamp's own backward drops the gradient of values that land
+    exactly on qmin or qmax (every output of a 1-bit quantizer does).
+    """
+
+    @staticmethod
+    def forward(ctx, x, scale, zero_point, qmin, qmax):
+        q = torch.round(x * (1.0 / scale)) + zero_point  # x * (1/scale): ties round as in torch.ao
+        ctx.save_for_backward((q >= qmin) & (q <= qmax))
+        return (torch.clamp(q, qmin, qmax) - zero_point) * scale
+
+    @staticmethod
+    def backward(ctx, grad):
+        (mask,) = ctx.saved_tensors
+        return grad * mask, None, None, None, None
 
 
 def fake_quantize(x: torch.Tensor, scale, zero_point, qmin: int, qmax: int) -> torch.Tensor:
-    q = round_ste(x / scale) + zero_point
-    # clamp passes gradient only inside [qmin, qmax], matching torch.ao's straight-through mask
-    q = torch.clamp(q, qmin, qmax)
-    return (q - zero_point) * scale
+    """Same values and gradient as torch.fake_quantize_per_tensor_affine; `scale` gets no gradient."""
+    if isinstance(scale, torch.Tensor):
+        scale = scale.detach()
+    return _FakeQuantize.apply(x, scale, zero_point, qmin, qmax)
 
 
 def quantize_range(x: torch.Tensor, lo: float, hi: float, bits: int) -> torch.Tensor:
@@ -30,8 +64,8 @@ def quantize_range(x: torch.Tensor, lo: float, hi: float, bits: int) -> torch.Te
 def quantize_weight_symmetric(w: torch.Tensor, bits: int) -> torch.Tensor:
     """Per-tensor symmetric weights; 1 bit is sign(w) * mean|w| (XNOR-Net), which has no zero level."""
     if bits == 1:
-        alpha = w.abs().mean().detach()
-        return alpha * (torch.sign(w) + (w == 0).to(w.dtype)).detach() + w - w.detach()
+        w0 = w.detach()
+        return _PassThrough.apply(w, w0.abs().mean() * torch.where(w0 >= 0, 1.0, -1.0))
     qmax = 2 ** (bits - 1) - 1
     scale = w.abs().max().detach().clamp_min(1e-12) / qmax
     return fake_quantize(w, scale, 0, -qmax, qmax)

@@ -1,0 +1,30 @@
+"""Shared fixtures: a tiny model trained once per session on real mnist5k images."""
+from __future__ import annotations
+
+import pytest
+import torch
+
+from qrobust._runtime import seed_everything
+from qrobust.datasets import DATASETS
+from qrobust.models import create_model
+from qrobust.train import TrainConfig, train
+
+
+@pytest.fixture(scope="session")
+def mnist_small():
+    train_split, test_split = DATASETS.get("mnist5k")(None, seed=0, n_train=800, n_test=200)
+    return train_split, test_split
+
+
+@pytest.fixture(scope="session")
+def trained_small_cnn(mnist_small):
+    """A small CNN with 4-bit ReLU6 activations, trained for 3 epochs (~3 s on CPU)."""
+    train_split, _ = mnist_small
+    g = seed_everything(0)
+    model = create_model("small_cnn", num_classes=10, in_channels=1, act="relu6", width=8, hidden=32,
+                         mean=[0.13], std=[0.31])
+    from qrobust.quant import QuantConfig, quantize_
+    quantize_(model, QuantConfig(act_bits=4))
+    train(model, train_split.x, train_split.y, TrainConfig(epochs=3, batch_size=32, lr=0.05), g,
+          torch.device("cpu"), progress=False)
+    return model.eval()

@@ -1,0 +1,116 @@
+"""Bad configs: one line naming the key and what is allowed, non-zero exit, nothing made."""
+import copy
+import subprocess
+import sys
+
+import pytest
+import yaml
+
+from _helpers import ROOT, copy_workflow, snakemake
+from qrobust.config import ConfigError, load_config, validate_config
+
+BASE = yaml.safe_load((ROOT / "config" / "config.yaml").read_text())
+
+
+def _set(cfg, dotted, value):
+    cfg = copy.deepcopy(cfg)
+    node = cfg
+    *parents, last = dotted.split(".")
+    for p in parents:
+        node = node[int(p)] if p.isdigit() else node[p]
+    if isinstance(node, list):
+        node[int(last)] = value
+    else:
+        node[last] = value
+    return cfg
+
+
+# (name, dotted key, value, words the message must contain)
+BAD = [
+    ("unknown dataset", "data.dataset", "imagenet", ["data.dataset", "mnist5k", "cifar10"]),
+    ("unknown model", "model.name", "resnet9000", ["model.name", "small_cnn", "wide_resnet"]),
+    ("unknown method", "methods.1.name", "magic", ["methods[1].name", "vanilla", "dq"]),
+    ("unknown attack", "attack.name", "deepfool", ["attack.name", "fgsm"]),
+    ("bits 0", "quant.act_bits.1", 0, ["quant.act_bits[1]", "1..16"]),
+    ("bits 33", "quant.act_bits.1", 33, ["quant.act_bits[1]", "1..16"]),
+    ("weight bits 33", "quant.weight_bits", 33, ["quant.weight_bits", "1..16"]),
+    ("negative eps", "attack.eps", -0.1, ["attack.eps", "0..1"]),
+    ("eps above 1", "attack.eps", 1.5, ["attack.eps", "0..1"]),
+    ("negative beta", "methods.1.beta", -3e-4, ["methods[1].beta", ">= 0"]),
+    ("empty seeds", "seeds", [], ["seeds", "at least 1"]),
+    ("unknown key", "train.epochz", 3, ["train", "epochz", "allowed keys"]),
+    ("dq without beta", "methods.1.beta", 0, ["methods[1].beta", "beta > 0"]),
+    ("quantized relu", "model.act", "relu", ["model.act", "relu6"]),
+    ("bad device", "device", "tpu", ["device"]),
+]
+
+
+@pytest.mark.parametrize("name,key,value,words", BAD, ids=[b[0] for b in BAD])
+def test_validate_config_gives_one_line_naming_the_key(name, key, value, words):
+    with pytest.raises(ConfigError) as e:
+        validate_config(_set(BASE, key, value))
+    msg = str(e.value)
+    assert "\n" not in msg
+    for w in words:
+        assert w in msg, f"{w!r} missing from {msg!r}"
+
+
+def test_shipped_configs_are_valid():
+    for name in ("config.yaml", "paper.yaml", "tiny.yaml"):
+        cfg = load_config(ROOT / "config" / name)
+        assert cfg["device"] in ("auto", "cpu") and cfg["eval"]["batch_size"] >= 1
+
+
+def test_defaults_are_filled():
+    cfg = validate_config({k: v for k, v in BASE.items() if k not in ("eval", "device", "threads")})
+    assert cfg["eval"]["batch_size"] == 500 and cfg["device"] == "auto" and cfg["threads"] == 1
+    assert cfg["methods"][0]["beta"] == 0
+
+
+def test_numbers_given_as_strings_are_parsed_where_the_schema_wants_numbers():
+    # what snakemake's --config hands over for `attack={name: fgsm, eps: 0.2}` or `seeds=[0,1,2]`
+    cfg = validate_config(_set(_set(BASE, "attack.eps", "0.2"), "seeds", [0, 1, "2"]))
+    assert cfg["attack"]["eps"] == 0.2 and cfg["seeds"] == [0, 1, 2]
+    cfg = validate_config(_set(BASE, "quant.act_bits", ["null", "4"]))
+    assert cfg["quant"]["act_bits"] == [None, 4]
+    with pytest.raises(ConfigError, match="attack.name"):
+        validate_config(_set(BASE, "attack.name", "0.2"))  # a string field stays a string
+
+
+def test_not_yaml_names_the_file_and_line(tmp_path):
+    bad = tmp_path / "bad.yaml"
+    bad.write_text("seeds: [0\nmodel: {name: x\n")
+    r = subprocess.run([sys.executable, "-m", "qrobust.cli", "check-config", str(bad)], capture_output=True, text=True)
+    assert r.returncode == 2
+    assert r.stderr.count("\n") == 1 and "bad.yaml" in r.stderr and "not valid YAML" in r.stderr
+
+
+def test_yaml_that_is_not_a_mapping(tmp_path):
+    bad = tmp_path / "list.yaml"
+    bad.write_text("- 1\n- 2\n")
+    with pytest.raises(ConfigError, match="mapping"):
+        load_config(bad)
+
+
+@pytest.fixture(scope="module")
+def workdir(tmp_path_factory):
+    return copy_workflow(tmp_path_factory.mktemp("wf"))
+
+
+@pytest.mark.parametrize("name,key,value,words", BAD[:10], ids=[b[0] for b in BAD[:10]])
+def test_snakemake_stops_before_any_job(workdir, name, key, value, words):
+    cfg = workdir / f"{name.replace(' ', '_')}.yaml"
+    cfg.write_text(yaml.safe_dump(_set(BASE, key, value)))
+    r = snakemake(workdir, "results/table1.csv", "--cores", "1", "--configfile", str(cfg))
+    assert r.returncode != 0
+    lines = [ln for ln in r.stderr.splitlines() if ln.startswith("qrobust: config error")]
+    assert len(lines) == 1 and words[0] in lines[0], r.stderr
+    assert not (workdir / "results").exists() and not (workdir / "data" / "prepared").exists()
+
+
+def test_snakemake_rejects_a_file_that_is_not_yaml(workdir):
+    cfg = workdir / "broken.yaml"
+    cfg.write_text("seeds: [0\n\tmodel: {")
+    r = snakemake(workdir, "results/table1.csv", "--cores", "1", "--configfile", str(cfg))
+    assert r.returncode != 0 and "not valid JSON or YAML" in r.stderr
+    assert not (workdir / "results").exists()

@@ -1,0 +1,135 @@
+"""Loaders read torchvision's real on-disk formats; the tests write small files in those formats."""
+import pickle
+import struct
+import subprocess
+import sys
+
+import numpy as np
+import pytest
+import torch
+
+from qrobust.datasets import DATASETS, MissingDataError, load_prepared, prepare
+
+
+def test_mnist5k_split_is_deterministic_stratified_and_disjoint():
+    tr1, te1 = DATASETS.get("mnist5k")(None, seed=0, n_train=4000, n_test=1000)
+    tr2, te2 = DATASETS.get("mnist5k")(None, seed=0, n_train=4000, n_test=1000)
+    assert torch.equal(tr1.x, tr2.x) and torch.equal(te1.y, te2.y)
+    assert tr1.x.shape == (4000, 1, 28, 28) and te1.x.shape == (1000, 1, 28, 28)
+    assert tr1.x.dtype == torch.uint8
+    # stratified: each class has the same share in train and test (mnist5k has 500 per class)
+    assert torch.bincount(tr1.y).tolist() == [400] * 10
+    assert torch.bincount(te1.y).tolist() == [100] * 10
+    # disjoint: no test image appears in train
+    train_rows = {bytes(r) for r in tr1.x.reshape(4000, -1).numpy()}
+    assert sum(bytes(r) in train_rows for r in te1.x.reshape(1000, -1).numpy()) == 0
+
+
+def test_mnist5k_seed_changes_the_split():
+    a, _ = DATASETS.get("mnist5k")(None, seed=0, n_train=500, n_test=100)
+    b, _ = DATASETS.get("mnist5k")(None, seed=1, n_train=500, n_test=100)
+    assert not torch.equal(a.x, b.x)
+
+
+def _pattern(n, c, h, w, offset=0):
+    # a distinct value per (image, channel, row, col) so any layout mix-up shows
+    idx = np.arange(n * c * h * w).reshape(n, c, h, w) + offset
+    return (idx * 7 % 251).astype(np.uint8)
+
+
+def test_cifar10_real_format(tmp_path):
+    base = tmp_path / "cifar-10-batches-py"
+    base.mkdir()
+    imgs = {}
+    for i, name in enumerate(["data_batch_1", "data_batch_2", "data_batch_3", "data_batch_4", "data_batch_5", "test_batch"]):
+        x = _pattern(3, 3, 32, 32, offset=i * 1000)
+        imgs[name] = x
+        with open(base / name, "wb") as f:
+            pickle.dump({"data": x.reshape(3, -1), "labels": [i, (i + 1) % 10, 9]}, f)
+    with open(base / "batches.meta", "wb") as f:
+        pickle.dump({"label_names": [f"c{k}" for k in range(10)]}, f)
+    train, test = DATASETS.get("cifar10")(tmp_path)
+    assert train.x.shape == (15, 3, 32, 32) and test.x.shape == (3, 3, 32, 32)
+    assert np.array_equal(train.x[:3].numpy(), imgs["data_batch_1"])
+    assert np.array_equal(test.x.numpy(), imgs["test_batch"])
+    assert test.y.tolist() == [5, 6, 9]
+
+
+def test_svhn_real_format(tmp_path):
+    scipy_io = pytest.importorskip("scipy.io")
+    for split, n in (("train", 4), ("test", 2)):
+        x = _pattern(n, 3, 32, 32)
+        scipy_io.savemat(tmp_path / f"{split}_32x32.mat",
+                         {"X": np.transpose(x, (2, 3, 1, 0)),  # SVHN stores H x W x C x N
+                          "y": np.array([[10], [1], [2], [3]][:n], dtype=np.uint8)})
+    train, test = DATASETS.get("svhn")(tmp_path)
+    assert train.x.shape == (4, 3, 32, 32)
+    assert np.array_equal(train.x.numpy(), _pattern(4, 3, 32, 32))
+    assert train.y.tolist() == [0, 1, 2, 3]  # label 10 is the digit 0
+
+
+def _write_idx(path, arr):
+    arr = np.asarray(arr, dtype=np.uint8)
+    magic = 0x0800 | arr.ndim
+    with open(path, "wb") as f:
+        f.write(struct.pack(">I", magic) + b"".join(struct.pack(">I", d) for d in arr.shape) + arr.tobytes())
+
+
+def test_mnist_real_format(tmp_path):
+    raw = tmp_path / "MNIST" / "raw"
+    raw.mkdir(parents=True)
+    xtr, xte = _pattern(5, 1, 28, 28)[:, 0], _pattern(2, 1, 28, 28, 99)[:, 0]
+    _write_idx(raw / "train-images-idx3-ubyte", xtr)
+    _write_idx(raw / "train-labels-idx1-ubyte", [0, 1, 2, 3, 4])
+    _write_idx(raw / "t10k-images-idx3-ubyte", xte)
+    _write_idx(raw / "t10k-labels-idx1-ubyte", [7, 8])
+    train, test = DATASETS.get("mnist")(tmp_path)
+    assert np.array_equal(train.x[:, 0].numpy(), xtr) and test.y.tolist() == [7, 8]
+
+
+def test_imagefolder_real_format(tmp_path):
+    from PIL import Image
+    for part in ("train", "test"):
+        for k, cls in enumerate(["cat", "dog"]):
+            (tmp_path / part / cls).mkdir(parents=True)
+            for j in range(2):
+                Image.fromarray(np.full((20, 24, 3), 40 * k + j, np.uint8)).save(tmp_path / part / cls / f"{j}.png")
+    train, test = DATASETS.get("imagefolder")(tmp_path, image_size=16)
+    assert train.x.shape == (4, 3, 16, 16) and train.y.tolist() == [0, 0, 1, 1]
+    assert int(train.x[2].float().mean()) == 40
+
+
+@pytest.mark.parametrize("name,needle", [("cifar10", "cifar-10-batches-py/data_batch_1"), ("svhn", "train_32x32.mat"),
+                                         ("mnist", "MNIST/raw/train-images-idx3-ubyte"), ("imagefolder", "train")])
+def test_missing_files_name_the_file_and_the_fix(tmp_path, name, needle):
+    with pytest.raises(MissingDataError) as e:
+        DATASETS.get(name)(tmp_path)
+    msg = str(e.value)
+    assert needle in msg and "\n" not in msg
+    assert ("download=True" in msg) or ("put images under" in msg)
+
+
+def test_missing_data_through_cli_is_one_line_and_writes_nothing(tmp_path):
+    out = tmp_path / "prepared"
+    r = subprocess.run([sys.executable, "-m", "qrobust.cli", "prepare-data", "--cfg",
+                        f'{{"dataset": "cifar10", "raw_root": "{tmp_path}/raw"}}', "--out", str(out)],
+                       capture_output=True, text=True)
+    assert r.returncode == 2
+    assert r.stderr.strip().count("\n") == 0 and "cifar-10-batches-py" in r.stderr
+    assert not out.exists()
+
+
+def test_prepare_records_hashes_and_detects_corruption(tmp_path):
+    meta = prepare("mnist5k", None, tmp_path, seed=0, n_train=100, n_test=50)
+    assert meta["n_train"] == 100 and len(meta["sha256"]["train.pt"]) == 64
+    split, _ = load_prepared(tmp_path, "train")
+    assert split.x.shape == (100, 1, 28, 28)
+    blob = torch.load(tmp_path / "train.pt", weights_only=True)
+    assert set(blob) == {"x", "y"}
+    with open(tmp_path / "train.pt", "r+b") as f:
+        f.seek(200)
+        byte = f.read(1)
+        f.seek(200)
+        f.write(bytes([byte[0] ^ 0xFF]))
+    with pytest.raises(ValueError, match="sha256"):
+        load_prepared(tmp_path, "train")

@@ -1,0 +1,48 @@
+import re
+import tomllib
+
+import yaml
+
+from _helpers import ROOT
+
+CONDA_NAMES = {"pytorch": "torch"}  # conda package name -> PyPI name
+
+
+def _name(req: str) -> str:
+    return re.split(r"[<>=!~ \[]", req.strip(), maxsplit=1)[0].lower()
+
+
+def test_environment_yml_lists_the_same_dependencies_as_pyproject():
+    project = tomllib.loads((ROOT / "pyproject.toml").read_text())["project"]
+    pip_deps = {_name(d) for d in project["dependencies"] + project["optional-dependencies"]["test"]}
+    env = yaml.safe_load((ROOT / "environment.yml").read_text())
+    conda = {CONDA_NAMES.get(_name(d), _name(d)) for d in env["dependencies"] if isinstance(d, str)}
+    conda -= {"python", "pip"}
+    assert conda == pip_deps
+
+
+def test_console_script_points_at_the_cli():
+    project = tomllib.loads((ROOT / "pyproject.toml").read_text())["project"]
+    assert project["scripts"]["qrobust"] == "qrobust.cli:main"
+
+
+def test_every_rule_has_a_log_calls_the_cli_and_declares_its_code():
+    for smk in (ROOT / "workflow" / "rules").glob("*.smk"):
+        text = smk.read_text()
+        for rule in re.split(r"^rule ", text, flags=re.M)[1:]:
+            name = rule.split(":", 1)[0]
+            assert "\n    log:" in rule, f"{smk.name}: rule {name} has no log"
+            assert "qrobust " in rule, f"{smk.name}: rule {name} does not call the qrobust CLI"
+            assert "_SRC" in rule, f"{smk.name}: rule {name} declares no source inputs"
+
+
+def test_schema_enums_match_the_registries():
+    from qrobust.attacks import ATTACKS
+    from qrobust.config import load_schema
+    from qrobust.datasets import DATASETS
+    from qrobust.models import MODELS
+
+    props = load_schema()["properties"]
+    assert sorted(props["data"]["properties"]["dataset"]["enum"]) == DATASETS.names()
+    assert sorted(props["model"]["properties"]["name"]["enum"]) == MODELS.names()
+    assert sorted(props["attack"]["properties"]["name"]["enum"]) == ATTACKS.names()

@@ -1,0 +1,121 @@
+"""The table1 DAG through Snakemake on the tiny config: shape, ranges, determinism, incrementality."""
+import re
+import shutil
+
+import pandas as pd
+import pytest
+import yaml
+
+from _helpers import ROOT, copy_workflow, snakemake
+
+pytestmark = pytest.mark.slow
+TARGETS = ["results/table1.csv", "results/figures/fig1.png"]
+TINY = yaml.safe_load((ROOT / "config" / "tiny.yaml").read_text())
+
+
+def run(workdir, *extra, dry=False):
+    args = [*TARGETS, "--cores", "2", "--configfile", "config/tiny.yaml", *extra]
+    r = snakemake(workdir, *(["-n", *args] if dry else args))
+    assert r.returncode == 0, r.stderr[-3000:]
+    return r
+
+
+def planned_jobs(r) -> dict:
+    """Job counts per rule from a dry run's 'Job stats' table ({} when nothing is to be done)."""
+    out = r.stdout + r.stderr
+    if "Nothing to be done" in out:
+        return {}
+    stats = out.split("Job stats:", 1)[1]
+    return {m.group(1): int(m.group(2)) for m in re.finditer(r"^(\w+)\s+(\d+)\s*$", stats, re.M) if m.group(1) != "total"}
+
+
+@pytest.fixture(scope="module")
+def two_runs(tmp_path_factory):
+    a = copy_workflow(tmp_path_factory.mktemp("run_a"))
+    b = copy_workflow(tmp_path_factory.mktemp("run_b"))
+    run(a)
+    run(b)
+    return a, b
+
+
+def test_table1_shape_and_ranges(two_runs):
+    a, _ = two_runs
+    t = pd.read_csv(a / "results" / "table1.csv")
+    bits = ["Full Prec."] + [str(b) for b in TINY["quant"]["act_bits"] if b is not None]
+    assert list(t.columns) == ["Method", "Acc."] + bits + ["Quantize Gain", "Best Acc."]
+    assert t["Method"].tolist() == ["Vanilla", "Vanilla", "DQ (1e-3)", "DQ (1e-3)"]
+    assert t["Acc."].tolist() == ["clean", "adv.", "clean", "adv."]
+    acc = t[bits].to_numpy()
+    assert ((acc >= 0) & (acc <= 100)).all()
+    clean, adv = t[t["Acc."] == "clean"], t[t["Acc."] == "adv."]
+    assert (clean["Full Prec."] > 50).all()  # the tiny models really learn
+    assert (adv[bits].to_numpy() <= clean[bits].to_numpy() + 1e-9).all()  # FGSM never helps here
+    # gain and best follow their definitions, on adv. rows only
+    assert clean[["Quantize Gain", "Best Acc."]].isna().all().all()
+    q = [b for b in bits if b != "Full Prec."]
+    assert adv["Quantize Gain"].round(2).tolist() == (adv[q].max(axis=1) - adv["Full Prec."]).round(2).tolist()
+    assert adv["Best Acc."].tolist() == adv[bits].max(axis=1).tolist()
+    std = pd.read_csv(a / "results" / "table1_std.csv")
+    assert (std[bits].to_numpy() == 0).all()  # one seed
+    long = pd.read_csv(a / "results" / "table1_long.csv")
+    assert len(long) == len(TINY["methods"]) * len(TINY["quant"]["act_bits"]) * 2
+    for name in ("table1.md", "table1.tex", "figures/fig1.png", "figures/fig1.pdf"):
+        assert (a / "results" / name).stat().st_size > 100
+    assert (a / "logs" / "train" / "dq_beta0.001_a2_s0.log").read_text().count("epoch 2/2") >= 1
+
+
+def test_same_seed_gives_byte_identical_tables(two_runs):
+    a, b = two_runs
+    for name in ("table1.csv", "table1_std.csv", "table1_long.csv", "table1.md"):
+        assert (a / "results" / name).read_bytes() == (b / "results" / name).read_bytes(), name
+
+
+def test_checkpoints_load_with_weights_only(two_runs):
+    import torch
+
+    a, _ = two_runs
+    blob = torch.load(a / "results" / "checkpoints" / "vanilla_beta0_a2_s0.pt", weights_only=True)
+    assert blob["spec"]["quant"]["act_bits"] == 2 and blob["extra"]["run"]["seed"] == 0
+
+
+@pytest.fixture
+def finished(two_runs, tmp_path):
+    """A private copy of a finished run (mtimes and Snakemake metadata kept)."""
+    return shutil.copytree(two_runs[0], tmp_path / "copy", symlinks=True)
+
+
+def test_noop_after_a_full_run(finished):
+    assert planned_jobs(run(finished, dry=True)) == {}
+
+
+def edit(path):
+    with open(path, "a") as f:
+        f.write("# edited\n")
+
+
+def test_bare_touch_without_a_change_reruns_nothing(finished):
+    # Snakemake >= 8 compares checksums of small inputs whose mtime is newer
+    (finished / "src" / "qrobust" / "attacks" / "fgsm.py").touch()
+    assert planned_jobs(run(finished, dry=True)) == {}
+
+
+def test_editing_attack_code_reruns_evaluation_only(finished):
+    a = finished
+    edit(a / "src" / "qrobust" / "attacks" / "fgsm.py")
+    jobs = planned_jobs(run(a, dry=True))
+    n_runs = len(TINY["methods"]) * len(TINY["quant"]["act_bits"])
+    assert jobs == {"evaluate": n_runs, "table1": 1, "fig1": 1}
+
+
+def test_editing_training_code_reruns_training(finished):
+    b = finished
+    edit(b / "src" / "qrobust" / "regularizers.py")
+    jobs = planned_jobs(run(b, dry=True))
+    assert jobs.get("train") == len(TINY["methods"]) * len(TINY["quant"]["act_bits"])
+    assert "prepare_data" not in jobs
+
+
+def test_changing_eps_reruns_evaluation_not_training(finished):
+    jobs = planned_jobs(run(finished, "--config", "attack={name: fgsm, eps: 0.2}", dry=True))
+    n_runs = len(TINY["methods"]) * len(TINY["quant"]["act_bits"])
+    assert jobs == {"evaluate": n_runs, "table1": 1, "fig1": 1}

@@ -1,0 +1,90 @@
+import pytest
+import torch
+
+from qrobust.quant import (ACT_RANGES, QConv2d, QLinear, QuantAct, QuantConfig, fake_quantize,
+                           quantize_, quantize_range, quantize_weight_symmetric)
+
+BOUNDED = [k for k, r in ACT_RANGES.items() if r is not None]
+
+
+@pytest.mark.parametrize("kind", BOUNDED)
+@pytest.mark.parametrize("bits", range(1, 9))
+def test_activation_outputs_lie_on_the_k_bit_grid(kind, bits):
+    lo, hi = ACT_RANGES[kind]
+    # dense inside the range (256 levels at 8 bits) and wide enough for tanh to saturate
+    x = torch.cat([torch.linspace(lo - 1, hi + 1, 20001), torch.linspace(-12, 12, 20001)])
+    y = QuantAct(kind, bits)(x)
+    levels = 2 ** bits - 1
+    grid = lo + torch.arange(levels + 1) * (hi - lo) / levels
+    dist = (y[:, None] - grid[None, :]).abs().min(dim=1).values
+    assert dist.max() < 1e-5
+    # every level is reached by a dense sweep, and the ends are exactly lo and hi
+    assert len(torch.unique(torch.round(y * 1e4))) == levels + 1
+    assert y.min().item() == pytest.approx(lo) and y.max().item() == pytest.approx(hi)
+
+
+def test_one_bit_relu6_is_a_threshold_at_three():
+    y = QuantAct("relu6", 1)(torch.tensor([-1.0, 2.9, 3.1, 7.0]))
+    assert y.tolist() == [0.0, 0.0, 6.0, 6.0]
+
+
+def test_float_activation_is_untouched():
+    x = torch.randn(100) * 4
+    assert torch.equal(QuantAct("relu6", None)(x), torch.clamp(x, 0, 6))
+
+
+@pytest.mark.parametrize("bits", [1, 2, 4, 8])
+def test_ste_gradient_is_identity_inside_range_and_zero_outside(bits):
+    x = torch.tensor([-2.0, -0.01, 0.3, 1.7, 3.2, 5.9, 6.01, 9.0], requires_grad=True)
+    QuantAct("relu6", bits)(x).sum().backward()
+    expected = ((x > 0) & (x < 6)).float()
+    assert torch.equal(x.grad, expected)
+
+
+@pytest.mark.parametrize("scale,zp,qmin,qmax", [(0.05, 0, 0, 255), (0.1, 10, 0, 255), (0.02, 0, -128, 127)])
+def test_fake_quantize_matches_torch_reference(scale, zp, qmin, qmax):
+    x = (torch.randn(1000) * 4).requires_grad_(True)
+    ours = fake_quantize(x, scale, zp, qmin, qmax)
+    ref_x = x.detach().clone().requires_grad_(True)
+    ref = torch.fake_quantize_per_tensor_affine(ref_x, scale, zp, qmin, qmax)
+    assert torch.allclose(ours, ref, atol=1e-6)
+    ours.sum().backward()
+    ref.sum().backward()
+    assert torch.equal(x.grad, ref_x.grad)
+
+
+def test_quantize_range_is_idempotent():
+    x = torch.rand(500) * 6
+    once = quantize_range(x, 0.0, 6.0, 3)
+    assert torch.equal(quantize_range(once, 0.0, 6.0, 3), once)
+
+
+@pytest.mark.parametrize("bits", [1, 2, 4, 8])
+def test_weight_quantizer_levels_and_gradient(bits):
+    w = torch.randn(64, 32, requires_grad=True)
+    q = quantize_weight_symmetric(w, bits)
+    n_levels = 2 if bits == 1 else 2 ** bits - 1
+    assert len(torch.unique(q.detach())) <= n_levels
+    assert (q.detach().abs().max() - w.detach().abs().max()).abs() < 1e-5 or bits == 1
+    q.sum().backward()
+    assert torch.equal(w.grad, torch.ones_like(w))  # max-abs scale: nothing is clipped
+
+
+@pytest.mark.parametrize("bad", [0, 17, 33, -1, 2.5, True, "4"])
+def test_quant_config_rejects_bad_bits(bad):
+    with pytest.raises(ValueError, match="act_bits"):
+        QuantConfig(act_bits=bad)
+
+
+def test_quantize_sets_every_layer():
+    net = torch.nn.Sequential(QConv2d(1, 2, 3), QuantAct("relu6"), torch.nn.Flatten(), QLinear(8, 2), QuantAct("tanh"))
+    quantize_(net, QuantConfig(act_bits=3, weight_bits=4))
+    assert [m.bits for m in net if isinstance(m, QuantAct)] == [3, 3]
+    assert [m.weight_bits for m in net if isinstance(m, (QConv2d, QLinear))] == [4, 4]
+    quantize_(net, QuantConfig())
+    assert all(getattr(m, "bits", None) is None and getattr(m, "weight_bits", None) is None for m in net)
+
+
+def test_relu_cannot_be_quantized():
+    with pytest.raises(ValueError, match="unbounded"):
+        QuantAct("relu", 4)
