@@ -9,7 +9,7 @@ from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[1]
 BIN = Path(sys.executable).parent
-IGNORE = shutil.ignore_patterns(".venv", ".git", "results", "logs", "benchmarks", ".snakemake", "prepared", "raw",
+IGNORE = shutil.ignore_patterns(".venv", ".git", "logs", "benchmarks", ".snakemake", "prepared", "raw",
                                 "__pycache__", "*.egg-info", ".pytest_cache", "_work")
 
 

@@ -19,11 +19,13 @@ def write_csv(df: pd.DataFrame, path) -> None:
 
 def write_markdown(df: pd.DataFrame, path, title: str = "") -> None:
     head = f"{title}\n\n" if title else ""
-    _io.write_text(path, head + df.to_markdown(index=False, floatfmt=".2f", missingval="") + "\n")
+    # None (not NaN) is what tabulate leaves blank
+    cells = df.astype(object).where(df.notna(), None)
+    _io.write_text(path, head + cells.to_markdown(index=False, floatfmt=".2f", missingval="") + "\n")
 
 
 def write_latex(df: pd.DataFrame, path) -> None:
-    _io.write_text(path, df.to_latex(index=False, float_format="%.2f", na_rep="") )
+    _io.write_text(path, df.to_latex(index=False, float_format="%.2f", na_rep=""))
 
 
 def sibling(path, suffix: str) -> Path:
