@@ -14,7 +14,7 @@ include: "workflow/rules/report.smk"
 
 
 rule all:
+    default_target: True
     input:
         "results/table1.csv",
         "results/figures/fig1.png",
-    default_target: True

@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import os
 import sys
 import time
 from pathlib import Path
@@ -152,6 +153,8 @@ def main(argv=None) -> int:
     try:
         args.func(args)
     except USER_ERRORS as e:
+        if os.environ.get("QROBUST_DEBUG"):  # developers: keep the traceback
+            raise
         msg = e.args[0] if isinstance(e, KeyError) and e.args else str(e)
         print(f"qrobust: error: {msg}", file=sys.stderr)
         return 2

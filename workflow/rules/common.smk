@@ -1,5 +1,6 @@
 # Validation, source-file lists and target functions shared by every rule.
 import json
+import os
 import sys
 
 from qrobust._sources import stage_sources
@@ -44,11 +45,19 @@ def runs():
     for m in config["methods"]:
         for bits in config["quant"]["act_bits"]:
             for seed in config["seeds"]:
-                yield dict(method=m["name"], beta=beta_tag(m["beta"]), abits=bits_tag(bits), seed=seed)
+                yield dict(
+                    method=m["name"],
+                    beta=beta_tag(m["beta"]),
+                    abits=bits_tag(bits),
+                    seed=seed,
+                )
 
 
 def table1_metrics(wildcards=None):
-    return [f"results/metrics/eval/{r['method']}_beta{r['beta']}_a{r['abits']}_s{r['seed']}.json" for r in runs()]
+    return [
+        f"results/metrics/eval/{r['method']}_beta{r['beta']}_a{r['abits']}_s{r['seed']}.json"
+        for r in runs()
+    ]
 
 
 wildcard_constraints:

@@ -5,13 +5,15 @@ rule prepare_data:
         train=f"{DATA_DIR}/train.pt",
         test=f"{DATA_DIR}/test.pt",
         meta=f"{DATA_DIR}/meta.json",
-    params:
-        cfg=lambda w: json.dumps(config["data"], sort_keys=True),
-        out=DATA_DIR,
     log:
         f"logs/prepare_data/{DATASET}.log",
+    conda:
+        "../../environment.yml"
     resources:
         mem_mb=2000,
         runtime=30,
+    params:
+        cfg=lambda w: json.dumps(config["data"], sort_keys=True),
+        out=lambda w, output: os.path.dirname(output.meta),
     shell:
         "qrobust prepare-data --cfg {params.cfg:q} --out {params.out} 2> {log}"

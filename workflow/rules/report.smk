@@ -8,10 +8,15 @@ rule table1:
         long="results/table1_long.csv",
         md="results/table1.md",
         tex="results/table1.tex",
-    params:
-        cfg=lambda w: json.dumps({"act_bits": config["quant"]["act_bits"], "methods": config["methods"]}, sort_keys=True),
     log:
         "logs/report/table1.log",
+    conda:
+        "../../environment.yml"
+    params:
+        cfg=lambda w: json.dumps(
+            {"act_bits": config["quant"]["act_bits"], "methods": config["methods"]},
+            sort_keys=True,
+        ),
     shell:
         "qrobust table table1 --cfg {params.cfg:q} --out {output.csv} {input.metrics} 2> {log}"
 
@@ -25,5 +30,7 @@ rule fig1:
         pdf="results/figures/fig1.pdf",
     log:
         "logs/report/fig1.log",
+    conda:
+        "../../environment.yml"
     shell:
         "qrobust figure fig1 --input {input.long} --out {output.png} 2> {log}"

@@ -6,17 +6,19 @@ rule train:
     output:
         ckpt="results/checkpoints/{method}_beta{beta}_a{abits}_s{seed}.pt",
         metrics="results/metrics/train/{method}_beta{beta}_a{abits}_s{seed}.json",
-    params:
-        cfg=lambda w: cfg_json("model", "train", "quant", "device", "threads"),
-        data=DATA_DIR,
     log:
         "logs/train/{method}_beta{beta}_a{abits}_s{seed}.log",
     benchmark:
         "benchmarks/train/{method}_beta{beta}_a{abits}_s{seed}.tsv"
+    conda:
+        "../../environment.yml"
     threads: lambda w: config["threads"]
     resources:
         mem_mb=2000,
         runtime=60,
+    params:
+        cfg=lambda w: cfg_json("model", "train", "quant", "device", "threads"),
+        data=lambda w, input: os.path.dirname(input.data),
     shell:
         "qrobust train --cfg {params.cfg:q} --data {params.data} --method {wildcards.method}"
         " --beta {wildcards.beta} --act-bits {wildcards.abits} --seed {wildcards.seed}"
