@@ -91,11 +91,20 @@ def _coerce(schema: dict, node, root: dict):
     return node
 
 
+def _allowed(branch: dict) -> str:
+    t = branch.get("type")
+    if t == "null":
+        return "null"
+    if t in ("integer", "number") and "minimum" in branch and "maximum" in branch:
+        return f"an {t} {branch['minimum']}..{branch['maximum']}"
+    return f"a {t}"
+
+
 def _describe(error: jsonschema.ValidationError) -> str:
     key = _key(error.absolute_path)
     schema = error.schema
-    if error.validator == "anyOf":  # the bits type: say what is allowed in words
-        return f"config key '{key}': {error.instance!r} is not allowed; use an integer 1..16 or null (full precision)"
+    if error.validator == "anyOf":  # e.g. bits: "use an integer 1..16 or null"
+        return f"config key '{key}': {error.instance!r} is not allowed; use {' or '.join(map(_allowed, schema['anyOf']))}"
     if error.validator == "additionalProperties":
         allowed = ", ".join(sorted(schema.get("properties", {})))
         return f"config key '{key}': {error.message}; allowed keys: {allowed}"
