@@ -25,7 +25,7 @@ def prepare(name: str, raw_root: str | Path, out_dir: str | Path, seed: int = 0,
     meta = {
         "dataset": name,
         "seed": seed,
-        "options": {k: v for k, v in kw.items()},
+        "options": dict(kw),
         "shape": list(train.x.shape[1:]),
         "num_classes": int(max(train.y.max(), test.y.max())) + 1,
         "n_train": len(train.y),

@@ -11,7 +11,7 @@ import torch
 class _PassThrough(torch.autograd.Function):
     """Forward: `value` exactly. Backward: the gradient goes to `x` unchanged.
 
-    Exact where `x + (value - x).detach()` would leave float noise off the grid.
+    Exact where `x + (value - x).detach()` would leave float noise off the grid (1-bit weights).
     """
 
     @staticmethod
@@ -21,11 +21,6 @@ class _PassThrough(torch.autograd.Function):
     @staticmethod
     def backward(ctx, grad):
         return grad, None
-
-
-def round_ste(x: torch.Tensor) -> torch.Tensor:
-    """round() in the forward pass, identity gradient in the backward pass."""
-    return _PassThrough.apply(x, torch.round(x.detach()))
 
 
 class _FakeQuantize(torch.autograd.Function):
