@@ -16,7 +16,7 @@ IGNORE = shutil.ignore_patterns(".venv", ".git", "logs", "benchmarks", ".snakema
 def copy_workflow(dest: Path) -> Path:
     """The files a run needs (Snakefile, workflow, config, src), without outputs of earlier runs."""
     dest.mkdir(parents=True, exist_ok=True)
-    for name in ("Snakefile", "workflow", "config", "src"):
+    for name in ("Snakefile", "workflow", "config", "src", "environment.yml"):
         src = ROOT / name
         if src.is_dir():
             shutil.copytree(src, dest / name, ignore=IGNORE, symlinks=True)

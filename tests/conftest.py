@@ -28,3 +28,24 @@ def trained_small_cnn(mnist_small):
     train(model, train_split.x, train_split.y, TrainConfig(epochs=3, batch_size=32, lr=0.05), g,
           torch.device("cpu"), progress=False)
     return model.eval()
+
+
+@pytest.fixture(scope="session")
+def two_runs(tmp_path_factory):
+    """The tiny table1 DAG run twice from scratch in two scratch copies (shared by the DAG tests)."""
+    from _helpers import copy_workflow
+    from test_pipeline import run
+
+    a = copy_workflow(tmp_path_factory.mktemp("run_a"))
+    b = copy_workflow(tmp_path_factory.mktemp("run_b"))
+    run(a)
+    run(b)
+    return a, b
+
+
+@pytest.fixture
+def finished(two_runs, tmp_path):
+    """A private copy of a finished tiny run (mtimes and Snakemake metadata kept), free to edit."""
+    import shutil
+
+    return shutil.copytree(two_runs[0], tmp_path / "copy", symlinks=True)

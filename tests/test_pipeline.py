@@ -1,19 +1,18 @@
 """The table1 DAG through Snakemake on the tiny config: shape, ranges, determinism, incrementality."""
 import re
-import shutil
 
 import pandas as pd
 import pytest
 import yaml
 
-from _helpers import ROOT, copy_workflow, snakemake
+from _helpers import ROOT, snakemake
 
 pytestmark = pytest.mark.slow
 TARGETS = ["results/table1.csv", "results/figures/fig1.png"]
 TINY = yaml.safe_load((ROOT / "config" / "tiny.yaml").read_text())
 
 
-def run(workdir, *extra, dry=False):
+def run(workdir, *extra, dry=False):  # also used by conftest.two_runs
     args = [*TARGETS, "--cores", "2", "--configfile", "config/tiny.yaml", *extra]
     r = snakemake(workdir, *(["-n", *args] if dry else args))
     assert r.returncode == 0, r.stderr[-3000:]
@@ -27,15 +26,6 @@ def planned_jobs(r) -> dict:
         return {}
     stats = out.split("Job stats:", 1)[1]
     return {m.group(1): int(m.group(2)) for m in re.finditer(r"^(\w+)\s+(\d+)\s*$", stats, re.M) if m.group(1) != "total"}
-
-
-@pytest.fixture(scope="module")
-def two_runs(tmp_path_factory):
-    a = copy_workflow(tmp_path_factory.mktemp("run_a"))
-    b = copy_workflow(tmp_path_factory.mktemp("run_b"))
-    run(a)
-    run(b)
-    return a, b
 
 
 def test_table1_shape_and_ranges(two_runs):
@@ -76,12 +66,6 @@ def test_checkpoints_load_with_weights_only(two_runs):
     a, _ = two_runs
     blob = torch.load(a / "results" / "checkpoints" / "vanilla_beta0_a2_s0.pt", weights_only=True)
     assert blob["spec"]["quant"]["act_bits"] == 2 and blob["extra"]["run"]["seed"] == 0
-
-
-@pytest.fixture
-def finished(two_runs, tmp_path):
-    """A private copy of a finished run (mtimes and Snakemake metadata kept)."""
-    return shutil.copytree(two_runs[0], tmp_path / "copy", symlinks=True)
 
 
 def test_noop_after_a_full_run(finished):

@@ -36,6 +36,9 @@ def cmd_prepare_data(a) -> None:
     opts = {k: d[k] for k in ("n_train", "n_test", "image_size") if k in d}
     meta = prepare(d["dataset"], d.get("raw_root", "data/raw"), a.out, seed=d.get("split_seed", 0), **opts)
     print(f"prepared {meta['dataset']}: {meta['n_train']} train / {meta['n_test']} test, shape {meta['shape']}", file=sys.stderr)
+    out = Path(a.out)
+    return {"stage": "data", "config": d, "seed": d.get("split_seed", 0), "inputs": meta["raw_files"],
+            "outputs": [out / "train.pt", out / "test.pt", out / "meta.json"]}
 
 
 def cmd_train(a) -> None:
@@ -66,6 +69,8 @@ def cmd_train(a) -> None:
     save_checkpoint(a.out, model, spec, extra={"run": run, "history": history})
     _io.write_json(a.metrics, {"run": run, "history": history, "train_seconds": round(time.time() - t0, 3),
                                "device": str(device), "torch": torch.__version__})
+    return {"stage": "train", "config": cfg, "seed": a.seed, "device": str(device),
+            "inputs": [Path(a.data) / "train.pt", Path(a.data) / "meta.json"], "outputs": [a.out, a.metrics]}
 
 
 def cmd_evaluate(a) -> None:
@@ -85,6 +90,8 @@ def cmd_evaluate(a) -> None:
     res["run"] = run
     _io.write_json(a.out, res)
     print(f"{run}: clean {res['clean_acc']:.2f} adv {res['adv_acc']:.2f}", file=sys.stderr)
+    return {"stage": "evaluate", "config": cfg, "seed": run["seed"], "device": str(device),
+            "inputs": [a.checkpoint, Path(a.data) / "test.pt"], "outputs": [a.out]}
 
 
 def cmd_table(a) -> None:
@@ -94,28 +101,80 @@ def cmd_table(a) -> None:
     cfg = json.loads(a.cfg)
     table = TABLES.get(a.name)(load_metrics(a.metrics), a.out, act_bits=cfg["act_bits"], methods=cfg["methods"])
     print(table.to_string(index=False), file=sys.stderr)
+    from .tables._base import sibling
+
+    outs = [a.out] + [sibling(a.out, s) for s in ("_std.csv", "_long.csv", ".md", ".tex")]
+    return {"stage": "table", "config": cfg, "inputs": a.metrics, "outputs": outs}
 
 
 def cmd_figure(a) -> None:
     from .figures import FIGURES
 
     FIGURES.get(a.name)(a.input, a.out)
+    return {"stage": "figure", "config": {"name": a.name}, "inputs": [a.input],
+            "outputs": [a.out, Path(a.out).with_suffix(".pdf")]}
+
+
+def cmd_provenance(a) -> None:
+    from .provenance import chain, format_chain, load_records, table_cell_inputs
+
+    index = load_records(a.records)
+    if a.row is not None or a.col is not None:
+        if a.row is None or a.col is None:
+            raise ValueError("--row and --col go together (with --metric clean|adv)")
+        value, files = table_cell_inputs(a.file, a.row, a.col, a.metric, index)
+        head = {"file": a.file, "row": a.row, "col": a.col, "metric": a.metric, "value": value}
+        # the table itself, pruned to the evaluation files behind this one cell
+        root = chain(a.file, index)
+        root["inputs"] = [n for n in root["inputs"] if n["file"] in files]
+    else:
+        from .provenance import ProvenanceError, _rel
+
+        if _rel(a.file) not in index:
+            raise ProvenanceError(f"{a.file}: no provenance record made it; name a pipeline output under results/ or data/prepared/")
+        head, root = {"file": a.file}, chain(a.file, index)
+    code = index.get(root["file"], {}).get("code", {})
+    if a.json:
+        print(json.dumps({**head, "code_version": {k: code.get(k) for k in ("git_commit", "git_dirty")}, "chain": root}, indent=2))
+        return None
+    if "value" in head:
+        print(f"{a.file} [{a.row}, {a.col}, {a.metric}] = {head['value']}  (from {len(root['inputs'])} evaluation file(s))")
+    print("\n".join(format_chain(root)))
+
+
+def cmd_verify(a) -> int:
+    from .provenance import load_records, verify
+
+    index = load_records(a.records)
+    problems = verify(index)
+    for p in problems:
+        print(f"qrobust verify: {p}", file=sys.stderr)
+    n_rec = len({r["_path"] for r in index.values()})
+    if problems:
+        print(f"qrobust verify: {len(problems)} problem(s) in {n_rec} records", file=sys.stderr)
+        return 1
+    print(f"qrobust verify: {n_rec} records, {len(index)} outputs and their inputs match their recorded sha256")
+    return 0
 
 
 def build_parser() -> argparse.ArgumentParser:
     p = argparse.ArgumentParser(prog="qrobust", description=__doc__.splitlines()[0])
     sub = p.add_subparsers(dest="cmd", required=True)
+    # every job subcommand can record what made its outputs
+    job = argparse.ArgumentParser(add_help=False)
+    job.add_argument("--prov", help="write this job's provenance record here")
+    job.add_argument("--rule", default="manual", help="the Snakemake rule running this job")
 
     s = sub.add_parser("check-config", help="validate a config file against the schema")
     s.add_argument("config")
     s.set_defaults(func=cmd_check_config)
 
-    s = sub.add_parser("prepare-data", help="write a prepared train/test split")
+    s = sub.add_parser("prepare-data", parents=[job], help="write a prepared train/test split")
     s.add_argument("--cfg", required=True, help="JSON of the config's data section")
     s.add_argument("--out", required=True, help="output folder")
     s.set_defaults(func=cmd_prepare_data)
 
-    s = sub.add_parser("train", help="train one (method, beta, bits, seed) checkpoint")
+    s = sub.add_parser("train", parents=[job], help="train one (method, beta, bits, seed) checkpoint")
     s.add_argument("--cfg", required=True, help="JSON with model, train, quant, device, threads")
     s.add_argument("--data", required=True)
     s.add_argument("--method", required=True, choices=["vanilla", "dq"])
@@ -126,32 +185,52 @@ def build_parser() -> argparse.ArgumentParser:
     s.add_argument("--metrics", required=True, help="training metrics JSON path")
     s.set_defaults(func=cmd_train)
 
-    s = sub.add_parser("evaluate", help="clean and attacked accuracy of a checkpoint")
+    s = sub.add_parser("evaluate", parents=[job], help="clean and attacked accuracy of a checkpoint")
     s.add_argument("--cfg", required=True, help="JSON with attack, eval, device, threads")
     s.add_argument("--data", required=True)
     s.add_argument("--checkpoint", required=True)
     s.add_argument("--out", required=True)
     s.set_defaults(func=cmd_evaluate)
 
-    s = sub.add_parser("table", help="build a table from evaluation JSONs")
+    s = sub.add_parser("table", parents=[job], help="build a table from evaluation JSONs")
     s.add_argument("name")
     s.add_argument("--cfg", required=True)
     s.add_argument("--out", required=True)
     s.add_argument("metrics", nargs="+")
     s.set_defaults(func=cmd_table)
 
-    s = sub.add_parser("figure", help="draw a figure from a long-format CSV")
+    s = sub.add_parser("figure", parents=[job], help="draw a figure from a long-format CSV")
     s.add_argument("name")
     s.add_argument("--input", required=True)
     s.add_argument("--out", required=True, help="PNG path; a PDF is written beside it")
     s.set_defaults(func=cmd_figure)
+
+    s = sub.add_parser("provenance", help="the chain from a file or a table cell back to the raw data")
+    s.add_argument("file", help="e.g. results/table1.csv or a checkpoint")
+    s.add_argument("--row", help='table row, e.g. "DQ (1e-3)"')
+    s.add_argument("--col", help='table column, e.g. 4 or "Full Prec."')
+    s.add_argument("--metric", default="adv", help="clean or adv (default adv)")
+    s.add_argument("--json", action="store_true", help="machine-readable output")
+    s.add_argument("--records", default="results/provenance", help="folder of provenance records")
+    s.set_defaults(func=cmd_provenance)
+
+    s = sub.add_parser("verify", help="recompute hashes; name every output whose recorded inputs no longer match")
+    s.add_argument("--records", default="results/provenance")
+    s.set_defaults(func=cmd_verify)
     return p
 
 
 def main(argv=None) -> int:
     args = build_parser().parse_args(argv)
+    start = time.time()
     try:
-        args.func(args)
+        result = args.func(args)
+        if isinstance(result, int):  # verify's exit status
+            return result
+        if getattr(args, "prov", None) and result:
+            from .provenance import write_record
+
+            write_record(args.prov, rule=args.rule, start=start, end=time.time(), **result)
     except USER_ERRORS as e:
         if os.environ.get("QROBUST_DEBUG"):  # developers: keep the traceback
             raise

@@ -5,6 +5,7 @@ rule prepare_data:
         train=f"{DATA_DIR}/train.pt",
         test=f"{DATA_DIR}/test.pt",
         meta=f"{DATA_DIR}/meta.json",
+        prov=f"results/provenance/prepare_data/{DATASET}.json",
     log:
         f"logs/prepare_data/{DATASET}.log",
     conda:
@@ -16,4 +17,4 @@ rule prepare_data:
         cfg=lambda w: json.dumps(config["data"], sort_keys=True),
         out=lambda w, output: os.path.dirname(output.meta),
     shell:
-        "qrobust prepare-data --cfg {params.cfg:q} --out {params.out} 2> {log}"
+        "qrobust prepare-data --cfg {params.cfg:q} --out {params.out} --prov {output.prov} --rule prepare_data 2> {log}"

@@ -4,7 +4,8 @@ rule evaluate:
         ckpt="results/checkpoints/{method}_beta{beta}_a{abits}_s{seed}.pt",
         data=f"{DATA_DIR}/test.pt",
     output:
-        "results/metrics/eval/{method}_beta{beta}_a{abits}_s{seed}.json",
+        metrics="results/metrics/eval/{method}_beta{beta}_a{abits}_s{seed}.json",
+        prov="results/provenance/evaluate/{method}_beta{beta}_a{abits}_s{seed}.json",
     log:
         "logs/evaluate/{method}_beta{beta}_a{abits}_s{seed}.log",
     benchmark:
@@ -19,4 +20,4 @@ rule evaluate:
         cfg=lambda w: cfg_json("attack", "eval", "device", "threads"),
         data=lambda w, input: os.path.dirname(input.data),
     shell:
-        "qrobust evaluate --cfg {params.cfg:q} --data {params.data} --checkpoint {input.ckpt} --out {output} 2> {log}"
+        "qrobust evaluate --cfg {params.cfg:q} --data {params.data} --checkpoint {input.ckpt} --out {output.metrics} --prov {output.prov} --rule evaluate 2> {log}"

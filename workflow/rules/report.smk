@@ -8,6 +8,7 @@ rule table1:
         long="results/table1_long.csv",
         md="results/table1.md",
         tex="results/table1.tex",
+        prov="results/provenance/table1.json",
     log:
         "logs/report/table1.log",
     conda:
@@ -18,7 +19,7 @@ rule table1:
             sort_keys=True,
         ),
     shell:
-        "qrobust table table1 --cfg {params.cfg:q} --out {output.csv} {input.metrics} 2> {log}"
+        "qrobust table table1 --cfg {params.cfg:q} --out {output.csv} --prov {output.prov} --rule table1 {input.metrics} 2> {log}"
 
 
 rule fig1:
@@ -28,9 +29,10 @@ rule fig1:
     output:
         png="results/figures/fig1.png",
         pdf="results/figures/fig1.pdf",
+        prov="results/provenance/fig1.json",
     log:
         "logs/report/fig1.log",
     conda:
         "../../environment.yml"
     shell:
-        "qrobust figure fig1 --input {input.long} --out {output.png} 2> {log}"
+        "qrobust figure fig1 --input {input.long} --out {output.png} --prov {output.prov} --rule fig1 2> {log}"

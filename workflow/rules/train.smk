@@ -6,6 +6,7 @@ rule train:
     output:
         ckpt="results/checkpoints/{method}_beta{beta}_a{abits}_s{seed}.pt",
         metrics="results/metrics/train/{method}_beta{beta}_a{abits}_s{seed}.json",
+        prov="results/provenance/train/{method}_beta{beta}_a{abits}_s{seed}.json",
     log:
         "logs/train/{method}_beta{beta}_a{abits}_s{seed}.log",
     benchmark:
@@ -22,4 +23,4 @@ rule train:
     shell:
         "qrobust train --cfg {params.cfg:q} --data {params.data} --method {wildcards.method}"
         " --beta {wildcards.beta} --act-bits {wildcards.abits} --seed {wildcards.seed}"
-        " --out {output.ckpt} --metrics {output.metrics} 2> {log}"
+        " --out {output.ckpt} --metrics {output.metrics} --prov {output.prov} --rule train 2> {log}"

