@@ -8,6 +8,7 @@ rule table1:
         long="results/table1_long.csv",
         md="results/table1.md",
         tex="results/table1.tex",
+        json="results/table1.json",
         prov="results/provenance/table1.json",
     log:
         "logs/report/table1.log",

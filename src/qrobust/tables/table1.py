@@ -91,7 +91,18 @@ def build(metrics: list[dict], out_csv, act_bits: list, methods: list[dict]) -> 
     write_markdown(tables["mean"], sibling(out_csv, ".md"),
                    f"Table 1: clean and FGSM (eps={eps:.4g}) accuracy (%) vs activation bits, mean over {n_seeds} seed(s)")
     write_latex(tables["mean"], sibling(out_csv, ".tex"))
+    _io.write_json(sibling(out_csv, ".json"), flat_metrics(tables["mean"]))
     return tables["mean"]
+
+
+def flat_metrics(table: pd.DataFrame) -> dict:
+    """{"Vanilla": {"adv": {"Full Prec.": 66.5, ...}}, ...}: what `dvc metrics show` lists."""
+    out: dict = {}
+    for _, row in table.iterrows():
+        metric = "adv" if row["Acc."] == "adv." else "clean"
+        cells = {c: round(float(v), 2) for c, v in row.items() if c not in ("Method", "Acc.") and pd.notna(v)}
+        out.setdefault(row["Method"], {})[metric] = cells
+    return out
 
 
 def load_metrics(paths) -> list[dict]:

@@ -1,0 +1,83 @@
+"""DVC round trip: run, push; in a fresh clone pull, restore, and Snakemake has nothing to do."""
+import os
+import shutil
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from _helpers import BIN, ROOT, copy_workflow
+
+pytestmark = pytest.mark.slow
+ENV = dict(os.environ, PATH=f"{BIN}{os.pathsep}{os.environ.get('PATH', '')}",
+           GIT_AUTHOR_NAME="t", GIT_AUTHOR_EMAIL="t@t", GIT_COMMITTER_NAME="t", GIT_COMMITTER_EMAIL="t@t")
+
+
+def sh(cwd, *cmd):
+    r = subprocess.run(cmd, cwd=cwd, env=ENV, capture_output=True, text=True, timeout=600)
+    assert r.returncode == 0, f"{' '.join(cmd)}\n{r.stdout[-1500:]}\n{r.stderr[-1500:]}"
+    return r.stdout + r.stderr
+
+
+@pytest.fixture(scope="module")
+def pushed(tmp_path_factory):
+    tmp = tmp_path_factory.mktemp("dvc")
+    repo = copy_workflow(tmp / "repo")
+    for name in ("dvc.yaml", ".dvcignore", ".gitignore"):
+        shutil.copy2(ROOT / name, repo / name)
+    shutil.copytree(ROOT / ".dvc", repo / ".dvc", ignore=shutil.ignore_patterns("tmp", "cache", "config.local"))
+    shutil.copy2(ROOT / "config" / "tiny.yaml", repo / "config" / "config.yaml")  # the stage runs the default config
+    remote = tmp / "remote"
+    sh(repo, "git", "init", "-q")
+    sh(repo, str(BIN / "dvc"), "remote", "modify", "local", "url", str(remote))
+    sh(repo, "git", "add", "-A")
+    sh(repo, "git", "commit", "-qm", "workflow")
+    sh(repo, str(BIN / "dvc"), "repro", "table1")
+    sh(repo, str(BIN / "dvc"), "push")
+    sh(repo, "git", "add", "-A")
+    sh(repo, "git", "commit", "-qm", "dvc.lock")
+    return repo, remote, tmp
+
+
+def test_fresh_clone_pulls_and_regenerates_nothing(pushed):
+    repo, remote, tmp = pushed
+    assert any(remote.rglob("*")), "dvc push wrote nothing to the remote"
+    clone = tmp / "clone"
+    sh(tmp, "git", "clone", "-q", str(repo), str(clone))
+    assert not (clone / "results" / "table1.csv").exists()
+    sh(clone, str(BIN / "dvc"), "pull")
+    assert (clone / "results" / "table1.csv").read_bytes() == (repo / "results" / "table1.csv").read_bytes()
+    out = sh(clone, str(BIN / "qrobust"), "restore")
+    assert "hashes verified" in out
+    dry = sh(clone, str(BIN / "snakemake"), "-n", "results/table1.csv", "results/figures/fig1.png", "--cores", "1")
+    assert "Nothing to be done" in dry, dry[-2000:]
+    assert "up to date" in sh(clone, str(BIN / "dvc"), "status")
+    metrics = sh(clone, str(BIN / "dvc"), "metrics", "show")
+    assert "Vanilla" in metrics and "Full Prec." in metrics
+
+
+def test_restore_refuses_a_tampered_pull_and_changes_nothing(pushed):
+    repo, _, tmp = pushed
+    clone = tmp / "clone2"
+    sh(tmp, "git", "clone", "-q", str(repo), str(clone))
+    sh(clone, str(BIN / "dvc"), "pull")
+    ckpt = next((clone / "results" / "checkpoints").glob("*.pt"))
+    data = bytearray(ckpt.read_bytes())
+    data[len(data) // 2] ^= 0x01
+    ckpt.unlink()  # a new file: never write through a link into DVC's cache
+    ckpt.write_bytes(bytes(data))
+    table = clone / "results" / "table1.csv"
+    before = table.stat().st_mtime_ns
+    r = subprocess.run([str(BIN / "qrobust"), "restore"], cwd=clone, env=ENV, capture_output=True, text=True)
+    assert r.returncode == 2 and "do not match their records" in r.stderr and r.stderr.count("\n") == 1
+    assert table.stat().st_mtime_ns == before
+
+
+def test_missing_remote_is_reported(pushed):
+    repo, _, tmp = pushed
+    clone = tmp / "clone3"
+    sh(tmp, "git", "clone", "-q", str(repo), str(clone))
+    sh(clone, str(BIN / "dvc"), "remote", "modify", "--local", "local", "url", str(tmp / "no-such-remote"))
+    r = subprocess.run([str(BIN / "dvc"), "pull"], cwd=clone, env=ENV, capture_output=True, text=True)
+    assert r.returncode != 0 and not (clone / "results" / "table1.csv").exists()
