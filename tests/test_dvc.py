@@ -2,8 +2,6 @@
 import os
 import shutil
 import subprocess
-import sys
-from pathlib import Path
 
 import pytest
 
@@ -81,3 +79,14 @@ def test_missing_remote_is_reported(pushed):
     sh(clone, str(BIN / "dvc"), "remote", "modify", "--local", "local", "url", str(tmp / "no-such-remote"))
     r = subprocess.run([str(BIN / "dvc"), "pull"], cwd=clone, env=ENV, capture_output=True, text=True)
     assert r.returncode != 0 and not (clone / "results" / "table1.csv").exists()
+
+
+def test_corrupted_dvc_lock_is_reported_and_nothing_is_pulled(pushed):
+    repo, _, tmp = pushed
+    clone = tmp / "clone4"
+    sh(tmp, "git", "clone", "-q", str(repo), str(clone))
+    lock = clone / "dvc.lock"
+    lock.write_text(lock.read_text().replace("outs:", "outs: [", 1))
+    r = subprocess.run([str(BIN / "dvc"), "pull"], cwd=clone, env=ENV, capture_output=True, text=True)
+    assert r.returncode != 0 and "dvc.lock" in r.stderr
+    assert not (clone / "results" / "table1.csv").exists() and not (clone / "data" / "prepared").exists()

@@ -103,3 +103,11 @@ def test_changing_eps_reruns_evaluation_not_training(finished):
     jobs = planned_jobs(run(finished, "--config", "attack={name: fgsm, eps: 0.2}", dry=True))
     n_runs = len(TINY["methods"]) * len(TINY["quant"]["act_bits"])
     assert jobs == {"evaluate": n_runs, "table1": 1, "fig1": 1}
+
+
+def test_report_holds_tables_figures_and_their_provenance(finished):
+    r = snakemake(finished, *TARGETS, "--configfile", "config/tiny.yaml", "--report", "results/report.html")
+    assert r.returncode == 0, r.stderr[-2000:]
+    html = (finished / "results" / "report.html").read_text(errors="replace")
+    for item in ("table1.csv", "fig1.png", "table1 provenance", "fig1 provenance"):
+        assert item in html, item

@@ -29,7 +29,7 @@ def cmd_check_config(a) -> None:
     print(f"{a.config}: ok ({len(cfg['methods'])} methods x {len(cfg['quant']['act_bits'])} bit-widths x {len(cfg['seeds'])} seeds)")
 
 
-def cmd_prepare_data(a) -> None:
+def cmd_prepare_data(a) -> dict:
     from .datasets import prepare
 
     d = json.loads(a.cfg)
@@ -41,7 +41,7 @@ def cmd_prepare_data(a) -> None:
             "outputs": [out / "train.pt", out / "test.pt", out / "meta.json"]}
 
 
-def cmd_train(a) -> None:
+def cmd_train(a) -> dict:
     import torch
 
     from ._runtime import resolve_device, seed_everything, set_threads
@@ -73,7 +73,7 @@ def cmd_train(a) -> None:
             "inputs": [Path(a.data) / "train.pt", Path(a.data) / "meta.json"], "outputs": [a.out, a.metrics]}
 
 
-def cmd_evaluate(a) -> None:
+def cmd_evaluate(a) -> dict:
     from ._runtime import resolve_device, seed_everything, set_threads
     from .checkpoint import load_checkpoint
     from .datasets import load_prepared
@@ -94,20 +94,17 @@ def cmd_evaluate(a) -> None:
             "inputs": [a.checkpoint, Path(a.data) / "test.pt"], "outputs": [a.out]}
 
 
-def cmd_table(a) -> None:
+def cmd_table(a) -> dict:
     from .tables import TABLES
     from .tables.table1 import load_metrics
 
     cfg = json.loads(a.cfg)
-    table = TABLES.get(a.name)(load_metrics(a.metrics), a.out, act_bits=cfg["act_bits"], methods=cfg["methods"])
+    table, files = TABLES.get(a.name)(load_metrics(a.metrics), a.out, act_bits=cfg["act_bits"], methods=cfg["methods"])
     print(table.to_string(index=False), file=sys.stderr)
-    from .tables._base import sibling
-
-    outs = [a.out] + [sibling(a.out, s) for s in ("_std.csv", "_long.csv", ".md", ".tex", ".json")]
-    return {"stage": "table", "config": cfg, "inputs": a.metrics, "outputs": outs}
+    return {"stage": "table", "config": cfg, "inputs": a.metrics, "outputs": files}
 
 
-def cmd_figure(a) -> None:
+def cmd_figure(a) -> dict:
     from .figures import FIGURES
 
     FIGURES.get(a.name)(a.input, a.out)
@@ -128,9 +125,9 @@ def cmd_provenance(a) -> None:
         root = chain(a.file, index)
         root["inputs"] = [n for n in root["inputs"] if n["file"] in files]
     else:
-        from .provenance import ProvenanceError, _rel
+        from .provenance import ProvenanceError, relpath
 
-        if _rel(a.file) not in index:
+        if relpath(a.file) not in index:
             raise ProvenanceError(f"{a.file}: no provenance record made it; name a pipeline output under results/ or data/prepared/")
         head, root = {"file": a.file}, chain(a.file, index)
     code = index.get(root["file"], {}).get("code", {})

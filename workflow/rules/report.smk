@@ -3,13 +3,20 @@ rule table1:
         src=TABLE_SRC,
         metrics=table1_metrics,
     output:
-        csv="results/table1.csv",
+        csv=report(
+            "results/table1.csv", caption="../report/table1.rst", category="Table 1"
+        ),
         std="results/table1_std.csv",
         long="results/table1_long.csv",
         md="results/table1.md",
         tex="results/table1.tex",
         json="results/table1.json",
-        prov="results/provenance/table1.json",
+        prov=report(
+            "results/provenance/table1.json",
+            caption="../report/provenance.rst",
+            category="Table 1",
+            labels={"artefact": "table1 provenance"},
+        ),
     log:
         "logs/report/table1.log",
     conda:
@@ -28,9 +35,18 @@ rule fig1:
         src=FIGURE_SRC,
         long="results/table1_long.csv",
     output:
-        png="results/figures/fig1.png",
+        png=report(
+            "results/figures/fig1.png",
+            caption="../report/fig1.rst",
+            category="Table 1",
+        ),
         pdf="results/figures/fig1.pdf",
-        prov="results/provenance/fig1.json",
+        prov=report(
+            "results/provenance/fig1.json",
+            caption="../report/provenance.rst",
+            category="Table 1",
+            labels={"artefact": "fig1 provenance"},
+        ),
     log:
         "logs/report/fig1.log",
     conda:

@@ -67,7 +67,8 @@ def per_seed_gain(long: pd.DataFrame, bit_cols: list[str]) -> pd.DataFrame:
 
 
 @register_table("table1")
-def build(metrics: list[dict], out_csv, act_bits: list, methods: list[dict]) -> pd.DataFrame:
+def build(metrics: list[dict], out_csv, act_bits: list, methods: list[dict]) -> tuple[pd.DataFrame, list]:
+    """Write the table and its companions; return the mean table and every file written."""
     long = long_frame(metrics)
     bit_cols = [bits_label(b) for b in sorted(act_bits, key=lambda b: -1 if b is None else b)]
     labels = [method_label(m["name"], m["beta"]) for m in methods]
@@ -83,16 +84,17 @@ def build(metrics: list[dict], out_csv, act_bits: list, methods: list[dict]) -> 
         for col in ("Quantize Gain", "Best Acc."):
             t[col] = [g.loc[m, col] if shown == "adv." else math.nan for m, shown in zip(t["Method"], t["Acc."])]
         tables[agg] = t
-    write_csv(tables["mean"], out_csv)
-    write_csv(tables["std"], sibling(out_csv, "_std.csv"))
-    write_csv(long, sibling(out_csv, "_long.csv"))
+    files = [out_csv] + [sibling(out_csv, s) for s in ("_std.csv", "_long.csv", ".md", ".tex", ".json")]
+    write_csv(tables["mean"], files[0])
+    write_csv(tables["std"], files[1])
+    write_csv(long, files[2])
     n_seeds = long.seed.nunique()
     eps = long.eps.iloc[0]
-    write_markdown(tables["mean"], sibling(out_csv, ".md"),
+    write_markdown(tables["mean"], files[3],
                    f"Table 1: clean and FGSM (eps={eps:.4g}) accuracy (%) vs activation bits, mean over {n_seeds} seed(s)")
-    write_latex(tables["mean"], sibling(out_csv, ".tex"))
-    _io.write_json(sibling(out_csv, ".json"), flat_metrics(tables["mean"]))
-    return tables["mean"]
+    write_latex(tables["mean"], files[4])
+    _io.write_json(files[5], flat_metrics(tables["mean"]))
+    return tables["mean"], files
 
 
 def flat_metrics(table: pd.DataFrame) -> dict:

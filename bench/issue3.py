@@ -1,0 +1,108 @@
+"""Benchmark for issue 3, each pair measured side by side in one run on the tiny config:
+- provenance overhead: the tiny table1 DAG with records vs with QROBUST_PROVENANCE=0, plus the
+  seconds each job spent making its record (stored in the record);
+- a fresh clone: dvc pull, qrobust restore and the no-op dry run, in seconds;
+- the tiny DAG run locally vs through the slurm profile on this machine's one-node cluster.
+Writes the section "provenance, DVC, SLURM (issue 3)" of bench/RESULTS.md.
+"""
+from __future__ import annotations
+
+import json
+import os
+import shutil
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(ROOT / "tests"))
+from _helpers import BIN, copy_workflow  # noqa: E402
+
+WORK = ROOT / "bench" / "_work" / "issue3"
+TARGETS = ["results/table1.csv", "results/figures/fig1.png"]
+ENV = dict(os.environ, PATH=f"{BIN}{os.pathsep}{os.environ['PATH']}", GIT_AUTHOR_NAME="b", GIT_AUTHOR_EMAIL="b@b",
+           GIT_COMMITTER_NAME="b", GIT_COMMITTER_EMAIL="b@b")
+
+
+def run(cwd, *cmd, env=None) -> float:
+    t0 = time.perf_counter()
+    r = subprocess.run(cmd, cwd=cwd, env=env or ENV, capture_output=True, text=True)
+    if r.returncode != 0:
+        sys.exit(f"bench: {' '.join(map(str, cmd))} failed:\n{(r.stdout + r.stderr)[-2000:]}")
+    return time.perf_counter() - t0
+
+
+def tiny_dag(name, *extra, env=None) -> tuple[float, Path]:
+    wd = copy_workflow(WORK / name)
+    return run(wd, BIN / "snakemake", *TARGETS, "--configfile", "config/tiny.yaml", *extra, env=env), wd
+
+
+def main() -> None:
+    shutil.rmtree(WORK, ignore_errors=True)
+    rows = []
+    # 1. provenance overhead: 3 runs each, alternating, medians (single 25 s runs vary by +-20 % here)
+    on, off = [], []
+    for i in range(3):
+        t, wd = tiny_dag(f"prov_on{i}", "--cores", "2")
+        on.append(t)
+        off.append(tiny_dag(f"prov_off{i}", "--cores", "2", env=dict(ENV, QROBUST_PROVENANCE="0"))[0])
+    with_p, without_p = sorted(on)[1], sorted(off)[1]
+    recs = [json.loads(p.read_text()) for p in (wd / "results" / "provenance").rglob("*.json")]
+    in_jobs = sum(r["provenance_seconds"] for r in recs)
+    rows += [("tiny DAG with provenance records (median of 3)", f"{with_p:.1f} s ({', '.join(f'{t:.1f}' for t in on)})", ""),
+             ("tiny DAG with QROBUST_PROVENANCE=0 (median of 3)", f"{without_p:.1f} s ({', '.join(f'{t:.1f}' for t in off)})", ""),
+             ("difference", f"{100 * (with_p - without_p) / without_p:+.1f} %", "< 5 %"),
+             (f"time making the {len(recs)} records, summed over jobs", f"{in_jobs:.2f} s = {100 * in_jobs / with_p:.1f} % of the DAG", "< 5 %")]
+
+    # 2. DVC: repro + push in a scratch repo, then a fresh clone pulls
+    repo = copy_workflow(WORK / "dvc_repo")
+    for n in ("dvc.yaml", ".dvcignore", ".gitignore"):
+        shutil.copy2(ROOT / n, repo / n)
+    shutil.copytree(ROOT / ".dvc", repo / ".dvc", ignore=shutil.ignore_patterns("tmp", "cache", "config.local"))
+    shutil.copy2(ROOT / "config" / "tiny.yaml", repo / "config" / "config.yaml")
+    run(repo, "git", "init", "-q")
+    run(repo, BIN / "dvc", "remote", "modify", "local", "url", str(WORK / "remote"))
+    run(repo, "git", "add", "-A")
+    run(repo, "git", "commit", "-qm", "w")
+    run(repo, BIN / "dvc", "repro", "table1")
+    push = run(repo, BIN / "dvc", "push")
+    run(repo, "git", "add", "-A")
+    run(repo, "git", "commit", "-qm", "lock")
+    clone = WORK / "dvc_clone"
+    run(WORK, "git", "clone", "-q", str(repo), str(clone))
+    pull = run(clone, BIN / "dvc", "pull")
+    restore = run(clone, BIN / "qrobust", "restore")
+    dry = run(clone, BIN / "snakemake", "-n", *TARGETS, "--cores", "1")
+    rows += [("dvc push (tiny run)", f"{push:.2f} s", ""), ("fresh clone: dvc pull", f"{pull:.2f} s", ""),
+             ("fresh clone: qrobust restore", f"{restore:.2f} s", ""),
+             ("fresh clone: snakemake -n (nothing to do)", f"{dry:.2f} s", ""),
+             ("fresh clone: pull + restore + dry run", f"{pull + restore + dry:.2f} s", "")]
+
+    # 3. local vs SLURM, same DAG, same machine
+    have_slurm = shutil.which("sinfo") and subprocess.run(["sinfo", "-h", "-o", "%t"], capture_output=True, text=True).stdout.strip() in ("idle", "mix")
+    if have_slurm:
+        slurm, _ = tiny_dag("slurm", "--profile", "workflow/profiles/slurm", "--set-resources", "train:gpu=0", "evaluate:gpu=0",
+                            "--slurm-init-seconds-before-status-checks", "1", "--seconds-between-status-checks", "2")
+        rows += [("tiny DAG, local --cores 2", f"{with_p:.1f} s", ""),
+                 ("tiny DAG, slurm profile (1-node cluster, polling every 2 s)", f"{slurm:.1f} s", ""),
+                 ("SLURM / local", f"{slurm / with_p:.2f}x", "")]
+    else:
+        rows.append(("tiny DAG through SLURM", "not run: no idle SLURM node (bash .ci/slurm-up.sh as root)", ""))
+
+    lines = ["## provenance, DVC, SLURM (issue 3)", "",
+             f"{os.cpu_count()} cores; config/tiny.yaml (11 jobs); `python bench/issue3.py`.", "",
+             "| measure | value | target |", "|---|---|---|"] + [f"| {a} | {b} | {c} |" for a, b, c in rows] + [""]
+    report = "\n".join(lines)
+    print(report)
+    out = ROOT / "bench" / "RESULTS.md"
+    text = out.read_text()
+    start = text.find(lines[0])
+    if start >= 0:
+        end = text.find("\n## ", start + 1)
+        text = text[:start] + (text[end + 1:] if end >= 0 else "")
+    out.write_text(text.rstrip("\n") + "\n\n" + report)
+
+
+if __name__ == "__main__":
+    main()
