@@ -72,13 +72,24 @@ def test_restore_refuses_a_tampered_pull_and_changes_nothing(pushed):
     assert table.stat().st_mtime_ns == before
 
 
-def test_missing_remote_is_reported(pushed):
+def test_qrobust_pull_makes_a_clone_ready_in_one_command(pushed):
+    repo, _, tmp = pushed
+    clone = tmp / "clone5"
+    sh(tmp, "git", "clone", "-q", str(repo), str(clone))
+    assert "hashes verified" in sh(clone, str(BIN / "qrobust"), "pull")
+    dry = sh(clone, str(BIN / "snakemake"), "-n", "results/table1.csv", "results/figures/fig1.png", "--cores", "1")
+    assert "Nothing to be done" in dry
+
+
+def test_missing_remote_is_one_line_naming_it_and_nothing_is_pulled(pushed):
     repo, _, tmp = pushed
     clone = tmp / "clone3"
     sh(tmp, "git", "clone", "-q", str(repo), str(clone))
     sh(clone, str(BIN / "dvc"), "remote", "modify", "--local", "local", "url", str(tmp / "no-such-remote"))
-    r = subprocess.run([str(BIN / "dvc"), "pull"], cwd=clone, env=ENV, capture_output=True, text=True)
-    assert r.returncode != 0 and not (clone / "results" / "table1.csv").exists()
+    r = subprocess.run([str(BIN / "qrobust"), "pull"], cwd=clone, env=ENV, capture_output=True, text=True)
+    assert r.returncode == 2 and r.stderr.count("\n") == 1
+    assert "DVC remote 'local'" in r.stderr and "no-such-remote" in r.stderr and "dvc remote modify" in r.stderr
+    assert not (clone / "results" / "table1.csv").exists()
 
 
 def test_corrupted_dvc_lock_is_reported_and_nothing_is_pulled(pushed):
@@ -88,5 +99,8 @@ def test_corrupted_dvc_lock_is_reported_and_nothing_is_pulled(pushed):
     lock = clone / "dvc.lock"
     lock.write_text(lock.read_text().replace("outs:", "outs: [", 1))
     r = subprocess.run([str(BIN / "dvc"), "pull"], cwd=clone, env=ENV, capture_output=True, text=True)
-    assert r.returncode != 0 and "dvc.lock" in r.stderr
+    assert r.returncode != 0 and "dvc.lock" in r.stderr  # DVC itself refuses
+    r = subprocess.run([str(BIN / "qrobust"), "pull"], cwd=clone, env=ENV, capture_output=True, text=True)
+    assert r.returncode == 2 and r.stderr.count("\n") == 1 and "dvc.lock is corrupted" in r.stderr
+    assert "git checkout -- dvc.lock" in r.stderr
     assert not (clone / "results" / "table1.csv").exists() and not (clone / "data" / "prepared").exists()

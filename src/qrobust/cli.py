@@ -146,6 +146,13 @@ def cmd_restore(a) -> None:
     print(f"qrobust restore: hashes verified; mtimes of {n} files set in DAG order (snakemake -n now reflects real changes)")
 
 
+def cmd_pull(a) -> None:
+    from .dvc_pull import pull
+
+    pull()
+    cmd_restore(a)
+
+
 def cmd_verify(a) -> int:
     from .provenance import load_records, verify
 
@@ -225,6 +232,10 @@ def build_parser() -> argparse.ArgumentParser:
     s = sub.add_parser("restore", help="after dvc pull: verify hashes, then order mtimes as the DAG made them")
     s.add_argument("--records", default="results/provenance")
     s.set_defaults(func=cmd_restore)
+
+    s = sub.add_parser("pull", help="dvc pull with clear errors, then restore: a fresh clone's results, ready for snakemake")
+    s.add_argument("--records", default="results/provenance")
+    s.set_defaults(func=cmd_pull)
     return p
 
 
