@@ -17,12 +17,11 @@ from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT / "tests"))
-from _helpers import BIN, copy_workflow  # noqa: E402
+from _helpers import BIN, copy_workflow, dvc_env, make_dvc_repo  # noqa: E402
 
 WORK = ROOT / "bench" / "_work" / "issue3"
 TARGETS = ["results/table1.csv", "results/figures/fig1.png"]
-ENV = dict(os.environ, PATH=f"{BIN}{os.pathsep}{os.environ['PATH']}", GIT_AUTHOR_NAME="b", GIT_AUTHOR_EMAIL="b@b",
-           GIT_COMMITTER_NAME="b", GIT_COMMITTER_EMAIL="b@b")
+ENV = dvc_env()
 
 
 def run(cwd, *cmd, env=None) -> float:
@@ -56,25 +55,16 @@ def main() -> None:
              (f"time making the {len(recs)} records, summed over jobs", f"{in_jobs:.2f} s = {100 * in_jobs / with_p:.1f} % of the DAG", "< 5 %")]
 
     # 2. DVC: repro + push in a scratch repo, then a fresh clone pulls
-    repo = copy_workflow(WORK / "dvc_repo")
-    for n in ("dvc.yaml", ".dvcignore", ".gitignore"):
-        shutil.copy2(ROOT / n, repo / n)
-    shutil.copytree(ROOT / ".dvc", repo / ".dvc", ignore=shutil.ignore_patterns("tmp", "cache", "config.local"))
-    shutil.copy2(ROOT / "config" / "tiny.yaml", repo / "config" / "config.yaml")
-    run(repo, "git", "init", "-q")
-    run(repo, BIN / "dvc", "remote", "modify", "local", "url", str(WORK / "remote"))
-    run(repo, "git", "add", "-A")
-    run(repo, "git", "commit", "-qm", "w")
-    run(repo, BIN / "dvc", "repro", "table1")
-    push = run(repo, BIN / "dvc", "push")
-    run(repo, "git", "add", "-A")
-    run(repo, "git", "commit", "-qm", "lock")
+    t0 = time.perf_counter()
+    repo = make_dvc_repo(WORK / "dvc_repo", WORK / "remote", run)
+    repro_push = time.perf_counter() - t0
     clone = WORK / "dvc_clone"
     run(WORK, "git", "clone", "-q", str(repo), str(clone))
     pull = run(clone, BIN / "dvc", "pull")
     restore = run(clone, BIN / "qrobust", "restore")
     dry = run(clone, BIN / "snakemake", "-n", *TARGETS, "--cores", "1")
-    rows += [("dvc push (tiny run)", f"{push:.2f} s", ""), ("fresh clone: dvc pull", f"{pull:.2f} s", ""),
+    rows += [("scratch repo: dvc repro + dvc push (tiny run, includes the DAG)", f"{repro_push:.1f} s", ""),
+             ("fresh clone: dvc pull", f"{pull:.2f} s", ""),
              ("fresh clone: qrobust restore", f"{restore:.2f} s", ""),
              ("fresh clone: snakemake -n (nothing to do)", f"{dry:.2f} s", ""),
              ("fresh clone: pull + restore + dry run", f"{pull + restore + dry:.2f} s", "")]

@@ -29,3 +29,31 @@ def snakemake(workdir: Path, *args: str, timeout: int = 600) -> subprocess.Compl
     env = dict(os.environ, PATH=f"{BIN}{os.pathsep}{os.environ.get('PATH', '')}")
     return subprocess.run([str(BIN / "snakemake"), *args], cwd=workdir, env=env, capture_output=True, text=True,
                           timeout=timeout)
+
+
+GIT_ENV = {"GIT_AUTHOR_NAME": "qrobust-test", "GIT_AUTHOR_EMAIL": "test@qrobust.invalid",
+           "GIT_COMMITTER_NAME": "qrobust-test", "GIT_COMMITTER_EMAIL": "test@qrobust.invalid"}
+
+
+def dvc_env() -> dict:
+    return dict(os.environ, PATH=f"{BIN}{os.pathsep}{os.environ.get('PATH', '')}", **GIT_ENV)
+
+
+def make_dvc_repo(dest: Path, remote: Path, run) -> Path:
+    """A git + DVC repository of the workflow whose default config is the tiny one, with its
+    results made by `dvc repro`, pushed to `remote`, and dvc.lock committed. `run(cwd, *cmd)`
+    runs one command and fails loudly."""
+    repo = copy_workflow(dest)
+    for name in ("dvc.yaml", ".dvcignore", ".gitignore"):
+        shutil.copy2(ROOT / name, repo / name)
+    shutil.copytree(ROOT / ".dvc", repo / ".dvc", ignore=shutil.ignore_patterns("tmp", "cache", "config.local"))
+    shutil.copy2(ROOT / "config" / "tiny.yaml", repo / "config" / "config.yaml")  # the stage runs the default config
+    run(repo, "git", "init", "-q")
+    run(repo, str(BIN / "dvc"), "remote", "modify", "local", "url", str(remote))
+    run(repo, "git", "add", "-A")
+    run(repo, "git", "commit", "-qm", "workflow")
+    run(repo, str(BIN / "dvc"), "repro", "table1")
+    run(repo, str(BIN / "dvc"), "push")
+    run(repo, "git", "add", "-A")
+    run(repo, "git", "commit", "-qm", "dvc.lock")
+    return repo

@@ -1,15 +1,12 @@
 """DVC round trip: run, push; in a fresh clone pull, restore, and Snakemake has nothing to do."""
-import os
-import shutil
 import subprocess
 
 import pytest
 
-from _helpers import BIN, ROOT, copy_workflow
+from _helpers import BIN, dvc_env, make_dvc_repo
 
 pytestmark = pytest.mark.slow
-ENV = dict(os.environ, PATH=f"{BIN}{os.pathsep}{os.environ.get('PATH', '')}",
-           GIT_AUTHOR_NAME="t", GIT_AUTHOR_EMAIL="t@t", GIT_COMMITTER_NAME="t", GIT_COMMITTER_EMAIL="t@t")
+ENV = dvc_env()
 
 
 def sh(cwd, *cmd):
@@ -21,21 +18,8 @@ def sh(cwd, *cmd):
 @pytest.fixture(scope="module")
 def pushed(tmp_path_factory):
     tmp = tmp_path_factory.mktemp("dvc")
-    repo = copy_workflow(tmp / "repo")
-    for name in ("dvc.yaml", ".dvcignore", ".gitignore"):
-        shutil.copy2(ROOT / name, repo / name)
-    shutil.copytree(ROOT / ".dvc", repo / ".dvc", ignore=shutil.ignore_patterns("tmp", "cache", "config.local"))
-    shutil.copy2(ROOT / "config" / "tiny.yaml", repo / "config" / "config.yaml")  # the stage runs the default config
     remote = tmp / "remote"
-    sh(repo, "git", "init", "-q")
-    sh(repo, str(BIN / "dvc"), "remote", "modify", "local", "url", str(remote))
-    sh(repo, "git", "add", "-A")
-    sh(repo, "git", "commit", "-qm", "workflow")
-    sh(repo, str(BIN / "dvc"), "repro", "table1")
-    sh(repo, str(BIN / "dvc"), "push")
-    sh(repo, "git", "add", "-A")
-    sh(repo, "git", "commit", "-qm", "dvc.lock")
-    return repo, remote, tmp
+    return make_dvc_repo(tmp / "repo", remote, sh), remote, tmp
 
 
 def test_fresh_clone_pulls_and_regenerates_nothing(pushed):

@@ -158,7 +158,7 @@ def verify(index: dict[str, dict]) -> list[str]:
             upstream = index.get(inp)
             if upstream is not None and upstream["outputs"][inp] != sha:
                 problems.append(f"{list(rec['outputs'])[0]}: stale, made from an older {inp}; rerun {rec['rule']}")
-            elif upstream is None and _now(inp) not in (sha,):
+            elif upstream is None and _now(inp) != sha:
                 problems.append(f"{list(rec['outputs'])[0]}: raw input {inp} changed or is missing since it was used")
     return problems
 
