@@ -247,9 +247,10 @@ def main(argv=None) -> int:
         if isinstance(result, int):  # verify's exit status
             return result
         if getattr(args, "prov", None) and result:
+            t_prov = time.perf_counter()  # the record's cost includes importing its module
             from .provenance import write_record
 
-            write_record(args.prov, rule=args.rule, start=start, end=time.time(), **result)
+            write_record(args.prov, rule=args.rule, start=start, end=time.time(), t_begin=t_prov, **result)
     except USER_ERRORS as e:
         if os.environ.get("QROBUST_DEBUG"):  # developers: keep the traceback
             raise

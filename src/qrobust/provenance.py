@@ -71,10 +71,10 @@ def config_hash(cfg) -> str:
 
 
 def write_record(path, *, rule: str, stage: str, config, inputs, outputs, seed=None, device=None,
-                 start: float, end: float) -> dict:
+                 start: float, end: float, t_begin: float | None = None) -> dict:
+    t_record = time.perf_counter() if t_begin is None else t_begin  # perf_counter() when the caller began
     from ._sources import stage_sources
 
-    t_record = time.perf_counter()
     if os.environ.get("QROBUST_PROVENANCE") == "0":  # benchmarks only: the rule still needs its output
         stub = {"format": FORMAT, "rule": rule, "disabled": True, "inputs": {}, "outputs": {}}
         _io.write_json(path, stub)
