@@ -8,7 +8,7 @@ import numpy as np
 import pytest
 import torch
 
-from qrobust.datasets import DATASETS, MissingDataError, load_prepared, prepare
+from qrobust.datasets import DATASETS, RAW_FILES, MissingDataError, load_prepared, prepare
 
 
 def test_mnist5k_split_is_deterministic_stratified_and_disjoint():
@@ -133,3 +133,9 @@ def test_prepare_records_hashes_and_detects_corruption(tmp_path):
         f.write(bytes([byte[0] ^ 0xFF]))
     with pytest.raises(ValueError, match="sha256"):
         load_prepared(tmp_path, "train")
+
+
+def test_every_dataset_declares_its_raw_files():
+    assert RAW_FILES.names() == DATASETS.names()
+    (path,) = RAW_FILES.get("mnist5k")(None)
+    assert path.name == "mnist_5k.csv.gz" and path.is_file()

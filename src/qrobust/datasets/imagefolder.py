@@ -5,7 +5,7 @@ from pathlib import Path
 
 import numpy as np
 
-from ._base import DATASETS, MissingDataError, Split, from_hwc
+from ._base import DATASETS, RAW_FILES, MissingDataError, Split, from_hwc
 
 
 def _load(folder: Path, size: int, classes: list[str] | None):
@@ -16,6 +16,11 @@ def _load(folder: Path, size: int, classes: list[str] | None):
         raise ValueError(f"{folder}: classes {ds.classes} differ from the train split's {classes}")
     imgs = [np.asarray(ds.loader(p).convert("RGB").resize((size, size))) for p, _ in ds.samples]
     return from_hwc(np.stack(imgs), [t for _, t in ds.samples]), ds.classes
+
+
+@RAW_FILES.register("imagefolder")
+def imagefolder_files(root) -> list[Path]:
+    return sorted(p for p in Path(root).rglob("*") if p.is_file())
 
 
 @DATASETS.register("imagefolder")

