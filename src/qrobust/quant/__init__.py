@@ -1,7 +1,10 @@
-"""Quantization core: STE fake quantizers, quantizable layers, and `quantize_`."""
-from .config import QuantConfig, quantize_
+"""Quantization core: STE fake quantizers, registries of quantizers and calibrators, `quantize_`."""
+from .calibrators import CALIBRATORS, calibrate, qparams
+from .config import QuantConfig, quant_layers, quantize_
 from .fake_quant import fake_quantize, quantize_range, quantize_weight_symmetric
 from .layers import ACT_RANGES, QConv2d, QLinear, QuantAct
+from .quantizers import QUANTIZERS, Quantizer, QuantizerSpec, make_quantizer
 
-__all__ = ["QuantConfig", "quantize_", "fake_quantize", "quantize_range", "quantize_weight_symmetric",
-           "ACT_RANGES", "QConv2d", "QLinear", "QuantAct"]
+__all__ = ["QuantConfig", "quantize_", "quant_layers", "fake_quantize", "quantize_range", "quantize_weight_symmetric",
+           "ACT_RANGES", "QConv2d", "QLinear", "QuantAct", "CALIBRATORS", "calibrate", "qparams",
+           "QUANTIZERS", "Quantizer", "QuantizerSpec", "make_quantizer"]

@@ -45,21 +45,35 @@ class QuantAct(nn.Module):
         return f"{self.kind}, bits={self.bits}"
 
 
-class QConv2d(nn.Conv2d):
-    """Conv2d with optional fake-quantized weights (weight_bits=None: float)."""
+class _QuantWeightMixin:
+    """Weights through `wq` (a registry quantizer) or DQ's per-tensor `weight_bits`; inputs through `aq`."""
 
     weight_bits: int | None = None
+    # `wq` (weight quantizer) and `aq` (input-activation quantizer) are submodules when set; no class
+    # attributes for them, since a class attribute would shadow nn.Module's submodule lookup
+
+    def qweight(self) -> torch.Tensor:
+        wq = getattr(self, "wq", None)
+        if wq is not None:
+            return wq(self.weight)
+        if self.weight_bits is not None:
+            return quantize_weight_symmetric(self.weight, self.weight_bits)
+        return self.weight
+
+    def qinput(self, x: torch.Tensor) -> torch.Tensor:
+        aq = getattr(self, "aq", None)
+        return x if aq is None else aq(x)
+
+
+class QConv2d(_QuantWeightMixin, nn.Conv2d):
+    """Conv2d with optional fake-quantized weights and inputs (None: float)."""
 
     def forward(self, x):
-        w = self.weight if self.weight_bits is None else quantize_weight_symmetric(self.weight, self.weight_bits)
-        return self._conv_forward(x, w, self.bias)
+        return self._conv_forward(self.qinput(x), self.qweight(), self.bias)
 
 
-class QLinear(nn.Linear):
-    """Linear with optional fake-quantized weights (weight_bits=None: float)."""
-
-    weight_bits: int | None = None
+class QLinear(_QuantWeightMixin, nn.Linear):
+    """Linear with optional fake-quantized weights and inputs (None: float)."""
 
     def forward(self, x):
-        w = self.weight if self.weight_bits is None else quantize_weight_symmetric(self.weight, self.weight_bits)
-        return F.linear(x, w, self.bias)
+        return F.linear(self.qinput(x), self.qweight(), self.bias)

@@ -1,0 +1,225 @@
+"""Quantizer and calibrator registries, BN folding and PTQ (issue 4)."""
+import pytest
+import torch
+from torch.ao.quantization import FakeQuantize, MovingAverageMinMaxObserver, MovingAveragePerChannelMinMaxObserver
+
+from qrobust.checkpoint import load_checkpoint, save_checkpoint
+from qrobust.models import create_model
+from qrobust.quant import (CALIBRATORS, QUANTIZERS, QuantConfig, QuantizerSpec, calibrate, make_quantizer, qparams,
+                           quant_layers, quantize_)
+from qrobust.quant.ptq import conv_bn_pairs, fold_bn, ptq
+
+
+def _roles(name):
+    return QUANTIZERS.get(name).role_allowed
+
+
+CASES = [(q, role, bits, sym) for q in QUANTIZERS.names() for role in _roles(q)
+         for bits in (2, 3, 4, 8) for sym in ((True, False) if q == "uniform" else (False,))]
+
+
+def _quantizer(name, role, bits, sym, lo=-1.5, hi=2.5):
+    q = make_quantizer(QuantizerSpec(quantizer=name, bits=bits, symmetric=sym), role)
+    q.set_range(torch.tensor([lo]), torch.tensor([hi]))
+    return q.eval()
+
+
+@pytest.mark.parametrize("name,role,bits,sym", CASES)
+def test_outputs_lie_on_a_grid_of_at_most_2_to_the_bits_levels(name, role, bits, sym):
+    q = _quantizer(name, role, bits, sym)
+    x = torch.linspace(-4, 4, 40001)
+    y = q(x)  # weights take their range from x itself, activations keep [-1.5, 2.5]
+    levels = torch.unique(y)
+    assert len(levels) <= 2 ** bits
+    assert len(levels) >= 2 ** bits - 2  # a dense sweep reaches (nearly) every level
+    steps = levels[1:] - levels[:-1]
+    assert torch.allclose(steps, steps[0].expand_as(steps), rtol=1e-4, atol=1e-6)  # uniform spacing
+    assert 0.0 in levels  # zero (padding, ReLU's zeros) is exact on every grid
+    scale = steps[0]
+    inside = (x >= levels[0]) & (x <= levels[-1])
+    assert ((y - x)[inside].abs() <= scale / 2 + 1e-5).all()  # round to nearest inside the grid
+
+
+@pytest.mark.parametrize("name,role,bits,sym", CASES)
+def test_straight_through_gradient_is_one_inside_the_range_zero_outside(name, role, bits, sym):
+    q = _quantizer(name, role, bits, sym).train()
+    x = torch.linspace(-4, 4, 801, requires_grad=True)
+    q(x).sum().backward()
+    # weights took their range from x itself; a rounded zero point can still push an end off the grid
+    scale, zp, qmin, qmax = q.grid(x)
+    if name == "pact":
+        lo, hi = 0.0, q.alpha.item()
+    else:
+        lo, hi = float((qmin - zp - 0.5) * scale), float((qmax - zp + 0.5) * scale)
+    inside = (x.detach() > lo + 1e-4) & (x.detach() < hi - 1e-4)
+    outside = (x.detach() < lo - 1e-4) | (x.detach() > hi + 1e-4)
+    assert torch.all(x.grad[inside] == 1) and torch.all(x.grad[outside] == 0)
+    assert inside.float().mean() > 0.3  # the check covers a real part of the sweep
+
+
+def test_pact_alpha_gradient_counts_inputs_above_alpha():
+    """PACT eq. 3: dL/dalpha = sum of upstream gradients where x >= alpha."""
+    q = _quantizer("pact", "act", 4, False, lo=0.0, hi=2.0).train()
+    x = torch.tensor([-1.0, 0.5, 1.9, 2.0, 3.0, 7.0])
+    up = torch.tensor([1.0, 2.0, 3.0, 4.0, 5.0, 6.0])
+    (q(x) * up).sum().backward()
+    assert q.alpha.grad.item() == pytest.approx(4.0 + 5.0 + 6.0)
+
+
+@pytest.mark.parametrize("sym", [True, False])
+def test_8_bit_output_equals_torch_ao_fake_quantize(sym):
+    torch.manual_seed(0)
+    x = torch.randn(64, 32) * 3
+    q = make_quantizer(QuantizerSpec(bits=8, symmetric=sym), "act").eval()
+    q.set_range(x.min().reshape(1), x.max().reshape(1))
+    scale, zp, qmin, qmax = q.grid(x)
+    ref = FakeQuantize(observer=MovingAverageMinMaxObserver, quant_min=qmin, quant_max=qmax,
+                       dtype=torch.qint8 if sym else torch.quint8,
+                       qscheme=torch.per_tensor_symmetric if sym else torch.per_tensor_affine)
+    ref.disable_observer()
+    ref.scale = torch.tensor([float(scale)])
+    ref.zero_point = torch.tensor([int(zp)], dtype=torch.int32)
+    assert torch.equal(q(x), ref(x))
+
+
+def test_8_bit_per_channel_weights_equal_torch_ao_fake_quantize():
+    torch.manual_seed(0)
+    w = torch.randn(16, 8, 3, 3) * torch.linspace(0.1, 2, 16).view(-1, 1, 1, 1)
+    q = make_quantizer(QuantizerSpec(bits=8, per_channel=True), "weight", channels=16).eval()
+    y = q(w)
+    scale, zp, qmin, qmax = q.grid(w)
+    ref = FakeQuantize(observer=MovingAveragePerChannelMinMaxObserver, quant_min=qmin, quant_max=qmax,
+                       dtype=torch.qint8, qscheme=torch.per_channel_symmetric, ch_axis=0)
+    ref.disable_observer()
+    ref.scale = scale.flatten().clone()
+    ref.zero_point = zp.flatten().to(torch.int32)
+    assert torch.equal(y, ref(w))
+
+
+def test_per_channel_weights_have_less_error_than_per_tensor():
+    torch.manual_seed(0)
+    w = torch.randn(32, 16, 3, 3) * torch.logspace(-2, 0, 32).view(-1, 1, 1, 1)
+    errs = {}
+    for pc in (False, True):
+        q = make_quantizer(QuantizerSpec(bits=4, per_channel=pc), "weight", channels=32).eval()
+        errs[pc] = (q(w) - w).pow(2).mean().item()
+    assert errs[True] < 0.5 * errs[False]
+
+
+# -- calibrators -----------------------------------------------------------------
+
+@pytest.mark.parametrize("name", CALIBRATORS.names())
+@pytest.mark.parametrize("sym", [True, False])
+def test_every_calibrator_gives_one_ordered_range_per_channel(name, sym):
+    torch.manual_seed(0)
+    x = torch.randn(1, 5000) * torch.arange(1, 9).view(-1, 1)  # row i is row 0 scaled by i+1
+    lo, hi = calibrate(name, x, bits=4, symmetric=sym, ch_axis=0)
+    assert lo.shape == hi.shape == (8,)
+    assert torch.all(lo < hi)
+    assert torch.all(hi <= x.max(dim=1).values + 1e-6)  # never wider than the data
+    # ranges scale with the data (minmax and percentile exactly, mse up to its search grid)
+    ratio = hi / hi[0]
+    assert torch.allclose(ratio, torch.arange(1, 9).float(), rtol=0.05)
+
+
+def test_minmax_is_the_data_extremes_and_percentile_drops_an_outlier():
+    x = torch.cat([torch.linspace(0, 1, 100001), torch.tensor([50.0])])
+    assert calibrate("minmax", x, bits=8, symmetric=False) == (torch.tensor([0.0]), torch.tensor([50.0]))
+    lo, hi = calibrate("percentile", x, bits=8, symmetric=False, percentile=99.0)
+    assert lo.item() == pytest.approx(0.01, abs=1e-3) and hi.item() == pytest.approx(0.99, abs=1e-3)
+
+
+def test_mse_clips_a_gaussian_near_its_known_optimum_and_beats_minmax():
+    """For N(0,1) at 4 bits the MSE-optimal symmetric clip is about 2.5 sigma (Banner et al. 2019, ~2.55)."""
+    g = torch.Generator().manual_seed(0)
+    x = torch.randn(200000, generator=g)
+    lo, hi = calibrate("mse", x, bits=4, symmetric=True)
+    assert 2.2 < hi.item() < 2.9
+    errs = {}
+    for name in ("minmax", "mse"):
+        lo, hi = calibrate(name, x, bits=4, symmetric=True)
+        scale, zp, qmin, qmax = qparams(lo, hi, 4, True)
+        errs[name] = (torch.clamp(torch.round(x / scale), qmin, qmax) * scale - x).pow(2).mean().item()
+    assert errs["mse"] < 0.5 * errs["minmax"]
+
+
+def test_asymmetric_range_always_holds_zero_exactly():
+    lo, hi = torch.tensor([0.7]), torch.tensor([5.0])  # ReLU outputs never observed at 0
+    scale, zp, qmin, qmax = qparams(lo, hi, 4, False)
+    assert zp.item() == 0 and (scale * qmax).item() == pytest.approx(5.0)
+
+
+# -- config errors -------------------------------------------------------------------
+
+@pytest.mark.parametrize("kw,msg", [
+    ({"quantizer": "lsqq"}, "unknown quantizer 'lsqq'; allowed:"),
+    ({"calibrator": "kl"}, "unknown calibrator 'kl'; allowed: minmax, mse, percentile"),
+    ({"bits": 1}, "bits must be an integer in 2..16"),
+    ({"percentile": 20}, "percentile must be in (50, 100]"),
+])
+def test_bad_quantizer_specs_name_the_problem(kw, msg):
+    with pytest.raises(ValueError, match=msg.replace("(", r"\(").replace("]", r"\]")):
+        QuantizerSpec(**kw)
+
+
+def test_pact_for_weights_and_per_channel_activations_are_refused():
+    with pytest.raises(ValueError, match="pact"):
+        QuantConfig(weight_quant=QuantizerSpec(quantizer="pact"))
+    with pytest.raises(ValueError, match="per_channel applies to weights only"):
+        QuantConfig(act_quant=QuantizerSpec(per_channel=True))
+
+
+# -- BN folding and PTQ ----------------------------------------------------------------
+
+@pytest.mark.parametrize("name,shape,kw", [("small_cnn", (1, 28, 28), {"width": 8, "hidden": 16}),
+                                           ("resnet20", (3, 32, 32), {}),
+                                           ("wide_resnet", (3, 32, 32), {"depth": 10, "widen_factor": 1})])
+def test_folding_batchnorm_keeps_the_function(name, shape, kw):
+    torch.manual_seed(0)
+    m = create_model(name, num_classes=10, in_channels=shape[0], **kw)
+    for mod in m.modules():  # non-trivial BN statistics
+        if isinstance(mod, torch.nn.BatchNorm2d):
+            mod.running_mean.uniform_(-0.5, 0.5), mod.running_var.uniform_(0.5, 2.0)
+            mod.weight.data.uniform_(0.5, 1.5), mod.bias.data.uniform_(-0.2, 0.2)
+    m.eval()
+    x = torch.rand(4, *shape)
+    f = fold_bn(m)
+    assert conv_bn_pairs(m) and not conv_bn_pairs(f)
+    assert torch.allclose(f(x), m(x), atol=1e-4)
+
+
+def test_ptq_at_8_bits_keeps_accuracy_and_2_bits_loses_it(trained_small_cnn, mnist_small):
+    train_split, test_split = mnist_small
+    x, y = test_split.x.float() / 255, test_split.y
+    float_model = trained_small_cnn
+    quantize_(float_model, QuantConfig(act_bits=None))  # the fixture trained with 4-bit ReLU6; use it as float
+
+    def acc(m):
+        with torch.no_grad():
+            return (m(x).argmax(1) == y).float().mean().item() * 100
+
+    base = acc(float_model)
+    spec = lambda b, **kw: QuantConfig(weight_quant=QuantizerSpec(bits=b, per_channel=True, **kw),  # noqa: E731
+                                       act_quant=QuantizerSpec(bits=b, symmetric=False, **kw))
+    q8 = ptq(float_model, spec(8), train_split.x[:128])
+    q2 = ptq(float_model, spec(2), train_split.x[:128])
+    assert abs(acc(q8) - base) <= 1.0
+    assert acc(q2) < base - 10
+    # the original model is untouched, and every layer of the copy is quantized and calibrated
+    assert all(getattr(m, "wq", None) is None for _, m in quant_layers(float_model))
+    assert all(bool(m.aq.calibrated) for _, m in quant_layers(q8))
+    quantize_(float_model, QuantConfig(act_bits=4))
+
+
+def test_checkpoint_round_trip_keeps_quantizers(tmp_path):
+    torch.manual_seed(0)
+    spec_model = {"name": "small_cnn", "num_classes": 10, "in_channels": 1, "width": 8, "hidden": 16}
+    qcfg = QuantConfig(weight_quant=QuantizerSpec(bits=4, per_channel=True),
+                       act_quant=QuantizerSpec(quantizer="pact", bits=4, symmetric=False))
+    m = quantize_(create_model(**spec_model), qcfg)
+    x = torch.rand(3, 1, 28, 28)
+    m.train()(x)  # quantizers track ranges
+    m.eval()
+    save_checkpoint(tmp_path / "c.pt", m, {"model": spec_model, "quant": qcfg.to_dict()})
+    m2, _ = load_checkpoint(tmp_path / "c.pt")
+    assert torch.equal(m2(x), m(x))
