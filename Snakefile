@@ -1,5 +1,6 @@
 # qrobust: regenerate the tables and figures of quantization/robustness papers.
 #   snakemake --cores 2 results/table1.csv results/figures/fig1.png
+#   snakemake --cores 2 results/table6.csv results/quantizers.csv    (issue 4: OHQ-LP, PTQ/QAT)
 #   snakemake --cores 2 --configfile config/paper.yaml results/table1.csv   (GPU scale: --profile workflow/profiles/slurm)
 
 
@@ -13,6 +14,8 @@ include: "workflow/rules/common.smk"
 include: "workflow/rules/data.smk"
 include: "workflow/rules/train.smk"
 include: "workflow/rules/evaluate.smk"
+include: "workflow/rules/quantize.smk"
+include: "workflow/rules/ohq.smk"
 include: "workflow/rules/report.smk"
 
 
@@ -21,3 +24,6 @@ rule all:
     input:
         "results/table1.csv",
         "results/figures/fig1.png",
+        "results/quantizers.csv",
+        "results/table6.csv",
+        "results/figures/pareto.png",

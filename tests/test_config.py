@@ -42,6 +42,18 @@ BAD = [
     ("dq without beta", "methods.1.beta", 0, ["methods[1].beta", "beta > 0"]),
     ("quantized relu", "model.act", "relu", ["model.act", "relu6"]),
     ("bad device", "device", "tpu", ["device"]),
+    ("unknown quantizer", "quantize.schemes.0.weight.quantizer", "lsq", ["quantize.schemes[0].weight.quantizer", "uniform", "pact"]),
+    ("unknown calibrator", "quantize.schemes.1.act.calibrator", "kl", ["quantize.schemes[1].act.calibrator", "minmax", "mse", "percentile"]),
+    ("pact for weights", "quantize.schemes.0.weight.quantizer", "pact", ["quantize.schemes[0].weight.quantizer", "use uniform for weights"]),
+    ("pact in ptq", "quantize.schemes.0.act.quantizer", "pact", ["quantize.schemes[0].act.quantizer", "mode: qat"]),
+    ("per-channel activations", "quantize.schemes.0.act.per_channel", True, ["quantize.schemes[0].act.per_channel", "weights only"]),
+    ("bits pair 9", "quantize.bits.0", [9, 8], ["quantize.bits[0][0]", "2..8"]),
+    ("unknown precision", "ohq.precisions", ["fp32", "int9"], ["ohq.precisions[1]", "int8", "int2"]),
+    ("measured only int4", "ohq.measured_only", True, ["ohq.precisions", "int2, int4", "no kernel", "measured_only: false"]),
+    ("budget without a limit", "ohq.budgets.0", {"name": "x"}, ["ohq.budgets[0]", "latency"]),
+    ("budget fraction above 1", "ohq.budgets.0.latency", 1.5, ["ohq.budgets[0].latency", "0..1"]),
+    ("duplicate budget", "ohq.budgets.1.name", "lat25", ["ohq.budgets[1].name", "used twice"]),
+    ("unknown engine", "ohq.engine", "tensorrt", ["ohq.engine", "x86", "onednn"]),
 ]
 
 

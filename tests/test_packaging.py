@@ -46,6 +46,12 @@ def test_schema_enums_match_the_registries():
     assert sorted(props["data"]["properties"]["dataset"]["enum"]) == DATASETS.names()
     assert sorted(props["model"]["properties"]["name"]["enum"]) == MODELS.names()
     assert sorted(props["attack"]["properties"]["name"]["enum"]) == ATTACKS.names()
+    from qrobust.quant import CALIBRATORS, QUANTIZERS
+
+    q = load_schema()["definitions"]["quantizer"]["properties"]
+    assert sorted(q["quantizer"]["enum"]) == QUANTIZERS.names()
+    assert sorted(q["calibrator"]["enum"]) == CALIBRATORS.names()
+    assert sorted(props["ohq"]["properties"]["calibrator"]["enum"]) == CALIBRATORS.names()
 
 
 def test_snakemake_lint_is_clean(tmp_path):

@@ -11,6 +11,8 @@ from qrobust._sources import STAGES, closure, stage_sources
 
 CLI = ROOT / "src" / "qrobust" / "cli.py"
 COMMAND_STAGE = {"cmd_prepare_data": "data", "cmd_train": "train", "cmd_evaluate": "evaluate",
+                 "cmd_quantize": "quantize", "cmd_ohq_profile": "ohq_profile", "cmd_ohq_sensitivity": "ohq_sensitivity",
+                 "cmd_ohq_allocate": "ohq_allocate", "cmd_ohq_deploy": "ohq_deploy",
                  "cmd_table": "table", "cmd_figure": "figure"}
 
 

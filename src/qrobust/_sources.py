@@ -18,7 +18,13 @@ STAGES: dict[str, list[str]] = {
     "data": ["qrobust.datasets"],
     "train": ["qrobust._runtime", "qrobust.checkpoint", "qrobust.datasets", "qrobust.models", "qrobust.quant", "qrobust.train"],
     "evaluate": ["qrobust._runtime", "qrobust.checkpoint", "qrobust.datasets", "qrobust.evaluate"],
-    "table": ["qrobust.tables", "qrobust.tables.table1"],
+    "quantize": ["qrobust._runtime", "qrobust.checkpoint", "qrobust.datasets", "qrobust.quantize"],
+    "ohq_profile": ["qrobust._runtime", "qrobust.models", "qrobust.ohq.latency"],
+    "ohq_sensitivity": ["qrobust._runtime", "qrobust.checkpoint", "qrobust.datasets", "qrobust.ohq.sensitivity"],
+    "ohq_allocate": ["qrobust.ohq.plans"],
+    "ohq_deploy": ["qrobust._runtime", "qrobust.checkpoint", "qrobust.datasets", "qrobust.ohq.deploy",
+                   "qrobust.ohq.plans", "qrobust.quant.ptq"],
+    "table": ["qrobust.tables"],
     "figure": ["qrobust.figures"],
 }
 

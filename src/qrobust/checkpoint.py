@@ -18,7 +18,8 @@ class CheckpointError(ValueError):
 
 
 def save_checkpoint(path, model: nn.Module, spec: dict, extra: dict | None = None) -> None:
-    """`spec`: create_model kwargs under "model" and the QuantConfig fields under "quant"."""
+    """`spec`: create_model kwargs under "model", the QuantConfig fields under "quant", and
+    "folded": True when BatchNorm was folded into the convs (PTQ)."""
     state = {k: v.detach().cpu() for k, v in model.state_dict().items()}
     _io.torch_save(path, {"format": FORMAT, "spec": spec, "state_dict": state, "extra": extra or {}})
 
@@ -35,7 +36,14 @@ def load_checkpoint(path, device="cpu") -> tuple[nn.Module, dict]:
         raise CheckpointError(f"{path}: not a {FORMAT} file; delete it and rerun its train job")
     spec = blob["spec"]
     model = create_model(**spec["model"])
-    quantize_(model, QuantConfig(**spec["quant"]))
+    if spec.get("folded"):  # PTQ checkpoints hold BN-folded weights: same structure, then their values
+        from .quant.ptq import fold_bn
+
+        model = fold_bn(model)
+    try:
+        quantize_(model, QuantConfig(**spec["quant"]))
+    except (TypeError, ValueError) as e:
+        raise CheckpointError(f"{path}: its quantization spec is not understood ({e}); delete it and rerun its job") from None
     try:
         model.load_state_dict(blob["state_dict"])
     except RuntimeError as e:

@@ -41,6 +41,12 @@ def cmd_prepare_data(a) -> dict:
             "outputs": [out / "train.pt", out / "test.pt", out / "meta.json"]}
 
 
+def _model_spec(model_cfg: dict, meta: dict) -> dict:
+    """create_model kwargs from the config's model section and the prepared data's meta.json."""
+    return {"name": model_cfg["name"], "num_classes": meta["num_classes"], "in_channels": meta["shape"][0],
+            "act": model_cfg.get("act", "relu6"), "mean": meta["mean"], "std": meta["std"], **model_cfg.get("kwargs", {})}
+
+
 def cmd_train(a) -> dict:
     import torch
 
@@ -57,9 +63,7 @@ def cmd_train(a) -> dict:
     gen = seed_everything(a.seed)
     split, meta = load_prepared(a.data, "train")
     qcfg = QuantConfig(act_bits=_bits(a.act_bits), weight_bits=cfg["quant"].get("weight_bits"))
-    model_spec = {"name": cfg["model"]["name"], "num_classes": meta["num_classes"], "in_channels": meta["shape"][0],
-                  "act": cfg["model"].get("act", "relu6"), "mean": meta["mean"], "std": meta["std"],
-                  **cfg["model"].get("kwargs", {})}
+    model_spec = _model_spec(cfg["model"], meta)
     model = quantize_(create_model(**model_spec), qcfg)
     tcfg = TrainConfig(**cfg["train"], beta=a.beta if a.method == "dq" else 0.0)
     t0 = time.time()
@@ -94,12 +98,126 @@ def cmd_evaluate(a) -> dict:
             "inputs": [a.checkpoint, Path(a.data) / "test.pt"], "outputs": [a.out]}
 
 
-def cmd_table(a) -> dict:
-    from .tables import TABLES
-    from .tables.table1 import load_metrics
+def cmd_quantize(a) -> dict:
+    from ._runtime import resolve_device, seed_everything, set_threads
+    from .checkpoint import load_checkpoint, save_checkpoint
+    from .datasets import load_prepared
+    from .quantize import apply_scheme, scheme_config
 
     cfg = json.loads(a.cfg)
-    table, files = TABLES.get(a.name)(load_metrics(a.metrics), a.out, act_bits=cfg["act_bits"], methods=cfg["methods"])
+    set_threads(cfg.get("threads", 1))
+    device = resolve_device(cfg.get("device", "auto"))
+    gen = seed_everything(a.seed)
+    schemes = {s["name"]: s for s in cfg["quantize"]["schemes"]}
+    if a.scheme not in schemes:
+        raise ValueError(f"scheme '{a.scheme}' is not in quantize.schemes ({', '.join(schemes) or 'none'}); add it to the config")
+    scheme = schemes[a.scheme]
+    qcfg = scheme_config(scheme, a.wbits, a.abits)
+    float_model, blob = load_checkpoint(a.checkpoint, device)
+    split, _ = load_prepared(a.data, "train")
+    t0 = time.time()
+    model, info = apply_scheme(float_model, blob["spec"]["model"], scheme, qcfg, cfg["quantize"], cfg["train"],
+                               split.x, split.y, gen, a.seed, device)
+    run = {"scheme": a.scheme, "mode": scheme["mode"], "weight_bits": a.wbits, "act_bits": a.abits, "seed": a.seed,
+           "beta": scheme["beta"], "quant": qcfg.to_dict()}
+    spec = {"model": blob["spec"]["model"], "quant": qcfg.to_dict(), "folded": info["folded"]}
+    save_checkpoint(a.out, model, spec, extra={"run": run, "history": info["history"], "source": str(a.checkpoint)})
+    _io.write_json(a.metrics, {"run": run, **info, "seconds": round(time.time() - t0, 3), "device": str(device)})
+    return {"stage": "quantize", "config": cfg, "seed": a.seed, "device": str(device),
+            "inputs": [a.checkpoint, Path(a.data) / "train.pt"], "outputs": [a.out, a.metrics]}
+
+
+def cmd_ohq_profile(a) -> dict:
+    from ._runtime import resolve_device, seed_everything, set_threads
+    from .models import create_model
+    from .ohq.latency import profile_model
+
+    cfg = json.loads(a.cfg)
+    set_threads(cfg.get("threads", 1))
+    device = resolve_device(cfg.get("device", "auto"))
+    seed_everything(0)
+    meta = _io.read_json(Path(a.data) / "meta.json")
+    model = create_model(**_model_spec(cfg["model"], meta)).eval()  # latency depends on shapes, not on trained weights
+    prof = profile_model(model, meta["shape"], cfg["ohq"], device)
+    _io.write_json(a.out, prof)
+    for lay in prof["layers"]:
+        cells = ", ".join(f"{p} {v:.3f}{'' if lay['source'][p] == 'measured' else '*'}" for p, v in lay["latency_ms"].items())
+        print(f"{lay['name']}: {cells} ms (* cost model)", file=sys.stderr)
+    return {"stage": "ohq_profile", "config": cfg, "seed": 0, "device": str(device),
+            "inputs": [Path(a.data) / "meta.json"], "outputs": [a.out]}
+
+
+def cmd_ohq_sensitivity(a) -> dict:
+    from ._runtime import seed_everything, set_threads
+    from .checkpoint import load_checkpoint
+    from .datasets import load_prepared
+    from .ohq.sensitivity import sensitivity_job
+
+    cfg = json.loads(a.cfg)
+    set_threads(cfg.get("threads", 1))
+    seed_everything(a.seed)
+    seed = a.seed
+    model, _ = load_checkpoint(a.checkpoint, "cpu")
+    split, _ = load_prepared(a.data, "train")
+    sens = sensitivity_job(model, split.x, cfg["ohq"], seed)
+    _io.write_json(a.out, sens)
+    return {"stage": "ohq_sensitivity", "config": cfg, "seed": seed, "device": "cpu",
+            "inputs": [a.checkpoint, Path(a.data) / "train.pt"], "outputs": [a.out]}
+
+
+def cmd_ohq_allocate(a) -> dict:
+    from .ohq.plans import allocate
+
+    cfg = json.loads(a.cfg)
+    budgets = {b["name"]: b for b in cfg["ohq"]["budgets"]}
+    if a.budget not in budgets:
+        raise ValueError(f"budget '{a.budget}' is not in ohq.budgets ({', '.join(budgets)}); add it to the config")
+    out = allocate(_io.read_json(a.profile), _io.read_json(a.sensitivity), budgets[a.budget],
+                   cfg["ohq"]["random_plans"], a.seed)
+    _io.write_json(a.out, out)
+    al = out["allocation"]
+    print(f"budget {a.budget}: {al['status']} in {al['solve_seconds']:.3f} s; plan {al['plan']}", file=sys.stderr)
+    return {"stage": "ohq_allocate", "config": cfg, "seed": a.seed, "inputs": [a.profile, a.sensitivity], "outputs": [a.out]}
+
+
+def cmd_ohq_deploy(a) -> dict:
+    from ._runtime import resolve_device, seed_everything, set_threads
+    from .checkpoint import load_checkpoint
+    from .datasets import load_prepared
+    from .ohq.deploy import deploy_all
+    from .ohq.plans import all_plans
+    from .quant.ptq import fold_bn
+
+    cfg = json.loads(a.cfg)
+    set_threads(cfg.get("threads", 1))
+    device = resolve_device(cfg.get("device", "auto"))
+    seed_everything(a.seed)
+    model, _ = load_checkpoint(a.checkpoint, "cpu")
+    split, _ = load_prepared(a.data, "test")
+    sens, prof = _io.read_json(a.sensitivity), _io.read_json(a.profile)
+    allocations = [_io.read_json(p) for p in a.allocations]
+    plans, about = all_plans(sens, allocations)
+    # int layers run on the CPU kernels; a CUDA profile's float plans would need their own deployment
+    lat = cfg["ohq"]["latency"]
+    res = deploy_all(fold_bn(model), plans, sens["ranges"], prof, split.x, split.y, device="cpu" if device.type == "cpu" else device,
+                     engine=cfg["ohq"]["engine"], batch_size=lat["batch_size"], warmup=lat["warmup"], repeats=lat["repeats"])
+    out = {"hardware": prof["hardware"], "seed": a.seed, "layers": sens["layers"], "precisions": sens["precisions"],
+           "plans": {pid: {**about[pid], "plan": plans[pid], **res[pid]} for pid in plans},
+           "allocations": {al["budget"]["name"]: {k: al[k] for k in ("budget", "absolute", "allocation")}
+                           | ({"smallest_feasible": al["smallest_feasible"]} if "smallest_feasible" in al else {})
+                           for al in allocations}}
+    _io.write_json(a.out, out)
+    for pid, r in res.items():
+        print(f"{pid}: acc {r['accuracy']:.2f} latency {r['latency_ms']:.3f} ms (model {r['latency_model_ms']:.3f})", file=sys.stderr)
+    return {"stage": "ohq_deploy", "config": cfg, "seed": a.seed, "device": str(device),
+            "inputs": [a.checkpoint, Path(a.data) / "test.pt", a.profile, a.sensitivity, *a.allocations], "outputs": [a.out]}
+
+
+def cmd_table(a) -> dict:
+    from .tables import TABLES
+
+    cfg = json.loads(a.cfg)
+    table, files = TABLES.get(a.name)(a.metrics, a.out, cfg)
     print(table.to_string(index=False), file=sys.stderr)
     return {"stage": "table", "config": cfg, "inputs": a.metrics, "outputs": files}
 
@@ -202,6 +320,52 @@ def build_parser() -> argparse.ArgumentParser:
     s.add_argument("--checkpoint", required=True)
     s.add_argument("--out", required=True)
     s.set_defaults(func=cmd_evaluate)
+
+    s = sub.add_parser("quantize", parents=[job], help="PTQ or QAT of a float checkpoint with one configured scheme")
+    s.add_argument("--cfg", required=True, help="JSON with model, train, quantize, device, threads")
+    s.add_argument("--data", required=True)
+    s.add_argument("--checkpoint", required=True, help="the float checkpoint")
+    s.add_argument("--scheme", required=True, help="a name from quantize.schemes")
+    s.add_argument("--wbits", type=int, required=True)
+    s.add_argument("--abits", type=int, required=True)
+    s.add_argument("--seed", type=int, default=0)
+    s.add_argument("--out", required=True, help="quantized checkpoint path")
+    s.add_argument("--metrics", required=True)
+    s.set_defaults(func=cmd_quantize)
+
+    s = sub.add_parser("ohq-profile", parents=[job], help="per-layer latency at every precision on this machine")
+    s.add_argument("--cfg", required=True, help="JSON with model, ohq, device, threads")
+    s.add_argument("--data", required=True, help="prepared data folder (for input shape and classes)")
+    s.add_argument("--out", required=True)
+    s.set_defaults(func=cmd_ohq_profile)
+
+    s = sub.add_parser("ohq-sensitivity", parents=[job], help="per-layer KL sensitivity on calibration images")
+    s.add_argument("--cfg", required=True, help="JSON with ohq, threads")
+    s.add_argument("--data", required=True)
+    s.add_argument("--checkpoint", required=True)
+    s.add_argument("--seed", type=int, default=0)
+    s.add_argument("--out", required=True)
+    s.set_defaults(func=cmd_ohq_sensitivity)
+
+    s = sub.add_parser("ohq-allocate", parents=[job], help="integer program: one precision per layer under a budget")
+    s.add_argument("--cfg", required=True, help="JSON with ohq")
+    s.add_argument("--profile", required=True)
+    s.add_argument("--sensitivity", required=True)
+    s.add_argument("--budget", required=True, help="a name from ohq.budgets")
+    s.add_argument("--seed", type=int, default=0, help="seed of the random allocations")
+    s.add_argument("--out", required=True)
+    s.set_defaults(func=cmd_ohq_allocate)
+
+    s = sub.add_parser("ohq-deploy", parents=[job], help="build every plan for real; measure accuracy, latency, size")
+    s.add_argument("--cfg", required=True, help="JSON with ohq, device, threads")
+    s.add_argument("--data", required=True)
+    s.add_argument("--checkpoint", required=True)
+    s.add_argument("--profile", required=True)
+    s.add_argument("--sensitivity", required=True)
+    s.add_argument("--seed", type=int, default=0)
+    s.add_argument("--out", required=True)
+    s.add_argument("allocations", nargs="+")
+    s.set_defaults(func=cmd_ohq_deploy)
 
     s = sub.add_parser("table", parents=[job], help="build a table from evaluation JSONs")
     s.add_argument("name")

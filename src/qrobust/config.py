@@ -103,6 +103,9 @@ def _allowed(branch: dict) -> str:
 def _describe(error: jsonschema.ValidationError) -> str:
     key = _key(error.absolute_path)
     schema = error.schema
+    if error.validator == "anyOf" and all(set(b) == {"required"} for b in schema["anyOf"]):
+        keys = ", ".join(k for b in schema["anyOf"] for k in b["required"])
+        return f"config key '{key}': needs at least one of {keys}"
     if error.validator == "anyOf":  # e.g. bits: "use an integer 1..16 or null"
         return f"config key '{key}': {error.instance!r} is not allowed; use {' or '.join(map(_allowed, schema['anyOf']))}"
     if error.validator == "additionalProperties":
@@ -147,5 +150,37 @@ def _check_semantics(cfg: dict) -> None:
     quantized = any(b is not None for b in cfg["quant"]["act_bits"])
     if quantized and cfg["model"]["act"] == "relu":
         raise ConfigError("config key 'model.act': relu is unbounded and cannot be quantized; use relu6, relu1 or tanh (or only null in quant.act_bits)")
+    _check_quantize(cfg["quantize"])
+    _check_ohq(cfg["ohq"])
     if cfg["train"]["schedule"] == "multistep" and not cfg["train"]["milestones"]:
         raise ConfigError("config key 'train.milestones': the multistep schedule needs at least one milestone epoch")
+
+
+def _check_quantize(q: dict) -> None:
+    names = [s["name"] for s in q["schemes"]]
+    for i, s in enumerate(q["schemes"]):
+        if names.index(s["name"]) != i:
+            raise ConfigError(f"config key 'quantize.schemes[{i}].name': '{s['name']}' is used twice; names label table rows")
+        if s["weight"]["quantizer"] == "pact":
+            raise ConfigError(f"config key 'quantize.schemes[{i}].weight.quantizer': pact learns an activation clip; use uniform for weights")
+        if s["act"]["per_channel"]:
+            raise ConfigError(f"config key 'quantize.schemes[{i}].act.per_channel': per-channel ranges are for weights only; set it false")
+        if s["mode"] == "ptq" and s["act"]["quantizer"] == "pact":
+            raise ConfigError(f"config key 'quantize.schemes[{i}].act.quantizer': pact's clip is learned, so it needs mode: qat")
+        if s["mode"] == "ptq" and s["beta"]:
+            raise ConfigError(f"config key 'quantize.schemes[{i}].beta': DQ's regularizer acts in training; use mode: qat")
+
+
+# precisions with a kernel of their own, per device kind (ohq/kernels.has_kernel)
+_KERNELS = {"cpu": {"fp32", "int8"}, "cuda": {"fp32", "fp16", "bf16"}}
+
+
+def _check_ohq(o: dict) -> None:
+    names = [b["name"] for b in o["budgets"]]
+    for i, n in enumerate(names):
+        if names.index(n) != i:
+            raise ConfigError(f"config key 'ohq.budgets[{i}].name': '{n}' is used twice; names label table rows")
+    if o["measured_only"] and not any(set(o["precisions"]) <= k for k in _KERNELS.values()):
+        bad = sorted(set(o["precisions"]) - _KERNELS["cpu"])
+        raise ConfigError(f"config key 'ohq.precisions': {', '.join(bad)} has no kernel on cpu (and int has none on cuda), "
+                          "so it cannot be measured; drop it or set ohq.measured_only: false")

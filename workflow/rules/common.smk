@@ -20,6 +20,11 @@ config.update(_checked)
 DATA_SRC = stage_sources("data")
 TRAIN_SRC = stage_sources("train")
 EVAL_SRC = stage_sources("evaluate")
+QUANTIZE_SRC = stage_sources("quantize")
+OHQ_PROFILE_SRC = stage_sources("ohq_profile")
+OHQ_SENS_SRC = stage_sources("ohq_sensitivity")
+OHQ_ALLOC_SRC = stage_sources("ohq_allocate")
+OHQ_DEPLOY_SRC = stage_sources("ohq_deploy")
 TABLE_SRC = stage_sources("table")
 FIGURE_SRC = stage_sources("figure")
 
@@ -60,8 +65,47 @@ def table1_metrics(wildcards=None):
     ]
 
 
+# the float model every quantization and OHQ job starts from (Table 1's vanilla full-precision run)
+FLOAT_CKPT = "results/checkpoints/vanilla_beta0_afp_s{seed}.pt"
+
+
+def quantize_runs():
+    for s in config["quantize"]["schemes"]:
+        for wbits, abits in config["quantize"]["bits"]:
+            for seed in config["seeds"]:
+                yield f"{s['name']}_w{wbits}a{abits}_s{seed}"
+
+
+def quantizers_metrics(wildcards=None):
+    floats = [f"results/metrics/eval/vanilla_beta0_afp_s{seed}.json" for seed in config["seeds"]]
+    return floats + [f"results/metrics/eval/quantize/{r}.json" for r in quantize_runs()]
+
+
+def scheme_cfg(wildcards):
+    """The quantize job's config slice: its own scheme only, so adding a scheme reruns no other."""
+    q = dict(config["quantize"])
+    q["schemes"] = [s for s in q["schemes"] if s["name"] == wildcards.scheme]
+    return json.dumps({"quantize": q, **{k: config[k] for k in ("model", "train", "device", "threads")}}, sort_keys=True)
+
+
+def ohq_cfg(*keys, budget=None, top=("threads",)):
+    """A slice of config["ohq"] (and of top-level keys) for one OHQ job."""
+    o = {k: config["ohq"][k] for k in keys}
+    if budget is not None:
+        o["budgets"] = [b for b in config["ohq"]["budgets"] if b["name"] == budget]
+    return json.dumps({"ohq": o, **{k: config[k] for k in top}}, sort_keys=True)
+
+
+def ohq_allocations(wildcards):
+    return [f"results/ohq/s{wildcards.seed}/allocate/{b['name']}.json" for b in config["ohq"]["budgets"]]
+
+
 wildcard_constraints:
     method="vanilla|dq",
     beta="[0-9.e+-]+",
     abits="fp|[0-9]+",
     seed="[0-9]+",
+    scheme="[A-Za-z0-9-]+",
+    wbits="[0-9]+",
+    qabits="[0-9]+",
+    budget="[A-Za-z0-9_-]+",

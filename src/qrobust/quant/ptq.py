@@ -10,38 +10,11 @@ import copy
 
 import torch
 import torch.nn as nn
-import torch.fx as fx
 from torch.nn.utils.fusion import fuse_conv_bn_weights
 
 from .config import QuantConfig, quant_layers, quantize_
-from .layers import QConv2d, QLinear, QuantAct
+from .graph import conv_bn_pairs, set_submodule
 from .quantizers import Quantizer
-
-
-class _Tracer(fx.Tracer):
-    # our layers are leaves: only which module feeds which matters here
-    def is_leaf_module(self, m: nn.Module, qualname: str) -> bool:
-        return isinstance(m, (QConv2d, QLinear, QuantAct)) or super().is_leaf_module(m, qualname)
-
-
-def conv_bn_pairs(model: nn.Module) -> list[tuple[str, str]]:
-    """(conv name, bn name) where a conv's output feeds only a BatchNorm2d (found from the traced graph,
-    so pre-activation blocks, where BN comes before the conv, are left alone)."""
-    graph = _Tracer().trace(model)
-    mods = dict(model.named_modules())
-    pairs = []
-    for node in graph.nodes:
-        if node.op != "call_module" or not isinstance(mods.get(node.target), nn.Conv2d):
-            continue
-        users = list(node.users)
-        if len(users) == 1 and users[0].op == "call_module" and isinstance(mods.get(users[0].target), nn.BatchNorm2d):
-            pairs.append((node.target, users[0].target))
-    return pairs
-
-
-def _set(model: nn.Module, name: str, module: nn.Module) -> None:
-    parent, _, leaf = name.rpartition(".")
-    setattr(model.get_submodule(parent) if parent else model, leaf, module)
 
 
 def fold_bn(model: nn.Module) -> nn.Module:
@@ -51,8 +24,14 @@ def fold_bn(model: nn.Module) -> nn.Module:
         conv, bn = model.get_submodule(conv_name), model.get_submodule(bn_name)
         w, b = fuse_conv_bn_weights(conv.weight, conv.bias, bn.running_mean, bn.running_var, bn.eps, bn.weight, bn.bias)
         conv.weight, conv.bias = w, b
-        _set(model, bn_name, nn.Identity())
+        set_submodule(model, bn_name, nn.Identity())
     return model
+
+
+def calibration_images(x: torch.Tensor, n: int, seed: int) -> torch.Tensor:
+    """A seeded random subset of n training images (the same seed gives the same calibration set)."""
+    g = torch.Generator().manual_seed(seed)
+    return x[torch.randperm(len(x), generator=g)[:n]]
 
 
 def quantizers(model: nn.Module) -> list[Quantizer]:

@@ -67,6 +67,10 @@ def per_seed_gain(long: pd.DataFrame, bit_cols: list[str]) -> pd.DataFrame:
 
 
 @register_table("table1")
+def from_files(paths: list[str], out_csv, cfg: dict) -> tuple[pd.DataFrame, list]:
+    return build(load_metrics(paths), out_csv, act_bits=cfg["act_bits"], methods=cfg["methods"])
+
+
 def build(metrics: list[dict], out_csv, act_bits: list, methods: list[dict]) -> tuple[pd.DataFrame, list]:
     """Write the table and its companions; return the mean table and every file written."""
     long = long_frame(metrics)

@@ -1,0 +1,1 @@
+"""OHQ-style hardware-aware mixed-precision: latency profile, sensitivity, LP allocation, deployment."""
