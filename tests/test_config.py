@@ -54,6 +54,7 @@ BAD = [
     ("budget fraction above 1", "ohq.budgets.0.latency", 1.5, ["ohq.budgets[0].latency", "0..1"]),
     ("duplicate budget", "ohq.budgets.1.name", "lat25", ["ohq.budgets[1].name", "used twice"]),
     ("unknown engine", "ohq.engine", "tensorrt", ["ohq.engine", "x86", "onednn"]),
+    ("int on cuda", "ohq.device", "cuda", ["ohq.precisions", "int2, int4, int8", "CPU kernels only", "fp16"]),
 ]
 
 

@@ -125,10 +125,12 @@ def test_deploy_all_measures_every_plan(float_model, sens, profile, mnist_small)
     layers = sens["layers"]
     plans = jobs.uniform_plans(layers, sens["precisions"])
     assert list(plans) == ["uniform-fp32", "uniform-int8", "uniform-int4"]
+    plans["same-as-int8"] = dict(plans["uniform-int8"])
     res = deploy_all(float_model, plans, sens["ranges"], profile, test.x[:100], test.y[:100], device="cpu",
                      batch_size=8, warmup=1, repeats=3)
     for pid, r in res.items():
         assert r["latency_ms"] > 0 and 0 <= r["accuracy"] <= 100
+    assert res["same-as-int8"] == res["uniform-int8"]  # one plan, built and timed once
     assert res["uniform-fp32"]["latency_model_source"] == "measured"
     assert res["uniform-int4"]["latency_model_source"] == "cost model for int4"
     assert res["uniform-int4"]["size_bytes"] < res["uniform-int8"]["size_bytes"] < res["uniform-fp32"]["size_bytes"]

@@ -134,7 +134,7 @@ def cmd_ohq_profile(a) -> dict:
 
     cfg = json.loads(a.cfg)
     set_threads(cfg.get("threads", 1))
-    device = resolve_device(cfg.get("device", "auto"))
+    device = resolve_device(cfg["ohq"].get("device", "cpu"))
     seed_everything(0)
     meta = _io.read_json(Path(a.data) / "meta.json")
     model = create_model(**_model_spec(cfg["model"], meta)).eval()  # latency depends on shapes, not on trained weights
@@ -190,16 +190,15 @@ def cmd_ohq_deploy(a) -> dict:
 
     cfg = json.loads(a.cfg)
     set_threads(cfg.get("threads", 1))
-    device = resolve_device(cfg.get("device", "auto"))
+    device = resolve_device(cfg["ohq"].get("device", "cpu"))
     seed_everything(a.seed)
     model, _ = load_checkpoint(a.checkpoint, "cpu")
     split, _ = load_prepared(a.data, "test")
     sens, prof = _io.read_json(a.sensitivity), _io.read_json(a.profile)
     allocations = [_io.read_json(p) for p in a.allocations]
     plans, about = all_plans(sens, allocations)
-    # int layers run on the CPU kernels; a CUDA profile's float plans would need their own deployment
     lat = cfg["ohq"]["latency"]
-    res = deploy_all(fold_bn(model), plans, sens["ranges"], prof, split.x, split.y, device="cpu" if device.type == "cpu" else device,
+    res = deploy_all(fold_bn(model), plans, sens["ranges"], prof, split.x, split.y, device=device,
                      engine=cfg["ohq"]["engine"], batch_size=lat["batch_size"], warmup=lat["warmup"], repeats=lat["repeats"])
     out = {"hardware": prof["hardware"], "seed": a.seed, "layers": sens["layers"], "precisions": sens["precisions"],
            "plans": {pid: {**about[pid], "plan": plans[pid], **res[pid]} for pid in plans},

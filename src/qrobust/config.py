@@ -180,6 +180,10 @@ def _check_ohq(o: dict) -> None:
     for i, n in enumerate(names):
         if names.index(n) != i:
             raise ConfigError(f"config key 'ohq.budgets[{i}].name': '{n}' is used twice; names label table rows")
+    ints = sorted(p for p in o["precisions"] if p.startswith("int"))
+    if o["device"] == "cuda" and ints:
+        raise ConfigError(f"config key 'ohq.precisions': {', '.join(ints)} deploy on torch's quantized CPU kernels only; "
+                          "with ohq.device: cuda use fp32, fp16, bf16 (or set ohq.device: cpu)")
     if o["measured_only"] and not any(set(o["precisions"]) <= k for k in _KERNELS.values()):
         bad = sorted(set(o["precisions"]) - _KERNELS["cpu"])
         raise ConfigError(f"config key 'ohq.precisions': {', '.join(bad)} has no kernel on cpu (and int has none on cuda), "

@@ -77,7 +77,10 @@ def quantize_runs():
 
 
 def quantizers_metrics(wildcards=None):
-    floats = [f"results/metrics/eval/vanilla_beta0_afp_s{seed}.json" for seed in config["seeds"]]
+    floats = [
+        f"results/metrics/eval/vanilla_beta0_afp_s{seed}.json"
+        for seed in config["seeds"]
+    ]
     return floats + [f"results/metrics/eval/quantize/{r}.json" for r in quantize_runs()]
 
 
@@ -85,7 +88,13 @@ def scheme_cfg(wildcards):
     """The quantize job's config slice: its own scheme only, so adding a scheme reruns no other."""
     q = dict(config["quantize"])
     q["schemes"] = [s for s in q["schemes"] if s["name"] == wildcards.scheme]
-    return json.dumps({"quantize": q, **{k: config[k] for k in ("model", "train", "device", "threads")}}, sort_keys=True)
+    return json.dumps(
+        {
+            "quantize": q,
+            **{k: config[k] for k in ("model", "train", "device", "threads")},
+        },
+        sort_keys=True,
+    )
 
 
 def ohq_cfg(*keys, budget=None, top=("threads",)):
@@ -97,7 +106,10 @@ def ohq_cfg(*keys, budget=None, top=("threads",)):
 
 
 def ohq_allocations(wildcards):
-    return [f"results/ohq/s{wildcards.seed}/allocate/{b['name']}.json" for b in config["ohq"]["budgets"]]
+    return [
+        f"results/ohq/s{wildcards.seed}/allocate/{b['name']}.json"
+        for b in config["ohq"]["budgets"]
+    ]
 
 
 wildcard_constraints:

@@ -25,7 +25,8 @@ rule ohq_profile:
             "measured_only",
             "engine",
             "latency",
-            top=("model", "device", "threads"),
+            "device",
+            top=("model", "threads"),
         ),
         data=lambda w, input: os.path.dirname(input.meta),
     shell:
@@ -102,7 +103,7 @@ rule ohq_deploy:
         mem_mb=2000,
         runtime=30,
     params:
-        cfg=lambda w: ohq_cfg("engine", "latency", top=("device", "threads")),
+        cfg=lambda w: ohq_cfg("engine", "latency", "device"),
         data=lambda w, input: os.path.dirname(input.data),
     shell:
         "qrobust ohq-deploy --cfg {params.cfg:q} --data {params.data} --checkpoint {input.ckpt} --profile {input.profile}"

@@ -1,0 +1,102 @@
+"""Table 6 (OHQ-LP) and the quantizer suite through Snakemake on the tiny config."""
+import json
+import subprocess
+
+import pandas as pd
+import pytest
+import torch
+import yaml
+
+from _helpers import BIN, ROOT, snakemake
+from test_pipeline import planned_jobs
+
+pytestmark = pytest.mark.slow
+TARGETS = ["results/table6.csv", "results/figures/pareto.png", "results/quantizers.csv"]
+TINY = yaml.safe_load((ROOT / "config" / "tiny.yaml").read_text())
+
+
+@pytest.fixture(scope="module")
+def ohq_run(two_runs, tmp_path_factory):
+    """A copy of the finished tiny table1 run, then the issue-4 targets on top (reusing its float checkpoint)."""
+    import shutil
+
+    wd = shutil.copytree(two_runs[0], tmp_path_factory.mktemp("ohq") / "wf", symlinks=True)
+    r = snakemake(wd, *TARGETS, "--cores", "2", "--configfile", "config/tiny.yaml")
+    assert r.returncode == 0, r.stderr[-3000:]
+    return wd, r
+
+
+def test_only_new_jobs_ran_and_training_was_reused(ohq_run):
+    _, r = ohq_run
+    ran = r.stdout + r.stderr
+    assert "rule train:" not in ran and "rule prepare_data:" not in ran
+    for rule in ("ohq_profile", "ohq_sensitivity", "ohq_allocate", "ohq_deploy", "table6", "pareto",
+                 "quantize", "evaluate_quantized", "quantizers_table"):
+        assert f"rule {rule}:" in ran, rule
+
+
+def test_table6_rows_and_the_infeasible_budget(ohq_run):
+    wd, _ = ohq_run
+    t = pd.read_csv(wd / "results" / "table6.csv")
+    assert t.Method.tolist()[:3] == ["Uniform FP32", "Uniform INT8", "Uniform INT4"]
+    lp = t[(t.Method == "OHQ-LP") & (t.Budget == "lat50")].iloc[0]
+    assert lp.Status == "Optimal" and lp["Solve (s)"] >= 0 and len(lp.Plan.split("/")) == 4
+    assert ((t.Accuracy.dropna() >= 0) & (t.Accuracy.dropna() <= 100)).all()
+    assert (t["Latency (ms)"].dropna() > 0).all()
+    assert "Random" in set(t[t.Budget == "lat50"].Method)
+    bad = t[t.Budget == "tiny-ms"]
+    assert len(bad) == 1 and bad.Status.iloc[0].startswith("Infeasible: smallest feasible latency")
+    # the deploy job kept the LP's solver output and the smallest feasible budget
+    dep = json.loads((wd / "results/ohq/s0/deploy.json").read_text())
+    assert dep["allocations"]["tiny-ms"]["smallest_feasible"]["latency"]["absolute"] > 1e-4
+    assert "budget 'tiny-ms' is infeasible" in (wd / "logs/ohq_allocate/s0_tiny-ms.log").read_text()
+    assert (wd / "results/figures/pareto.pdf").stat().st_size > 0
+
+
+def test_profile_says_what_was_measured_and_what_was_modelled(ohq_run):
+    wd, _ = ohq_run
+    prof = json.loads((wd / "results/ohq/profile.json").read_text())
+    assert prof["hardware"] and prof["engine"] == "x86" and prof["repeats"] == TINY["ohq"]["latency"]["repeats"]
+    for layer in prof["layers"]:
+        assert layer["source"] == {"fp32": "measured", "int8": "measured", "int4": "cost_model"}
+        assert all(v > 0 for v in layer["latency_ms"].values())
+    assert prof["cost_model"]["fitted_on"] == ["fp32", "int8"]
+
+
+def test_quantizer_suite_table_and_checkpoints(ohq_run):
+    wd, _ = ohq_run
+    t = pd.read_csv(wd / "results" / "quantizers.csv")
+    assert t.Scheme.tolist() == ["float", "ptq-mse", "qat-pact"]
+    assert t.Mode.fillna("").tolist() == ["", "PTQ", "QAT"]
+    cols = ["W4A4 clean", "W4A4 adv."]
+    assert t[cols].iloc[1:].notna().all().all() and ((t[cols].iloc[1:] >= 0) & (t[cols].iloc[1:] <= 100)).all().all()
+    from qrobust.checkpoint import load_checkpoint
+
+    ptq, blob = load_checkpoint(wd / "results/checkpoints/quantize/ptq-mse_w4a4_s0.pt")
+    assert blob["spec"]["folded"] and not any(isinstance(m, torch.nn.BatchNorm2d) for m in ptq.modules())
+    qat, blob = load_checkpoint(wd / "results/checkpoints/quantize/qat-pact_w4a4_s0.pt")
+    alphas = [m.alpha.item() for m in qat.modules() if hasattr(m, "alpha")]
+    assert alphas and len(set(alphas)) == len(alphas)  # learned per layer
+    assert len(blob["extra"]["history"]) == TINY["quantize"]["qat"]["epochs"]
+
+
+def test_editing_the_allocator_reruns_allocation_and_deployment_only(ohq_run, tmp_path):
+    import shutil
+
+    wd = shutil.copytree(ohq_run[0], tmp_path / "wf", symlinks=True)
+    assert planned_jobs(snakemake(wd, "-n", *TARGETS, "--cores", "2", "--configfile", "config/tiny.yaml")) == {}
+    f = wd / "src/qrobust/ohq/allocate.py"
+    f.write_text(f.read_text() + "\n# edited\n")
+    jobs = planned_jobs(snakemake(wd, "-n", *TARGETS, "--cores", "2", "--configfile", "config/tiny.yaml"))
+    assert jobs == {"ohq_allocate": 2, "ohq_deploy": 1, "table6": 1, "pareto": 1}
+
+
+def test_provenance_of_table6_reaches_the_profile_and_the_float_checkpoint(ohq_run):
+    wd, _ = ohq_run
+    out = subprocess.run([str(BIN / "qrobust"), "provenance", "results/table6.csv", "--json"], cwd=wd,
+                         capture_output=True, text=True)
+    assert out.returncode == 0, out.stderr
+    text = out.stdout
+    for f in ("results/ohq/s0/deploy.json", "results/ohq/profile.json", "results/ohq/s0/sensitivity.json",
+              "results/checkpoints/vanilla_beta0_afp_s0.pt"):
+        assert f in text, f
