@@ -266,3 +266,12 @@ def test_every_scheme_mode_quantizes_and_trains_as_asked(trained_small_cnn, mnis
     with torch.no_grad():
         acc = (model(x).argmax(1) == test_split.y).float().mean().item() * 100
     assert acc > 50  # a working 4-bit model, not noise (10 % is chance)
+
+
+def test_residual_adds_tie_the_layers_that_feed_them():
+    from qrobust.quant.graph import tie_groups
+
+    res = create_model("resnet20", num_classes=10, in_channels=3)
+    # identity shortcuts add an activation (no layer to tie); projection shortcuts add a 1x1 conv
+    assert tie_groups(res) == [["layers.3.conv2", "layers.3.shortcut.0"], ["layers.6.conv2", "layers.6.shortcut.0"]]
+    assert tie_groups(create_model("small_cnn", num_classes=10, in_channels=1)) == []

@@ -15,7 +15,7 @@ rule ohq_profile:
         "benchmarks/ohq_profile/profile.tsv"
     conda:
         "../../environment.yml"
-    threads: lambda w: config["threads"]
+    threads: timing_threads
     resources:
         mem_mb=2000,
         runtime=30,
@@ -98,7 +98,7 @@ rule ohq_deploy:
         "benchmarks/ohq_deploy/s{seed}.tsv"
     conda:
         "../../environment.yml"
-    threads: lambda w: config["threads"]
+    threads: timing_threads
     resources:
         mem_mb=2000,
         runtime=30,

@@ -1,0 +1,77 @@
+"""Benchmark: a DAG target from scratch with per-stage times from Snakemake's benchmark files.
+
+Usage: python bench/dag.py [--target all] [--cores 2] [--configfile config/config.yaml] [--section NAME]
+Runs in a scratch copy (bench/_work/dag) so the repository's own results/ are untouched; writes
+wall time, job count, the no-op dry run after it and the summed seconds per rule to
+bench/RESULTS.md under "## <section>".
+"""
+from __future__ import annotations
+
+import argparse
+import csv
+import os
+import platform
+import re
+import shutil
+import subprocess
+import sys
+import time
+from collections import defaultdict
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(ROOT / "tests"))
+from _helpers import copy_workflow  # noqa: E402
+
+
+def replace_section(text: str, title: str, body: str) -> str:
+    pattern = re.compile(rf"^## {re.escape(title)}\n.*?(?=^## |\Z)", re.S | re.M)
+    block = f"## {title}\n\n{body.rstrip()}\n\n"
+    return pattern.sub(lambda _: block, text) if pattern.search(text) else text.rstrip() + "\n\n" + block
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser()
+    ap.add_argument("--target", nargs="+", default=["all"])
+    ap.add_argument("--cores", type=int, default=2)
+    ap.add_argument("--configfile", default="config/config.yaml")
+    ap.add_argument("--section", default="whole default DAG (issue 4: table1 + quantizers + table6)")
+    a = ap.parse_args()
+    work = ROOT / "bench" / "_work" / "dag"
+    shutil.rmtree(work, ignore_errors=True)
+    copy_workflow(work)
+    env = dict(os.environ, PATH=f"{Path(sys.executable).parent}{os.pathsep}{os.environ['PATH']}")
+    cmd = ["snakemake", *a.target, "--cores", str(a.cores), "--configfile", a.configfile]
+    t0 = time.perf_counter()
+    r = subprocess.run(cmd, cwd=work, env=env, capture_output=True, text=True)
+    wall = time.perf_counter() - t0
+    if r.returncode:
+        sys.exit(f"bench: {' '.join(cmd)} failed:\n{r.stderr[-2000:]}")
+    t0 = time.perf_counter()
+    dry = subprocess.run([*cmd, "-n"], cwd=work, env=env, capture_output=True, text=True)
+    noop = time.perf_counter() - t0
+    jobs = len(re.findall(r"^Finished job", r.stdout + r.stderr, re.M))  # counts 'all' too
+    per_rule, count = defaultdict(float), defaultdict(int)
+    for tsv in (work / "benchmarks").rglob("*.tsv"):
+        row = next(csv.DictReader(open(tsv), delimiter="\t"))
+        rule = tsv.relative_to(work / "benchmarks").parts[0]
+        per_rule[rule] += float(row["s"])
+        count[rule] += 1
+    lines = [f"Machine: {platform.machine()}, {os.cpu_count()} cores; config {a.configfile}; "
+             f"`snakemake {' '.join(a.target)} --cores {a.cores}` in a scratch copy, from scratch.", "",
+             "| measure | value |", "|---|---|",
+             f"| wall time from scratch | {wall:.1f} s ({wall / 60:.1f} min) |",
+             f"| jobs | {jobs - 1} (+ the `all` target) |",
+             f"| no-op dry run after it | {noop:.2f} s ({'nothing to do' if 'Nothing to be done' in dry.stdout + dry.stderr else 'JOBS LEFT'}) |",
+             "", "Per rule, summed job seconds from `benchmarks/` (jobs run 2 at a time, so the sum exceeds the wall time; "
+             "rules without a benchmark file, the tables and figures, take about 2 s each):", "",
+             "| rule | jobs | summed s |", "|---|---:|---:|"]
+    lines += [f"| {k} | {count[k]} | {v:.1f} |" for k, v in sorted(per_rule.items(), key=lambda kv: -kv[1])]
+    body = "\n".join(lines)
+    print(body)
+    res = ROOT / "bench" / "RESULTS.md"
+    res.write_text(replace_section(res.read_text(), a.section, body))
+
+
+if __name__ == "__main__":
+    main()
