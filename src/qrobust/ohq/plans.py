@@ -3,6 +3,7 @@ plans per budget (the ohq_allocate job), and the set of plans the deploy job bui
 from __future__ import annotations
 
 import sys
+import zlib
 
 import numpy as np
 
@@ -43,7 +44,8 @@ def allocate(profile_: dict, sens: dict, budget: dict, n_random: int, seed: int)
     prob = problem(profile_, sens)
     b = budget_values(prob, budget)
     alloc = solve(prob, latency_budget=b["latency"], size_budget=b["size"])
-    plans = random_plans(prob, n_random, b["latency"], b["size"], seed=seed)
+    # one random stream per (seed, budget name): budgets loose enough to admit the same plans still get their own draws
+    plans = random_plans(prob, n_random, b["latency"], b["size"], seed=seed * 100003 + zlib.crc32(budget["name"].encode()) % 100003)
     out = {"budget": budget, "absolute": b, "allocation": alloc.to_dict(), "random": plans,
            "layers": prob.layers, "precisions": prob.precisions, "ties": prob.ties,
            "random_sensitivity": [plan_cost(prob, p, "sensitivity") for p in plans]}
