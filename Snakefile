@@ -16,6 +16,8 @@ include: "workflow/rules/train.smk"
 include: "workflow/rules/evaluate.smk"
 include: "workflow/rules/quantize.smk"
 include: "workflow/rules/ohq.smk"
+include: "workflow/rules/robust.smk"
+include: "workflow/rules/noise.smk"
 include: "workflow/rules/report.smk"
 
 
@@ -27,3 +29,12 @@ rule all:
         "results/quantizers.csv",
         "results/table6.csv",
         "results/figures/pareto.png",
+        "results/table2.csv",
+        "results/table3.csv",
+        "results/table4.csv",
+        "results/table5.csv",
+        "results/figures/corruptions.png",
+        "results/figures/sysnoise.png",
+        "results/figures/fig3.png",
+        "results/figures/beta_sweep.png",
+        "results/claims.csv",

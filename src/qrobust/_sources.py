@@ -18,6 +18,13 @@ STAGES: dict[str, list[str]] = {
     "data": ["qrobust.datasets"],
     "train": ["qrobust._runtime", "qrobust.checkpoint", "qrobust.datasets", "qrobust.models", "qrobust.quant", "qrobust.train"],
     "evaluate": ["qrobust._runtime", "qrobust.checkpoint", "qrobust.datasets", "qrobust.evaluate"],
+    "train_adv": ["qrobust._runtime", "qrobust.adv_train", "qrobust.checkpoint", "qrobust.datasets", "qrobust.models",
+                  "qrobust.quant", "qrobust.train"],
+    "robust_eval": ["qrobust._runtime", "qrobust.checkpoint", "qrobust.datasets", "qrobust.defenses",
+                    "qrobust.robust_eval"],
+    "make_noise": ["qrobust.datasets", "qrobust.noises"],
+    "noise_eval": ["qrobust._runtime", "qrobust.checkpoint", "qrobust.datasets", "qrobust.noise_eval",
+                   "qrobust.quant.ptq"],
     "quantize": ["qrobust._runtime", "qrobust.checkpoint", "qrobust.datasets", "qrobust.quantize"],
     "ohq_profile": ["qrobust._runtime", "qrobust.models", "qrobust.ohq.latency"],
     "ohq_sensitivity": ["qrobust._runtime", "qrobust.checkpoint", "qrobust.datasets", "qrobust.ohq.sensitivity"],
@@ -25,6 +32,8 @@ STAGES: dict[str, list[str]] = {
     "ohq_deploy": ["qrobust._runtime", "qrobust.checkpoint", "qrobust.datasets", "qrobust.ohq.deploy",
                    "qrobust.ohq.plans", "qrobust.quant.ptq"],
     "table": ["qrobust.tables"],
+    "act_distance": ["qrobust._runtime", "qrobust.act_distance", "qrobust.checkpoint", "qrobust.datasets"],
+    "claims": ["qrobust.claims", "qrobust.tables._base"],
     "figure": ["qrobust.figures"],
 }
 

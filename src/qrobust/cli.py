@@ -47,7 +47,7 @@ def _model_spec(model_cfg: dict, meta: dict) -> dict:
             "act": model_cfg.get("act", "relu6"), "mean": meta["mean"], "std": meta["std"], **model_cfg.get("kwargs", {})}
 
 
-def cmd_train(a) -> dict:
+def cmd_train(a, extra_loss_factory=None, stage: str = "train") -> dict:
     import torch
 
     from ._runtime import resolve_device, seed_everything, set_threads
@@ -63,18 +63,32 @@ def cmd_train(a) -> dict:
     gen = seed_everything(a.seed)
     split, meta = load_prepared(a.data, "train")
     qcfg = QuantConfig(act_bits=_bits(a.act_bits), weight_bits=cfg["quant"].get("weight_bits"))
-    model_spec = _model_spec(cfg["model"], meta)
+    model_cfg = dict(cfg["model"], act=a.act) if a.act else cfg["model"]  # Table 3/4 runs swap the activation
+    model_spec = _model_spec(model_cfg, meta)
     model = quantize_(create_model(**model_spec), qcfg)
-    tcfg = TrainConfig(**cfg["train"], beta=a.beta if a.method == "dq" else 0.0)
+    extra, adv = (None, None) if extra_loss_factory is None else extra_loss_factory(cfg, gen)
+    tcfg = TrainConfig(**cfg["train"], beta=a.beta if a.method == "dq" else 0.0,
+                       clean_weight=1.0 - adv.weight if adv else 1.0)
     t0 = time.time()
-    history = train(model, split.x, split.y, tcfg, gen, device)
-    run = {"method": a.method, "beta": a.beta, "act_bits": qcfg.act_bits, "weight_bits": qcfg.weight_bits, "seed": a.seed}
+    history = train(model, split.x, split.y, tcfg, gen, device, extra_loss=extra)
+    run = {"method": a.method, "beta": a.beta, "act_bits": qcfg.act_bits, "weight_bits": qcfg.weight_bits, "seed": a.seed,
+           "act": model_spec["act"], "adv": adv.attack if adv else None}
     spec = {"model": model_spec, "quant": {"act_bits": qcfg.act_bits, "weight_bits": qcfg.weight_bits}}
     save_checkpoint(a.out, model, spec, extra={"run": run, "history": history})
     _io.write_json(a.metrics, {"run": run, "history": history, "train_seconds": round(time.time() - t0, 3),
                                "device": str(device), "torch": torch.__version__})
-    return {"stage": "train", "config": cfg, "seed": a.seed, "device": str(device),
+    return {"stage": stage, "config": cfg, "seed": a.seed, "device": str(device),
             "inputs": [Path(a.data) / "train.pt", Path(a.data) / "meta.json"], "outputs": [a.out, a.metrics]}
+
+
+def cmd_train_adv(a) -> dict:
+    from .adv_train import AdvConfig, adversarial_loss
+
+    def factory(cfg, gen):
+        adv = AdvConfig(**{**cfg["adv_train"], "attack": a.adv})
+        return adversarial_loss(adv, gen), adv
+
+    return cmd_train(a, factory, stage="train_adv")
 
 
 def cmd_evaluate(a) -> dict:
@@ -96,6 +110,77 @@ def cmd_evaluate(a) -> dict:
     print(f"{run}: clean {res['clean_acc']:.2f} adv {res['adv_acc']:.2f}", file=sys.stderr)
     return {"stage": "evaluate", "config": cfg, "seed": run["seed"], "device": str(device),
             "inputs": [a.checkpoint, Path(a.data) / "test.pt"], "outputs": [a.out]}
+
+
+def cmd_robust_eval(a) -> dict:
+    from ._runtime import resolve_device, seed_everything, set_threads
+    from .checkpoint import load_checkpoint
+    from .datasets import load_prepared
+    from .defenses import wrap
+    from .robust_eval import robust_accuracy
+
+    cfg = json.loads(a.cfg)
+    r = cfg["robustness"]
+    set_threads(cfg.get("threads", 1))
+    device = resolve_device(cfg.get("device", "auto"))
+    model, blob = load_checkpoint(a.checkpoint, device)
+    run = blob["extra"]["run"]
+    seed_everything(run["seed"])
+    model = wrap(model, a.defense, **(r["squeeze"] if a.defense == "fs" else {}))
+    substitute = load_checkpoint(a.substitute, device)[0] if a.substitute else None
+    split, _ = load_prepared(a.data, "test")
+    res = robust_accuracy(model, split.x, split.y, attacks=r["attacks"], blackbox=r["blackbox"] if substitute else [],
+                          eps=r["eps"], attack_kwargs=r["attack_kwargs"], substitute=substitute, device=device,
+                          seed=run["seed"], batch_size=cfg.get("eval", {}).get("batch_size", 500))
+    res.update(run=run, defense=a.defense, checkpoint=str(a.checkpoint))
+    _io.write_json(a.out, res)
+    print(f"{Path(a.checkpoint).stem} [{a.defense}]: clean {res['clean_acc']:.2f}; "
+          + ", ".join(f"{c['attack']}{'(B)' if c['blackbox'] else ''}@{c['eps']:.3g} {c['acc']:.1f}" for c in res["results"]),
+          file=sys.stderr)
+    inputs = [a.checkpoint, Path(a.data) / "test.pt"] + ([a.substitute] if a.substitute else [])
+    return {"stage": "robust_eval", "config": cfg, "seed": run["seed"], "device": str(device), "inputs": inputs, "outputs": [a.out]}
+
+
+def cmd_make_noise(a) -> dict:
+    from .datasets import load_prepared
+    from .noises import create_noise
+
+    split, meta = load_prepared(a.data, "test")
+    noise = create_noise(a.noise)
+    t0 = time.time()
+    levels = {lvl: noise.apply(split.x, lvl, seed=a.seed) for lvl in noise.levels}
+    _io.torch_save(a.out, {"name": a.noise, "kind": noise.kind, "reference": getattr(noise, "reference", None),
+                           "levels": levels, "seed": a.seed, "dataset": meta["dataset"]})
+    print(f"{a.noise}: {len(levels)} levels x {len(split.y)} images in {time.time() - t0:.1f} s", file=sys.stderr)
+    return {"stage": "make_noise", "config": {"noise": a.noise}, "seed": a.seed,
+            "inputs": [Path(a.data) / "test.pt"], "outputs": [a.out]}
+
+
+def cmd_noise_eval(a) -> dict:
+    import torch
+
+    from ._runtime import resolve_device, seed_everything, set_threads
+    from .checkpoint import load_checkpoint
+    from .datasets import load_prepared
+    from .noise_eval import noise_accuracy
+    from .quant.ptq import calibration_images
+
+    cfg = json.loads(a.cfg)
+    set_threads(cfg.get("threads", 1))
+    device = resolve_device(cfg.get("device", "auto"))
+    model, blob = load_checkpoint(a.checkpoint, device)
+    run = blob["extra"]["run"]
+    seed_everything(run["seed"])
+    test, _ = load_prepared(a.data, "test")
+    train, _ = load_prepared(a.data, "train")
+    noised = [torch.load(p, weights_only=True) for p in a.noised]
+    res = noise_accuracy(model, test.x, test.y, noised, cfg["noise"]["model_side"],
+                         calibration_images(train.x, 256, run["seed"]), device,
+                         cfg.get("eval", {}).get("batch_size", 500))
+    res.update(run=run, checkpoint=str(a.checkpoint))
+    _io.write_json(a.out, res)
+    return {"stage": "noise_eval", "config": cfg, "seed": run["seed"], "device": str(device),
+            "inputs": [a.checkpoint, Path(a.data) / "test.pt", Path(a.data) / "train.pt", *a.noised], "outputs": [a.out]}
 
 
 def cmd_quantize(a) -> dict:
@@ -212,6 +297,49 @@ def cmd_ohq_deploy(a) -> dict:
             "inputs": [a.checkpoint, Path(a.data) / "test.pt", a.profile, a.sensitivity, *a.allocations], "outputs": [a.out]}
 
 
+def cmd_act_distance(a) -> dict:
+    from ._runtime import resolve_device, seed_everything, set_threads
+    from .act_distance import normalized_distances
+    from .checkpoint import load_checkpoint
+    from .datasets import load_prepared
+
+    cfg = json.loads(a.cfg)
+    set_threads(cfg.get("threads", 1))
+    device = resolve_device(cfg.get("device", "auto"))
+    seed_everything(0)
+    test, _ = load_prepared(a.data, "test")
+    x = test.x[: cfg["n_images"]].float().div(255.0).to(device)
+    y = test.y[: cfg["n_images"]].to(device)
+    out = []
+    for path in a.checkpoints:
+        model, blob = load_checkpoint(path, device)
+        res = normalized_distances(model, x, y, cfg["eps"], seed=blob["extra"]["run"]["seed"])
+        out.append({"run": blob["extra"]["run"], "checkpoint": str(path), **res})
+    _io.write_json(a.out, {"models": out, "n_images": len(y)})
+    return {"stage": "act_distance", "config": cfg, "inputs": [*a.checkpoints, Path(a.data) / "test.pt"], "outputs": [a.out]}
+
+
+def cmd_claims(a) -> dict:
+    import pandas as pd
+
+    from .claims import evaluate_claims
+    from .tables._base import write_csv, write_markdown
+
+    tables = {}
+    for item in a.tables:
+        name, _, path = item.partition("=")
+        if not path:
+            raise ValueError(f"'{item}': give tables as NAME=PATH, e.g. table1=results/table1_long.csv")
+        tables[name] = pd.read_csv(path)
+    df = evaluate_claims(tables)
+    write_csv(df, a.out)
+    md = Path(a.out).with_suffix(".md")
+    cols = ["paper", "source", "claim", "verdict", "evidence", "value", "spread", "n_seeds"]
+    write_markdown(df[[c for c in cols if c in df]], md, "Claims: each published finding tested on the regenerated numbers")
+    print(df[["id", "verdict"]].to_string(index=False), file=sys.stderr)
+    return {"stage": "claims", "config": {}, "inputs": [i.partition("=")[2] for i in a.tables], "outputs": [a.out, md]}
+
+
 def cmd_table(a) -> dict:
     from .tables import TABLES
 
@@ -309,9 +437,14 @@ def build_parser() -> argparse.ArgumentParser:
     s.add_argument("--beta", type=float, default=0.0)
     s.add_argument("--act-bits", default="fp", help="integer, or fp for full precision")
     s.add_argument("--seed", type=int, default=0)
+    s.add_argument("--act", help="activation instead of the config's model.act (relu6, relu1, tanh, relu)")
     s.add_argument("--out", required=True, help="checkpoint path")
     s.add_argument("--metrics", required=True, help="training metrics JSON path")
     s.set_defaults(func=cmd_train)
+    s = sub.add_parser("train-adv", parents=[s], add_help=False, conflict_handler="resolve",
+                       help="train with adversarial examples mixed in (DQ section 5.2)")
+    s.add_argument("--adv", required=True, choices=["fgsm", "rfgsm", "pgd"], help="attack that crafts the training examples")
+    s.set_defaults(func=cmd_train_adv)
 
     s = sub.add_parser("evaluate", parents=[job], help="clean and attacked accuracy of a checkpoint")
     s.add_argument("--cfg", required=True, help="JSON with attack, eval, device, threads")
@@ -319,6 +452,30 @@ def build_parser() -> argparse.ArgumentParser:
     s.add_argument("--checkpoint", required=True)
     s.add_argument("--out", required=True)
     s.set_defaults(func=cmd_evaluate)
+
+    s = sub.add_parser("robust-eval", parents=[job], help="accuracy under every configured attack and eps (DQ Tables 2-4)")
+    s.add_argument("--cfg", required=True, help="JSON with robustness, eval, device, threads")
+    s.add_argument("--data", required=True)
+    s.add_argument("--checkpoint", required=True)
+    s.add_argument("--substitute", help="black-box source model checkpoint")
+    s.add_argument("--defense", default="none", choices=["none", "fs"], help="fs: Feature Squeezing in front of the model")
+    s.add_argument("--out", required=True)
+    s.set_defaults(func=cmd_robust_eval)
+
+    s = sub.add_parser("make-noise", parents=[job], help="one corruption or system noise applied to the test split, every level")
+    s.add_argument("--noise", required=True, help="a name from the noise registry")
+    s.add_argument("--data", required=True)
+    s.add_argument("--seed", type=int, default=0)
+    s.add_argument("--out", required=True)
+    s.set_defaults(func=cmd_make_noise)
+
+    s = sub.add_parser("noise-eval", parents=[job], help="accuracy on every noised test set and model-side system noise")
+    s.add_argument("--cfg", required=True, help="JSON with noise, eval, device, threads")
+    s.add_argument("--data", required=True)
+    s.add_argument("--checkpoint", required=True)
+    s.add_argument("--out", required=True)
+    s.add_argument("noised", nargs="*", help="files written by make-noise")
+    s.set_defaults(func=cmd_noise_eval)
 
     s = sub.add_parser("quantize", parents=[job], help="PTQ or QAT of a float checkpoint with one configured scheme")
     s.add_argument("--cfg", required=True, help="JSON with model, train, quantize, device, threads")
@@ -365,6 +522,18 @@ def build_parser() -> argparse.ArgumentParser:
     s.add_argument("--out", required=True)
     s.add_argument("allocations", nargs="+")
     s.set_defaults(func=cmd_ohq_deploy)
+
+    s = sub.add_parser("act-distance", parents=[job], help="DQ Figure 3: normalized layer-input distance under attack")
+    s.add_argument("--cfg", required=True, help="JSON with eps, n_images, device, threads")
+    s.add_argument("--data", required=True)
+    s.add_argument("--out", required=True)
+    s.add_argument("checkpoints", nargs="+")
+    s.set_defaults(func=cmd_act_distance)
+
+    s = sub.add_parser("claims", parents=[job], help="test every published finding against the long-format tables")
+    s.add_argument("--out", required=True, help="claims CSV; a Markdown table is written beside it")
+    s.add_argument("tables", nargs="+", help="NAME=PATH of long CSVs, e.g. table1=results/table1_long.csv")
+    s.set_defaults(func=cmd_claims)
 
     s = sub.add_parser("table", parents=[job], help="build a table from evaluation JSONs")
     s.add_argument("name")

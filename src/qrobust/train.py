@@ -25,6 +25,7 @@ class TrainConfig:
     gamma: float = 0.2
     augment: bool = False             # random crop (pad 4) + horizontal flip, for CIFAR/SVHN-size images
     beta: float = 0.0                 # DQ Lipschitz regularization strength; 0 = vanilla
+    clean_weight: float = 1.0         # weight of the clean loss (adversarial training mixes in its own term)
 
 
 def _augment(x: torch.Tensor, g: torch.Generator) -> torch.Tensor:
@@ -46,8 +47,11 @@ def lr_at(cfg: TrainConfig, epoch_float: float) -> float:
 
 
 def train(model: nn.Module, x: torch.Tensor, y: torch.Tensor, cfg: TrainConfig, g: torch.Generator,
-          device: torch.device, progress: bool = True) -> list[dict]:
-    """x: uint8 N x C x H x W (kept on CPU), y: int64 N. Returns per-epoch loss/accuracy history."""
+          device: torch.device, progress: bool = True, extra_loss=None) -> list[dict]:
+    """x: uint8 N x C x H x W (kept on CPU), y: int64 N. Returns per-epoch loss/accuracy history.
+
+    `extra_loss(model, xb, yb)` adds a term per batch (adversarial training, adv_train.py); it
+    lives outside this module so that attack code is no input of plain training jobs."""
     model.to(device).train()
     opt = torch.optim.SGD(model.parameters(), lr=cfg.lr, momentum=cfg.momentum, weight_decay=cfg.weight_decay)
     n = len(y)
@@ -69,8 +73,11 @@ def train(model: nn.Module, x: torch.Tensor, y: torch.Tensor, cfg: TrainConfig, 
             logits = model(xb)
             loss = F.cross_entropy(logits, yb)
             reg = lipschitz_penalty(model, cfg.beta) if cfg.beta > 0 else torch.zeros((), device=device)
+            total = cfg.clean_weight * loss + reg
+            if extra_loss is not None:
+                total = total + extra_loss(model, xb, yb)
             opt.zero_grad(set_to_none=True)
-            (loss + reg).backward()
+            total.backward()
             opt.step()
             tot_loss += loss.item() * len(idx)
             tot_reg += reg.item() * len(idx)

@@ -25,7 +25,14 @@ OHQ_PROFILE_SRC = stage_sources("ohq_profile")
 OHQ_SENS_SRC = stage_sources("ohq_sensitivity")
 OHQ_ALLOC_SRC = stage_sources("ohq_allocate")
 OHQ_DEPLOY_SRC = stage_sources("ohq_deploy")
+TRAIN_ADV_SRC = stage_sources("train_adv")
+ROBUST_SRC = stage_sources("robust_eval")
+MAKE_NOISE_SRC = stage_sources("make_noise")
+NOISE_EVAL_SRC = stage_sources("noise_eval")
 TABLE_SRC = stage_sources("table")
+CLAIMS_SRC = stage_sources("claims")
+ACT_DIST_SRC = stage_sources("act_distance")
+CLAIM_TABLES = ["table1", "table2", "table3", "table4", "table5"]
 FIGURE_SRC = stage_sources("figure")
 
 DATASET = config["data"]["dataset"]
@@ -105,10 +112,104 @@ def ohq_cfg(*keys, budget=None, top=("threads",)):
     return json.dumps({"ohq": o, **{k: config[k] for k in top}}, sort_keys=True)
 
 
+def run_id(method, beta, bits, act=None, adv=None):
+    """Checkpoint stem (without seed) of a training run; Table 1's runs keep their short names."""
+    base = f"{method}_beta{beta_tag(beta)}_a{bits_tag(bits)}"
+    act = act or config["model"]["act"]
+    if adv:
+        return f"{base}_{act}_adv{adv}"
+    return base if act == config["model"]["act"] else f"{base}_{act}"
+
+
+def robust_file(run, seed, defense="none"):
+    return f"results/metrics/robust/{run}_s{seed}_{defense}.json"
+
+
+def _dq():
+    return [("vanilla", 0.0), ("dq", config["robustness"]["dq_beta"])]
+
+
+def table2_metrics(wildcards=None):
+    bits = config["robustness"]["act_bits"]
+    rows = [(None, "none"), (None, "fs"), ("rfgsm", "none"), ("pgd", "none")]
+    return [
+        robust_file(run_id(m, b, bits, adv=adv), s, d)
+        for adv, d in rows
+        for m, b in _dq()
+        for s in config["seeds"]
+    ]
+
+
+def table3_metrics(wildcards=None):
+    bits = config["robustness"]["act_bits"]
+    return [
+        robust_file(run_id(m, b, bits, act=act), s)
+        for act in ("relu6", "relu1")
+        for m, b in _dq()
+        for s in config["seeds"]
+    ]
+
+
+def table4_metrics(wildcards=None):
+    runs = [
+        (None, "relu6", "pgd"),
+        (2, "tanh", "pgd"),
+        (2, "relu6", "pgd"),
+        (None, "relu6", "fgsm"),
+        (None, "relu6", "rfgsm"),
+    ]
+    return [
+        robust_file(run_id("vanilla", 0.0, bits, act=act, adv=adv), s)
+        for bits, act, adv in runs
+        for s in config["seeds"]
+    ]
+
+
+def robust_cfg(wildcards=None):
+    return json.dumps(
+        {
+            "robustness": config["robustness"],
+            **{k: config[k] for k in ("eval", "device", "threads")},
+        },
+        sort_keys=True,
+    )
+
+
+def noise_names():
+    return config["noise"]["corruptions"] + config["noise"]["system"]
+
+
+def noised_files(wildcards=None):
+    return [f"data/noised/{DATASET}/{n}.pt" for n in noise_names()]
+
+
+def table5_runs():
+    """The float model and every quantize-suite model (scheme x bits x seed)."""
+    runs = [f"vanilla_beta0_afp_s{seed}" for seed in config["seeds"]]
+    return runs + [f"quantize/{r}" for r in quantize_runs()]
+
+
+def table5_inputs(wildcards=None):
+    noise = [f"results/metrics/noise/{r}.json" for r in table5_runs()]
+    evals = [f"results/metrics/eval/{r}.json" for r in table5_runs()]
+    return noise + evals
+
+
+def noise_cfg(wildcards=None):
+    return json.dumps(
+        {
+            "noise": config["noise"],
+            **{k: config[k] for k in ("eval", "device", "threads")},
+        },
+        sort_keys=True,
+    )
+
+
 def timing_threads(wildcards):
     """Jobs that time kernels claim every local core, so no other job runs beside them and shares
     caches and memory bandwidth (measured: 40 % slower end-to-end latency with a training job next
-    door). torch still uses config threads. The slurm profile sets these to 1 with an exclusive node."""
+    door). torch still uses config threads. The slurm profile sets these to 1 with an exclusive node.
+    """
     return workflow.cores if isinstance(workflow.cores, int) else 1
 
 
@@ -128,3 +229,7 @@ wildcard_constraints:
     wbits="[0-9]+",
     qabits="[0-9]+",
     budget="[A-Za-z0-9_-]+",
+    act="relu6|relu1|tanh|relu",
+    adv="fgsm|rfgsm|pgd",
+    defense="none|fs",
+    noise="[a-z_0-9]+",

@@ -121,3 +121,197 @@ rule pareto:
         "../../environment.yml"
     shell:
         "qrobust figure pareto --input {input.long} --out {output.png} --prov {output.prov} --rule pareto 2> {log}"
+
+
+rule table2:
+    input:
+        src=TABLE_SRC,
+        metrics=table2_metrics,
+    output:
+        csv=report(
+            "results/table2.csv", caption="../report/table2.rst", category="Tables 2-4"
+        ),
+        long="results/table2_long.csv",
+        md="results/table2.md",
+        tex="results/table2.tex",
+        prov="results/provenance/table2.json",
+    log:
+        "logs/report/table2.log",
+    conda:
+        "../../environment.yml"
+    shell:
+        "qrobust table table2 --cfg '{{}}' --out {output.csv} --prov {output.prov} --rule table2 {input.metrics} 2> {log}"
+
+
+rule table3:
+    input:
+        src=TABLE_SRC,
+        metrics=table3_metrics,
+    output:
+        csv=report(
+            "results/table3.csv", caption="../report/table3.rst", category="Tables 2-4"
+        ),
+        long="results/table3_long.csv",
+        md="results/table3.md",
+        tex="results/table3.tex",
+        prov="results/provenance/table3.json",
+    log:
+        "logs/report/table3.log",
+    conda:
+        "../../environment.yml"
+    shell:
+        "qrobust table table3 --cfg '{{}}' --out {output.csv} --prov {output.prov} --rule table3 {input.metrics} 2> {log}"
+
+
+rule table4:
+    input:
+        src=TABLE_SRC,
+        metrics=table4_metrics,
+    output:
+        csv=report(
+            "results/table4.csv", caption="../report/table4.rst", category="Tables 2-4"
+        ),
+        long="results/table4_long.csv",
+        md="results/table4.md",
+        tex="results/table4.tex",
+        prov="results/provenance/table4.json",
+    log:
+        "logs/report/table4.log",
+    conda:
+        "../../environment.yml"
+    shell:
+        "qrobust table table4 --cfg '{{}}' --out {output.csv} --prov {output.prov} --rule table4 {input.metrics} 2> {log}"
+
+
+rule table5:
+    input:
+        src=TABLE_SRC,
+        metrics=table5_inputs,
+    output:
+        csv=report(
+            "results/table5.csv", caption="../report/table5.rst", category="Table 5"
+        ),
+        long="results/table5_long.csv",
+        md="results/table5.md",
+        tex="results/table5.tex",
+        prov="results/provenance/table5.json",
+    log:
+        "logs/report/table5.log",
+    conda:
+        "../../environment.yml"
+    shell:
+        "qrobust table table5 --cfg '{{}}' --out {output.csv} --prov {output.prov} --rule table5 {input.metrics} 2> {log}"
+
+
+rule noise_figure:
+    input:
+        src=FIGURE_SRC,
+        long="results/table5_long.csv",
+    output:
+        png=report(
+            "results/figures/{fig}.png",
+            caption="../report/{fig}.rst",
+            category="Table 5",
+        ),
+        pdf="results/figures/{fig}.pdf",
+        prov="results/provenance/{fig}.json",
+    log:
+        "logs/report/{fig}.log",
+    wildcard_constraints:
+        fig="corruptions|sysnoise",
+    conda:
+        "../../environment.yml"
+    shell:
+        "qrobust figure {wildcards.fig} --input {input.long} --out {output.png} --prov {output.prov} --rule noise_figure 2> {log}"
+
+
+rule claims:
+    input:
+        src=CLAIMS_SRC,
+        tables=[f"results/{t}_long.csv" for t in CLAIM_TABLES],
+    output:
+        csv=report(
+            "results/claims.csv", caption="../report/claims.rst", category="Claims"
+        ),
+        md="results/claims.md",
+        prov="results/provenance/claims.json",
+    log:
+        "logs/report/claims.log",
+    conda:
+        "../../environment.yml"
+    params:
+        tables=lambda w, input: " ".join(
+            f"{t}={p}" for t, p in zip(CLAIM_TABLES, input.tables)
+        ),
+    shell:
+        "qrobust claims --out {output.csv} --prov {output.prov} --rule claims {params.tables} 2> {log}"
+
+
+rule act_distance:
+    input:
+        src=ACT_DIST_SRC,
+        ckpts=lambda w: [
+            f"results/checkpoints/vanilla_beta0_a{bits_tag(b)}_s{config['seeds'][0]}.pt"
+            for b in config["quant"]["act_bits"]
+        ],
+        data=f"{DATA_DIR}/test.pt",
+    output:
+        json="results/metrics/act_distance.json",
+        prov="results/provenance/act_distance.json",
+    log:
+        "logs/act_distance.log",
+    conda:
+        "../../environment.yml"
+    params:
+        cfg=lambda w: json.dumps(
+            {
+                "eps": [0.0] + config["robustness"]["eps"],
+                "n_images": 500,
+                **{k: config[k] for k in ("device", "threads")},
+            },
+            sort_keys=True,
+        ),
+        data=lambda w, input: os.path.dirname(input.data),
+    shell:
+        "qrobust act-distance --cfg {params.cfg:q} --data {params.data} --out {output.json} --prov {output.prov}"
+        " --rule act_distance {input.ckpts} 2> {log}"
+
+
+rule fig3:
+    input:
+        src=FIGURE_SRC,
+        json="results/metrics/act_distance.json",
+    output:
+        png=report(
+            "results/figures/fig3.png",
+            caption="../report/fig3.rst",
+            category="Table 1",
+        ),
+        pdf="results/figures/fig3.pdf",
+        prov="results/provenance/fig3.json",
+    log:
+        "logs/report/fig3.log",
+    conda:
+        "../../environment.yml"
+    shell:
+        "qrobust figure fig3 --input {input.json} --out {output.png} --prov {output.prov} --rule fig3 2> {log}"
+
+
+rule beta_sweep:
+    input:
+        src=FIGURE_SRC,
+        long="results/table1_long.csv",
+    output:
+        png=report(
+            "results/figures/beta_sweep.png",
+            caption="../report/beta_sweep.rst",
+            category="Table 1",
+        ),
+        pdf="results/figures/beta_sweep.pdf",
+        prov="results/provenance/beta_sweep.json",
+    log:
+        "logs/report/beta_sweep.log",
+    conda:
+        "../../environment.yml"
+    shell:
+        "qrobust figure beta_sweep --input {input.long} --out {output.png} --prov {output.prov} --rule beta_sweep 2> {log}"
