@@ -49,3 +49,19 @@ def finished(two_runs, tmp_path):
     import shutil
 
     return shutil.copytree(two_runs[0], tmp_path / "copy", symlinks=True)
+
+
+OHQ_TARGETS = ["results/table6.csv", "results/figures/pareto.png", "results/quantizers.csv"]
+
+
+@pytest.fixture(scope="session")
+def ohq_run(two_runs, tmp_path_factory):
+    """A copy of the finished tiny table1 run, then the issue-4 targets on top (reusing its float checkpoint)."""
+    import shutil
+
+    from _helpers import snakemake
+
+    wd = shutil.copytree(two_runs[0], tmp_path_factory.mktemp("ohq") / "wf", symlinks=True)
+    r = snakemake(wd, *OHQ_TARGETS, "--cores", "2", "--configfile", "config/tiny.yaml")
+    assert r.returncode == 0, r.stderr[-3000:]
+    return wd, r

@@ -11,19 +11,8 @@ from _helpers import BIN, ROOT, snakemake
 from test_pipeline import planned_jobs
 
 pytestmark = pytest.mark.slow
-TARGETS = ["results/table6.csv", "results/figures/pareto.png", "results/quantizers.csv"]
+from conftest import OHQ_TARGETS as TARGETS
 TINY = yaml.safe_load((ROOT / "config" / "tiny.yaml").read_text())
-
-
-@pytest.fixture(scope="module")
-def ohq_run(two_runs, tmp_path_factory):
-    """A copy of the finished tiny table1 run, then the issue-4 targets on top (reusing its float checkpoint)."""
-    import shutil
-
-    wd = shutil.copytree(two_runs[0], tmp_path_factory.mktemp("ohq") / "wf", symlinks=True)
-    r = snakemake(wd, *TARGETS, "--cores", "2", "--configfile", "config/tiny.yaml")
-    assert r.returncode == 0, r.stderr[-3000:]
-    return wd, r
 
 
 def test_only_new_jobs_ran_and_training_was_reused(ohq_run):

@@ -18,6 +18,9 @@ def test_environment_yml_lists_the_same_dependencies_as_pyproject():
     env = yaml.safe_load((ROOT / "environment.yml").read_text())
     conda = {CONDA_NAMES.get(_name(d), _name(d)) for d in env["dependencies"] if isinstance(d, str)}
     conda -= {"python", "pip"}
+    # packages that are on PyPI only sit in the pip: section (`-e .` is the project itself)
+    conda |= {_name(d) for item in env["dependencies"] if isinstance(item, dict)
+              for d in item.get("pip", []) if not d.startswith("-")}
     assert conda == pip_deps
 
 
@@ -45,7 +48,15 @@ def test_schema_enums_match_the_registries():
     props = load_schema()["properties"]
     assert sorted(props["data"]["properties"]["dataset"]["enum"]) == DATASETS.names()
     assert sorted(props["model"]["properties"]["name"]["enum"]) == MODELS.names()
-    assert sorted(props["attack"]["properties"]["name"]["enum"]) == ATTACKS.names()
+    # transfer needs a substitute model, so it is selected through robustness.blackbox, not by name
+    standalone = [n for n in ATTACKS.names() if n != "transfer"]
+    assert sorted(props["attack"]["properties"]["name"]["enum"]) == standalone
+    assert sorted(props["robustness"]["properties"]["attacks"]["items"]["enum"]) == standalone
+    from qrobust.noises import CORRUPTIONS, SYSTEM_NOISES
+
+    noise = props["noise"]["properties"]
+    assert sorted(noise["corruptions"]["items"]["enum"]) == sorted(CORRUPTIONS)
+    assert sorted(noise["system"]["items"]["enum"]) == sorted(SYSTEM_NOISES)
     from qrobust.quant import CALIBRATORS, QUANTIZERS
 
     q = load_schema()["definitions"]["quantizer"]["properties"]

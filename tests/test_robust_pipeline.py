@@ -1,0 +1,78 @@
+"""DQ Tables 2-4, Table 5, the DQ figures and the claims through Snakemake on the tiny config."""
+import json
+
+import pandas as pd
+import pytest
+import yaml
+
+from _helpers import ROOT, snakemake
+from test_pipeline import planned_jobs
+
+pytestmark = pytest.mark.slow
+TARGETS = ["results/table2.csv", "results/table3.csv", "results/table4.csv", "results/table5.csv",
+           "results/figures/corruptions.png", "results/figures/sysnoise.png", "results/figures/fig3.png",
+           "results/figures/beta_sweep.png", "results/claims.csv"]
+TINY = yaml.safe_load((ROOT / "config" / "tiny.yaml").read_text())
+
+
+@pytest.fixture(scope="module")
+def robust_run(ohq_run, tmp_path_factory):
+    """On top of the finished tiny table1 + table6 run (its quantize-suite models feed Table 5)."""
+    import shutil
+
+    wd = shutil.copytree(ohq_run[0], tmp_path_factory.mktemp("robust") / "wf", symlinks=True)
+    r = snakemake(wd, *TARGETS, "--cores", "2", "--configfile", "config/tiny.yaml")
+    assert r.returncode == 0, r.stderr[-3000:]
+    return wd
+
+
+def test_table2_has_every_technique_and_attack(robust_run):
+    t = pd.read_csv(robust_run / "results/table2.csv")
+    assert t["Training Technique"].tolist() == ["Normal", "Normal + DQ", "Feature Squeezing", "Feature Squeezing + DQ",
+                                                "Adversarial R+FGSM", "Adversarial R+FGSM + DQ", "Adversarial PGD",
+                                                "Adversarial PGD + DQ"]
+    for col in ("Random", "FGSM", "R+FGSM", "PGD", "FGSM(B)", "PGD(B)"):
+        cells = [list(map(float, c.split("/"))) for c in t[col]]
+        assert all(len(c) == 3 and all(0 <= v <= 100 for v in c) for c in cells)
+    long = pd.read_csv(robust_run / "results/table2_long.csv")
+    # stronger eps, lower accuracy (white-box FGSM, every model)
+    f = long[(long.attack == "fgsm") & (~long.blackbox)].groupby(["method", "adv", "defense", "eps"]).acc.mean()
+    for key, g in f.groupby(level=[0, 1, 2]):
+        assert g.iloc[-1] <= g.iloc[0], key
+
+
+def test_tables_3_4_5_and_figures(robust_run):
+    t3 = pd.read_csv(robust_run / "results/table3.csv")
+    assert set(t3.Activation) == {"ReLU6", "ReLU1"} and set(t3.Method) == {"Vanilla", "DQ"}
+    t4 = pd.read_csv(robust_run / "results/table4.csv")
+    assert len(t4) == 5 and set(t4["Gradient masking"]) <= {"yes", "no"}
+    t5 = pd.read_csv(robust_run / "results/table5.csv")
+    assert t5.Model.tolist() == ["float", "ptq-mse", "qat-pact"]
+    for c in TINY["noise"]["corruptions"] + ["mCA", "ceil_mode", "int8"]:
+        assert c in t5.columns, c
+    assert any(c.startswith("resize:") for c in t5.columns)
+    for fig in ("corruptions", "sysnoise", "fig3", "beta_sweep"):
+        assert (robust_run / f"results/figures/{fig}.pdf").stat().st_size > 0
+    dist = json.loads((robust_run / "results/metrics/act_distance.json").read_text())
+    assert all(d == 0 for d in dist["models"][0]["distance"][0])  # eps 0: no distance
+
+
+def test_claims_have_a_verdict_and_evidence(robust_run):
+    c = pd.read_csv(robust_run / "results/claims.csv")
+    assert set(c.verdict) <= {"holds", "fails", "inconclusive", "not run"}
+    ran = c[c.verdict != "not run"]
+    assert len(ran) >= 10, c[["id", "verdict", "evidence"]].to_string()
+    assert ran.evidence.str.len().min() > 10
+    assert (robust_run / "results/claims.md").read_text().startswith("Claims")
+
+
+def test_editing_an_attack_reruns_evaluations_not_training(robust_run, tmp_path):
+    import shutil
+
+    wd = shutil.copytree(robust_run, tmp_path / "wf", symlinks=True)
+    f = wd / "src/qrobust/attacks/pgd.py"
+    f.write_text(f.read_text() + "\n# edited\n")
+    jobs = planned_jobs(snakemake(wd, "-n", *TARGETS, "--cores", "2", "--configfile", "config/tiny.yaml"))
+    assert "robust_eval" in jobs and "table2" in jobs
+    # adversarial PGD training crafts its examples with pgd.py, so those runs retrain; nothing else does
+    assert set(jobs) & {"train", "train_act", "quantize", "make_noise"} == set()
