@@ -1,5 +1,6 @@
 import pytest
 import torch
+import torch.nn as nn
 
 from qrobust.attacks import ATTACKS, create_attack
 
@@ -16,34 +17,87 @@ def _acc(model, x, y):
         return (model(x).argmax(1) == y).float().mean().item()
 
 
+@pytest.fixture(scope="module")
+def substitute(mnist_small):
+    """Black-box source for `transfer`: a float small_cnn trained apart from trained_small_cnn
+    (width 16 vs 8, hidden 64, plain ReLU, no quantization, seed 1; ~1 s)."""
+    from qrobust._runtime import seed_everything
+    from qrobust.models import create_model
+    from qrobust.train import TrainConfig, train
+
+    train_split, _ = mnist_small
+    g = seed_everything(1)
+    model = create_model("small_cnn", num_classes=10, in_channels=1, act="relu", width=16, hidden=64,
+                         mean=[0.13], std=[0.31])
+    train(model, train_split.x, train_split.y, TrainConfig(epochs=3, batch_size=32, lr=0.05), g,
+          torch.device("cpu"), progress=False)
+    return model.eval()
+
+
+@pytest.fixture(scope="module", autouse=True)
+def _one_thread():
+    """One intra-op thread: on a 2-core machine shared with other jobs, two spinning OpenMP threads are
+    many times slower than one. Restored afterwards."""
+    n = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(n)
+
+
+def _make(name, model, request, **kw):
+    """create_attack for the registry-wide tests: `transfer` gets the module's substitute (trained only
+    if needed) and PGD as the inner attack (DQ's PGD(B); FGSM(B) from this substitute is only ~0.1
+    below noise, see the transfer tests for the default inner FGSM); `square` a test-sized budget, 200 queries, with p_init 0.8 (AutoAttack's value for
+    MNIST/CIFAR-size images; the paper's 0.05 needs thousands of queries on 28x28 inputs)."""
+    if name == "transfer":
+        kw = {"substitute": request.getfixturevalue("substitute"), "inner": "pgd", **kw}
+    if name == "square":
+        kw = {"n_queries": 200, "p_init": 0.8, **kw}
+    return create_attack(name, model, **kw)
+
+
 @pytest.mark.parametrize("name", ATTACKS.names())
-def test_perturbation_within_eps_ball_and_image_range(name, trained_small_cnn, mnist_small):
+def test_perturbation_within_eps_ball_and_image_range(name, trained_small_cnn, mnist_small, request):
     x, y = _batch(mnist_small)
-    adv = create_attack(name, trained_small_cnn, eps=EPS)(x, y)
+    adv = _make(name, trained_small_cnn, request, eps=EPS)(x, y)
     assert adv.shape == x.shape and adv.dtype == x.dtype
     assert (adv - x).abs().max().item() <= EPS + 1e-6
     assert adv.min().item() >= 0.0 and adv.max().item() <= 1.0
 
 
 @pytest.mark.parametrize("name", ATTACKS.names())
-def test_attack_is_deterministic_and_restores_mode(name, trained_small_cnn, mnist_small):
+def test_attack_is_deterministic_and_restores_mode(name, trained_small_cnn, mnist_small, request):
     x, y = _batch(mnist_small, 64)
     trained_small_cnn.train()
-    a = create_attack(name, trained_small_cnn, eps=EPS, seed=3)(x, y)
+    rng = torch.get_rng_state()
+    a = _make(name, trained_small_cnn, request, eps=EPS, seed=3)(x, y)
     assert trained_small_cnn.training  # the attack ran in eval mode and put the mode back
+    assert torch.equal(torch.get_rng_state(), rng)  # seeded generators only, the global RNG is untouched
     trained_small_cnn.eval()
-    b = create_attack(name, trained_small_cnn, eps=EPS, seed=3)(x, y)
+    b = _make(name, trained_small_cnn, request, eps=EPS, seed=3)(x, y)
     assert torch.equal(a, b)
 
 
-@pytest.mark.parametrize("name", ATTACKS.names())
-def test_attack_is_stronger_than_random_noise(name, trained_small_cnn, mnist_small):
+# `random` is exempt: it IS random noise (test_random_is_uniform_noise checks it instead).
+@pytest.mark.parametrize("name", [n for n in ATTACKS.names() if n != "random"])
+def test_attack_is_stronger_than_random_noise(name, trained_small_cnn, mnist_small, request):
     x, y = _batch(mnist_small)
     g = torch.Generator().manual_seed(0)
     noise = torch.clamp(x + EPS * (2 * torch.rand(x.shape, generator=g) - 1), 0, 1)
-    adv = create_attack(name, trained_small_cnn, eps=EPS)(x, y)
+    adv = _make(name, trained_small_cnn, request, eps=EPS)(x, y)
     assert _acc(trained_small_cnn, x, y) > 0.6  # the fixture really learned something
     assert _acc(trained_small_cnn, adv, y) < _acc(trained_small_cnn, noise, y) - 0.1
+
+
+def test_random_is_uniform_noise(trained_small_cnn):
+    x = torch.full((64, 1, 28, 28), 0.5)  # mid-gray: no clamping to [0, 1]
+    y = torch.zeros(64, dtype=torch.long)
+    d = create_attack("random", trained_small_cnn, eps=EPS, seed=0)(x, y) - x
+    assert abs(d.abs().mean().item() - EPS / 2) < 0.01 * EPS  # E|U(-eps, eps)| = eps/2
+    assert abs(d.mean().item()) < 0.01 * EPS
+    assert 0.99 * EPS < d.abs().max().item() <= EPS + 1e-6
+    other = create_attack("random", trained_small_cnn, eps=EPS, seed=1)(x, y) - x
+    assert not torch.equal(d, other)
 
 
 @pytest.mark.parametrize("eps", [0.0, 0.05, 0.2])
@@ -54,6 +108,142 @@ def test_fgsm_matches_torchattacks(trained_small_cnn, mnist_small, eps):
     ref = torchattacks.FGSM(trained_small_cnn, eps=eps)(x, y)
     assert torch.allclose(ours, ref, atol=1e-6)
     assert _acc(trained_small_cnn, ours, y) == _acc(trained_small_cnn, ref, y)
+
+
+def test_bim_matches_torchattacks(trained_small_cnn, mnist_small):
+    torchattacks = pytest.importorskip("torchattacks")
+    x, y = _batch(mnist_small)
+    atk = create_attack("bim", trained_small_cnn, eps=EPS)  # Kurakin defaults: alpha 1/255, 29 steps
+    ref = torchattacks.BIM(trained_small_cnn, eps=EPS, alpha=1 / 255, steps=0)  # steps=0: Kurakin's rule
+    assert (atk.alpha, atk.steps) == (ref.alpha, ref.steps) == (1 / 255, 29)
+    assert torch.equal(atk(x, y), ref(x, y))  # same min/max clipping: identical images
+
+
+@pytest.mark.parametrize("random_start", [False, True])
+def test_pgd_matches_torchattacks(trained_small_cnn, mnist_small, random_start):
+    torchattacks = pytest.importorskip("torchattacks")
+    x, y = _batch(mnist_small)
+    ours = create_attack("pgd", trained_small_cnn, eps=EPS, alpha=EPS / 4, steps=10, random_start=random_start,
+                         seed=5)(x, y)
+    # torchattacks draws its start with empty_like(x).uniform_(-eps, eps) from the global RNG; ours makes
+    # the same call on a CPU generator seeded 5, which yields the same stream as torch.manual_seed(5).
+    torch.manual_seed(5)
+    ref = torchattacks.PGD(trained_small_cnn, eps=EPS, alpha=EPS / 4, steps=10, random_start=random_start)(x, y)
+    assert torch.equal(ours, ref)
+
+
+def test_rfgsm_matches_torchattacks(trained_small_cnn, mnist_small):
+    torchattacks = pytest.importorskip("torchattacks")
+    x, y = _batch(mnist_small)
+    ours = create_attack("rfgsm", trained_small_cnn, eps=EPS, seed=7)(x, y)  # alpha = eps/2
+    # torchattacks.RFGSM steps alpha (not eps - alpha) from its random point: equal to R+FGSM at alpha = eps/2;
+    # its sign(randn_like(x)) comes from the global RNG, ours from a generator with the same seed.
+    torch.manual_seed(7)
+    ref = torchattacks.RFGSM(trained_small_cnn, eps=EPS, alpha=EPS / 2, steps=1)(x, y)
+    assert torch.equal(ours, ref)
+
+
+def test_pgd_restarts_are_at_least_as_strong_per_example(trained_small_cnn, mnist_small):
+    x, y = _batch(mnist_small)
+    kw = dict(eps=0.05, alpha=0.02, steps=2, seed=0)  # weak enough that some examples survive
+    one = create_attack("pgd", trained_small_cnn, restarts=1, **kw)(x, y)
+    two = create_attack("pgd", trained_small_cnn, restarts=2, **kw)(x, y)
+    with torch.no_grad():
+        fooled1 = trained_small_cnn(one).argmax(1) != y
+        fooled2 = trained_small_cnn(two).argmax(1) != y
+    assert 0 < fooled1.sum() < len(y)
+    assert bool((fooled2 | ~fooled1).all())  # fooled with 1 restart => fooled with 2
+    assert torch.equal(two[fooled1], one[fooled1])  # the first restart is kept where it already fooled
+    assert fooled2.sum() > fooled1.sum()
+
+
+class _NoGradient(nn.Module):
+    """Wraps a model, counts the examples it classifies, and raises if anything backpropagates through it."""
+
+    def __init__(self, inner):
+        super().__init__()
+        self.inner, self.queries = inner, 0
+
+    def forward(self, x):
+        self.queries += len(x)
+        out = self.inner(x)
+        if out.requires_grad:
+            out.register_hook(lambda _: (_ for _ in ()).throw(AssertionError("backward through the model")))
+        return out
+
+
+def test_no_gradient_wrapper_catches_gradient_attacks(trained_small_cnn, mnist_small):
+    x, y = _batch(mnist_small, 8)
+    with pytest.raises(AssertionError, match="backward"):
+        create_attack("fgsm", _NoGradient(trained_small_cnn).eval(), eps=EPS)(x, y)
+
+
+def test_square_is_gradient_free_and_strong(trained_small_cnn, mnist_small):
+    x, y = _batch(mnist_small)
+    model = _NoGradient(trained_small_cnn).eval()  # eval: the attack restores the wrapper's mode
+    adv = create_attack("square", model, eps=EPS, n_queries=400, p_init=0.8, seed=0)(x, y)
+    assert model.queries <= len(y) * (400 + 1)  # the budget per example, plus one clean pass
+    assert (adv - x).abs().max().item() <= EPS + 1e-6 and 0.0 <= adv.min() and adv.max() <= 1.0
+    g = torch.Generator().manual_seed(0)
+    noise = torch.clamp(x + EPS * (2 * torch.rand(x.shape, generator=g) - 1), 0, 1)
+    assert _acc(trained_small_cnn, adv, y) < _acc(trained_small_cnn, noise, y) - 0.12  # ~0.65 vs 0.83-0.85
+    with torch.no_grad():
+        wrong = trained_small_cnn(x).argmax(1) != y
+    assert torch.equal(adv[wrong], x[wrong])  # misclassified examples are not attacked
+
+
+@pytest.mark.parametrize("inner,kw", [("fgsm", {}), ("pgd", {"steps": 5}), ("rfgsm", {})])
+def test_transfer_from_the_model_itself_is_the_white_box_attack(trained_small_cnn, mnist_small, inner, kw):
+    x, y = _batch(mnist_small, 64)
+    white = create_attack(inner, trained_small_cnn, eps=EPS, seed=2, **kw)(x, y)
+    black = create_attack("transfer", trained_small_cnn, eps=EPS, seed=2, substitute=trained_small_cnn,
+                          inner=inner, **kw)(x, y)
+    assert torch.equal(black, white)
+
+
+class _Untouchable(nn.Module):
+    def forward(self, x):
+        raise AssertionError("the black-box target was queried")
+
+
+def test_transfer_never_queries_the_target_and_needs_a_substitute(trained_small_cnn, mnist_small, substitute):
+    x, y = _batch(mnist_small, 16)
+    adv = create_attack("transfer", _Untouchable().eval(), eps=EPS, substitute=substitute, inner="bim")(x, y)
+    assert torch.equal(adv, create_attack("bim", substitute, eps=EPS)(x, y))
+    with pytest.raises(TypeError, match="substitute"):
+        create_attack("transfer", trained_small_cnn, eps=EPS)
+    with pytest.raises(ValueError, match="transfer"):
+        create_attack("transfer", trained_small_cnn, eps=EPS, substitute=substitute, inner="transfer")
+
+
+@pytest.mark.parametrize("name", ["bim", "pgd"])
+def test_kurakin_defaults(trained_small_cnn, name):
+    atk = create_attack(name, trained_small_cnn, eps=8 / 255)
+    assert atk.steps == 10 and atk.alpha == 1 / 255
+    assert create_attack(name, trained_small_cnn, eps=0.0).steps == 1  # at least one step
+    assert create_attack(name, trained_small_cnn, eps=8 / 255, alpha=0.01, steps=3).steps == 3
+
+
+def test_gradient_attacks_work_under_no_grad(trained_small_cnn, mnist_small):
+    x, y = _batch(mnist_small, 32)
+    a = create_attack("pgd", trained_small_cnn, eps=EPS, steps=3)(x, y)
+    with torch.no_grad():
+        b = create_attack("pgd", trained_small_cnn, eps=EPS, steps=3)(x, y)
+    assert torch.equal(a, b)
+
+
+@pytest.mark.skipif(not torch.cuda.is_available(), reason="needs CUDA")
+@pytest.mark.parametrize("name", ATTACKS.names())
+def test_attacks_run_on_cuda(name, trained_small_cnn, mnist_small, request):
+    import copy
+
+    model = copy.deepcopy(trained_small_cnn).cuda()
+    x, y = (t.cuda() for t in _batch(mnist_small, 64))
+    kw = {"substitute": copy.deepcopy(request.getfixturevalue("substitute")).cuda()} if name == "transfer" else {}
+    a = create_attack(name, model, eps=EPS, seed=1, **kw)(x, y)
+    b = create_attack(name, model, eps=EPS, seed=1, **kw)(x, y)
+    assert a.is_cuda and torch.equal(a, b)
+    assert (a - x).abs().max().item() <= EPS + 1e-6 and 0.0 <= a.min() and a.max() <= 1.0
 
 
 def test_gradient_flows_through_quantized_activations(trained_small_cnn, mnist_small):

@@ -1,6 +1,8 @@
 """Attack registry; importing this package registers every attack."""
 from ._base import ATTACKS, Attack, register_attack
-from . import fgsm  # noqa: F401  (registration)
+from . import bim, fgsm, pgd, random, rfgsm, square, transfer
+
+_REGISTERED = (bim, fgsm, pgd, random, rfgsm, square, transfer)  # imported for their @register_attack
 
 __all__ = ["ATTACKS", "Attack", "register_attack", "create_attack"]
 

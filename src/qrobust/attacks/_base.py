@@ -27,9 +27,10 @@ class Attack:
         return torch.clamp(x + delta, 0.0, 1.0)
 
     def input_grad(self, x: torch.Tensor, y: torch.Tensor) -> torch.Tensor:
-        x = x.clone().detach().requires_grad_(True)
-        loss = nn.functional.cross_entropy(self.model(x), y)
-        (grad,) = torch.autograd.grad(loss, x)
+        with torch.enable_grad():  # callers may sit under no_grad (evaluation loops)
+            x = x.clone().detach().requires_grad_(True)
+            loss = nn.functional.cross_entropy(self.model(x), y)
+            (grad,) = torch.autograd.grad(loss, x)
         return grad
 
     def perturb(self, x: torch.Tensor, y: torch.Tensor) -> torch.Tensor:

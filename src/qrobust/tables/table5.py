@@ -25,25 +25,25 @@ def long_frame(noise: list[dict], evals: list[dict]) -> pd.DataFrame:
     rows = []
     for r in noise:
         model, bits = _model(r["run"])
-        base = {"model": model, "bits": bits, "seed": r["run"]["seed"]}
+        ref = {k: str(v) for k, v in r.get("reference", {}).items()}
+        base = {"model": model, "bits": bits, "seed": r["run"]["seed"], "reference": False}
         rows.append({**base, "family": "clean", "noise": "clean", "level": "", "acc": r["clean_acc"]})
         for fam in ("corruption", "system"):
             for name, levels in r[fam].items():
-                rows += [{**base, "family": fam, "noise": name, "level": str(lvl), "acc": acc} for lvl, acc in levels.items()]
+                rows += [{**base, "family": fam, "noise": name, "level": str(lvl), "acc": acc,
+                          "reference": ref.get(name) == str(lvl)} for lvl, acc in levels.items()]
         rows += [{**base, "family": "model_side", "noise": name, "level": "", "acc": acc}
                  for name, acc in r["model_side"].items() if acc is not None]
     for e in evals:
         model, bits = _model(e["run"])
-        rows.append({"model": model, "bits": bits, "seed": e["run"]["seed"], "family": "adversarial",
+        rows.append({"model": model, "bits": bits, "seed": e["run"]["seed"], "family": "adversarial", "reference": False,
                      "noise": e["attack"]["name"], "level": str(e["attack"].get("eps")), "acc": e["adv_acc"]})
     return pd.DataFrame(rows)
 
 
-def build(noise: list[dict], evals: list[dict], out_csv, reference: dict | None = None) -> tuple[pd.DataFrame, list]:
-    """`reference`: system noise -> its reference variant (left out of the columns: it is the baseline)."""
+def build(noise: list[dict], evals: list[dict], out_csv) -> tuple[pd.DataFrame, list]:
     long = long_frame(noise, evals)
-    reference = reference or {}
-    keyed = long.groupby(["model", "bits", "family", "noise", "level"], sort=False).acc.mean().reset_index()
+    keyed = long.groupby(["model", "bits", "family", "noise", "level", "reference"], sort=False).acc.mean().reset_index()
     rows = []
     for (model, bits), sub in keyed.groupby(["model", "bits"], sort=False):
         row = {"Model": model, "Bits": bits, "Clean": sub.loc[sub.family == "clean", "acc"].iloc[0]}
@@ -55,8 +55,8 @@ def build(noise: list[dict], evals: list[dict], out_csv, reference: dict | None 
         for name, c in cor.groupby("noise", sort=False):
             row[name] = c.acc.mean()
         for _, s in sub[sub.family == "system"].iterrows():
-            if reference.get(s.noise) != s.level:
-                row[f"{s.noise}:{s.level}"] = s.acc
+            # the reference variant is the training pipeline: its accuracy is the baseline of the others
+            row[f"{s.noise}:{s.level}" + (" (ref)" if s.reference else "")] = s.acc
         for _, s in sub[sub.family == "model_side"].iterrows():
             row[s.noise] = s.acc
         rows.append(row)
@@ -76,5 +76,4 @@ def from_files(paths, out_csv, cfg):
     blobs = [_io.read_json(p) for p in paths]
     noise = [b for b in blobs if "corruption" in b]
     evals = [b for b in blobs if "adv_acc" in b]
-    reference = {k: str(v) for b in noise for k, v in b.get("reference", {}).items() if v is not None}
-    return build(noise, evals, out_csv, reference)
+    return build(noise, evals, out_csv)
