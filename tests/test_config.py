@@ -54,6 +54,12 @@ BAD = [
     ("budget fraction above 1", "ohq.budgets.0.latency", 1.5, ["ohq.budgets[0].latency", "0..1"]),
     ("duplicate budget", "ohq.budgets.1.name", "lat25", ["ohq.budgets[1].name", "used twice"]),
     ("unknown engine", "ohq.engine", "tensorrt", ["ohq.engine", "x86", "onednn"]),
+    ("unknown corruption", "noise.corruptions", ["fog", "rain"], ["noise.corruptions[1]", "'rain'", "glass_blur"]),
+    ("severity 6", "noise.severities", [1, 6], ["noise.severities[1]", "1..5"]),
+    ("severity 0", "noise.severities", [0], ["noise.severities[0]", "1..5"]),
+    ("negative steps", "robustness.attack_kwargs", {"pgd": {"steps": -3}}, ["robustness.attack_kwargs.pgd.steps", ">= 1"]),
+    ("unknown robustness attack", "robustness.attacks", ["fgsm", "deepfool"], ["robustness.attacks[1]", "pgd", "square"]),
+    ("unknown attack option", "robustness.attack_kwargs", {"pgd": {"stepz": 3}}, ["robustness.attack_kwargs.pgd", "stepz"]),
     ("int on cuda", "ohq.device", "cuda", ["ohq.precisions", "int2, int4, int8", "CPU kernels only", "fp16"]),
 ]
 

@@ -147,12 +147,15 @@ def cmd_make_noise(a) -> dict:
 
     split, meta = load_prepared(a.data, "test")
     noise = create_noise(a.noise)
+    wanted = noise.levels
+    if noise.kind == "corruption" and a.severities:
+        wanted = [int(v) for v in a.severities.split(",")]
     t0 = time.time()
-    levels = {lvl: noise.apply(split.x, lvl, seed=a.seed) for lvl in noise.levels}
+    levels = {lvl: noise.apply(split.x, lvl, seed=a.seed) for lvl in wanted}
     _io.torch_save(a.out, {"name": a.noise, "kind": noise.kind, "reference": getattr(noise, "reference", None),
                            "levels": levels, "seed": a.seed, "dataset": meta["dataset"]})
     print(f"{a.noise}: {len(levels)} levels x {len(split.y)} images in {time.time() - t0:.1f} s", file=sys.stderr)
-    return {"stage": "make_noise", "config": {"noise": a.noise}, "seed": a.seed,
+    return {"stage": "make_noise", "config": {"noise": a.noise, "severities": a.severities}, "seed": a.seed,
             "inputs": [Path(a.data) / "test.pt"], "outputs": [a.out]}
 
 
@@ -464,6 +467,7 @@ def build_parser() -> argparse.ArgumentParser:
 
     s = sub.add_parser("make-noise", parents=[job], help="one corruption or system noise applied to the test split, every level")
     s.add_argument("--noise", required=True, help="a name from the noise registry")
+    s.add_argument("--severities", help="comma-separated corruption severities (default: all five)")
     s.add_argument("--data", required=True)
     s.add_argument("--seed", type=int, default=0)
     s.add_argument("--out", required=True)

@@ -21,8 +21,9 @@ rule make_noise:
     params:
         data=lambda w, input: os.path.dirname(input.data),
         seed=lambda w: config["noise"]["seed"],
+        severities=lambda w: ",".join(map(str, config["noise"]["severities"])),
     shell:
-        "qrobust make-noise --noise {wildcards.noise} --data {params.data} --seed {params.seed}"
+        "qrobust make-noise --noise {wildcards.noise} --data {params.data} --seed {params.seed} --severities {params.severities}"
         " --out {output.data} --prov {output.prov} --rule make_noise 2> {log}"
 
 
