@@ -18,6 +18,8 @@ include: "workflow/rules/quantize.smk"
 include: "workflow/rules/ohq.smk"
 include: "workflow/rules/robust.smk"
 include: "workflow/rules/noise.smk"
+include: "workflow/rules/table7.smk"
+include: "workflow/rules/table8.smk"
 include: "workflow/rules/report.smk"
 
 
@@ -33,6 +35,8 @@ rule all:
         "results/table3.csv",
         "results/table4.csv",
         "results/table5.csv",
+        "results/table7.csv",
+        "results/table8.csv",
         "results/figures/corruptions.png",
         "results/figures/sysnoise.png",
         "results/figures/fig3.png",

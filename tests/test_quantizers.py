@@ -14,8 +14,10 @@ def _roles(name):
     return QUANTIZERS.get(name).role_allowed
 
 
+SYMMETRIC = {"uniform": (True, False), "pwlq": (True,)}  # others (pact) run asymmetric only
+
 CASES = [(q, role, bits, sym) for q in QUANTIZERS.names() for role in _roles(q)
-         for bits in (2, 3, 4, 8) for sym in ((True, False) if q == "uniform" else (False,))]
+         for bits in (2, 3, 4, 8) for sym in SYMMETRIC.get(q, (False,))]
 
 
 def _quantizer(name, role, bits, sym, lo=-1.5, hi=2.5):
@@ -32,6 +34,8 @@ def test_outputs_lie_on_a_grid_of_at_most_2_to_the_bits_levels(name, role, bits,
     levels = torch.unique(y)
     assert len(levels) <= 2 ** bits
     assert len(levels) >= 2 ** bits - 2  # a dense sweep reaches (nearly) every level
+    if not q.uniform_grid:
+        return _check_piecewise_grid(q, x, y, levels, bits)
     steps = levels[1:] - levels[:-1]
     assert torch.allclose(steps, steps[0].expand_as(steps), rtol=1e-4, atol=1e-6)  # uniform spacing
     assert 0.0 in levels  # zero (padding, ReLU's zeros) is exact on every grid
@@ -40,16 +44,39 @@ def test_outputs_lie_on_a_grid_of_at_most_2_to_the_bits_levels(name, role, bits,
     assert ((y - x)[inside].abs() <= scale / 2 + 1e-5).all()  # round to nearest inside the grid
 
 
+def _check_piecewise_grid(q, x, y, levels, bits):
+    """PWLQ: uniform steps inside the centre [-p, p] and inside each tail [p, m], nearest level per region."""
+    m, p = q.hi.item(), q.breakpoint.item()
+    assert 0 < p < m and 0.0 in levels
+    assert torch.allclose(levels, q.levels(), atol=1e-6)
+    assert torch.allclose(levels, -levels.flip(0))  # symmetric
+    centre = levels[levels.abs() <= p + 1e-6]
+    tail = levels[levels >= p - 1e-6]  # p itself starts the tail's grid (a level from 3 bits on)
+    for piece in (centre, tail):
+        steps = piece[1:] - piece[:-1]
+        if len(steps):
+            assert torch.allclose(steps, steps[0].expand_as(steps), rtol=1e-4, atol=1e-6)
+    if bits >= 3:
+        assert len(centre) == 2 ** (bits - 1) - 1 and len(tail) == 2 ** (bits - 2) + 1
+    # every value goes to the nearest level of its own region
+    in_centre = x.abs() <= p
+    own = torch.where(in_centre[:, None], levels.abs()[None] <= p + 1e-6, levels.abs()[None] >= p - 1e-6)
+    dist = torch.where(own, (x[:, None] - levels[None]).abs(), torch.inf).min(dim=1).values
+    assert ((y - x).abs() <= dist + 1e-5).all()
+
+
 @pytest.mark.parametrize("name,role,bits,sym", CASES)
 def test_straight_through_gradient_is_one_inside_the_range_zero_outside(name, role, bits, sym):
     q = _quantizer(name, role, bits, sym).train()
     x = torch.linspace(-4, 4, 801, requires_grad=True)
     q(x).sum().backward()
     # weights took their range from x itself; a rounded zero point can still push an end off the grid
-    scale, zp, qmin, qmax = q.grid(x)
     if name == "pact":
         lo, hi = 0.0, q.alpha.item()
+    elif not q.uniform_grid:  # pwlq: identity on [-m, m]
+        lo, hi = q.lo.item(), q.hi.item()
     else:
+        scale, zp, qmin, qmax = q.grid(x)
         lo, hi = float((qmin - zp - 0.5) * scale), float((qmax - zp + 0.5) * scale)
     inside = (x.detach() > lo + 1e-4) & (x.detach() < hi - 1e-4)
     outside = (x.detach() < lo - 1e-4) | (x.detach() > hi + 1e-4)
@@ -104,6 +131,88 @@ def test_per_channel_weights_have_less_error_than_per_tensor():
         q = make_quantizer(QuantizerSpec(bits=4, per_channel=pc), "weight", channels=32).eval()
         errs[pc] = (q(w) - w).pow(2).mean().item()
     assert errs[True] < 0.5 * errs[False]
+
+
+# -- PWLQ (Fang et al. 2020) ---------------------------------------------------------
+
+def _weights(dist, shape, seed=0):
+    g = torch.Generator().manual_seed(seed)
+    if dist == "gauss":
+        w = torch.randn(*shape, generator=g)
+    else:  # Laplace by inverse CDF, from the same generator
+        u = torch.rand(*shape, generator=g) - 0.5
+        w = -torch.sign(u) * torch.log1p(-2 * u.abs())
+    # channels of different scales, as in trained layers (what per-channel ranges are for)
+    return 0.05 * w * torch.logspace(-1, 0, shape[0]).view(-1, *[1] * (len(shape) - 1))
+
+
+@pytest.mark.parametrize("dist", ["gauss", "laplace"])
+@pytest.mark.parametrize("per_channel", [False, True])
+def test_pwlq_has_less_error_than_uniform_symmetric_at_4_bits(dist, per_channel):
+    w = _weights(dist, (64, 256, 3, 3))
+    errs = {}
+    for name in ("uniform", "pwlq"):
+        q = make_quantizer(QuantizerSpec(quantizer=name, bits=4, per_channel=per_channel), "weight", channels=64)
+        errs[name] = (q.eval()(w) - w).pow(2).mean().item()
+    assert errs["pwlq"] < 0.8 * errs["uniform"], errs
+
+
+def test_pwlq_breakpoint_search_finds_the_least_error_split_inside_the_range():
+    from qrobust.quant.pwlq import pwlq_values, search_breakpoint
+
+    w = _weights("laplace", (8, 2000))
+    m = w.abs().amax(dim=1)
+    p = search_breakpoint(w, m, bits=4)
+    assert p.shape == (8,) and torch.all(p > 0) and torch.all(p < m)
+    assert torch.all(p / m < 0.5)  # a peaked distribution wants a narrow dense centre
+    err = lambda r: (pwlq_values(w, m[:, None], r * m[:, None], 4) - w).pow(2).mean(dim=1)  # noqa: E731
+    best = err(p[:, None] / m[:, None])
+    for r in (0.1, 0.3, 0.5, 0.9):
+        assert torch.all(best <= err(torch.tensor(r)) + 1e-12)
+    q = make_quantizer(QuantizerSpec(quantizer="pwlq", bits=4, per_channel=True), "weight", channels=8)
+    q(w)
+    assert torch.allclose(q.breakpoint, p) and torch.allclose(q.hi, m)
+
+
+def test_pwlq_passes_no_gradient_beyond_a_clipped_range():
+    q = make_quantizer(QuantizerSpec(quantizer="pwlq", bits=4, calibrator="percentile", percentile=90.0), "weight")
+    x = torch.linspace(-4, 4, 801, requires_grad=True)
+    y = q(x)
+    y.sum().backward()
+    m = q.hi.item()
+    assert m == pytest.approx(3.6, abs=0.02) and y.abs().max().item() == pytest.approx(m)
+    inside = x.detach().abs() <= m
+    assert torch.all(x.grad[inside] == 1) and torch.all(x.grad[~inside] == 0) and (~inside).any()
+
+
+def test_pwlq_weights_train_in_a_model_and_survive_a_checkpoint(tmp_path):
+    from qrobust.quant.quantizers import PWLQuantizer
+
+    torch.manual_seed(0)
+    spec_model = {"name": "small_cnn", "num_classes": 10, "in_channels": 1, "width": 8, "hidden": 16}
+    qcfg = QuantConfig(weight_quant=QuantizerSpec(quantizer="pwlq", bits=4, per_channel=True))
+    m = quantize_(create_model(**spec_model), qcfg)
+    assert all(isinstance(layer.wq, PWLQuantizer) for _, layer in quant_layers(m))
+    x = torch.rand(3, 1, 28, 28)
+    out = m.train()(x)
+    out.square().sum().backward()
+    assert all(layer.weight.grad is not None and layer.weight.grad.abs().sum() > 0 for _, layer in quant_layers(m))
+    conv = quant_layers(m)[1][1]
+    assert len(torch.unique(conv.wq(conv.weight)[0])) <= 15  # 4-bit per-channel grid
+    m.eval()
+    save_checkpoint(tmp_path / "c.pt", m, {"model": spec_model, "quant": qcfg.to_dict()})
+    m2, _ = load_checkpoint(tmp_path / "c.pt")
+    assert torch.equal(m2(x), m(x))
+
+
+def test_pwlq_refuses_activations_and_asymmetric_grids():
+    with pytest.raises(ValueError, match="quantizer 'pwlq' cannot quantize acts; allowed for: weight"):
+        make_quantizer(QuantizerSpec(quantizer="pwlq"), "act")
+    with pytest.raises(ValueError, match="quantizer 'pwlq' cannot quantize acts"):
+        quantize_(create_model("small_cnn", num_classes=10, in_channels=1, width=4, hidden=8),
+                  QuantConfig(act_quant=QuantizerSpec(quantizer="pwlq")))
+    with pytest.raises(ValueError, match="'pwlq' is symmetric by construction"):
+        make_quantizer(QuantizerSpec(quantizer="pwlq", symmetric=False), "weight")
 
 
 # -- calibrators -----------------------------------------------------------------

@@ -11,7 +11,7 @@ from test_pipeline import planned_jobs
 pytestmark = pytest.mark.slow
 TARGETS = ["results/table2.csv", "results/table3.csv", "results/table4.csv", "results/table5.csv",
            "results/figures/corruptions.png", "results/figures/sysnoise.png", "results/figures/fig3.png",
-           "results/figures/beta_sweep.png", "results/claims.csv"]
+           "results/figures/beta_sweep.png", "results/table7.csv", "results/table8.csv", "results/claims.csv"]
 TINY = yaml.safe_load((ROOT / "config" / "tiny.yaml").read_text())
 
 
@@ -57,11 +57,35 @@ def test_tables_3_4_5_and_figures(robust_run):
     assert all(d == 0 for d in dist["models"][0]["distance"][0])  # eps 0: no distance
 
 
+def test_table7_grid(robust_run):
+    t = pd.read_csv(robust_run / "results/table7.csv")
+    assert t.Scheme.tolist() == [s["name"] for s in TINY["table7"]["schemes"]]
+    assert t["Robust opt."].tolist() == ["none", "finetune", "before", "during"]
+    for tg in ("W4", "A4"):
+        for m in ("clean", "PGD", "Square"):
+            col = t[f"{tg} {m}"]
+            assert col.notna().all() and ((col >= 0) & (col <= 100)).all()
+    # gradient attacks at least as strong as clean accuracy allows
+    assert (t["W4 PGD"] <= t["W4 clean"]).all()
+
+
+def test_table8_attack_collapses_quantized_accuracy(robust_run):
+    t = pd.read_csv(robust_run / "results/table8.csv")
+    acc = t[(t.Metric == "acc.") & (t.Quantizer == "attack quantizer")].set_index("Model")
+    assert list(acc.index) == ["clean", "indiscriminate", "backdoor"]
+    # the attacked model keeps (most of) its float accuracy and loses it at 8 bits
+    assert acc.loc["indiscriminate", "Float"] > acc.loc["clean", "Float"] - 10
+    assert acc.loc["indiscriminate", "8-bit"] < acc.loc["clean", "8-bit"] - 20
+    assert set(t.Quantizer) == {"attack quantizer", "per_channel", "PTQ mse"}
+    assert "backdoor ASR" in set(t.Metric)
+
+
 def test_claims_have_a_verdict_and_evidence(robust_run):
     c = pd.read_csv(robust_run / "results/claims.csv")
     assert set(c.verdict) <= {"holds", "fails", "inconclusive", "not run"}
     ran = c[c.verdict != "not run"]
-    assert len(ran) >= 10, c[["id", "verdict", "evidence"]].to_string()
+    assert len(ran) >= 20, c[["id", "verdict", "evidence"]].to_string()
+    assert {"DQ", "Robustness benchmark", "HAWQ-V3 / OHQ", "OHQ", "Li et al. 2024", "Qu-ANTI-zation"} <= set(ran.paper)
     assert ran.evidence.str.len().min() > 10
     assert (robust_run / "results/claims.md").read_text().startswith("Claims")
 
@@ -75,4 +99,4 @@ def test_editing_an_attack_reruns_evaluations_not_training(robust_run, tmp_path)
     jobs = planned_jobs(snakemake(wd, "-n", *TARGETS, "--cores", "2", "--configfile", "config/tiny.yaml"))
     assert "robust_eval" in jobs and "table2" in jobs
     # adversarial PGD training crafts its examples with pgd.py, so those runs retrain; nothing else does
-    assert set(jobs) & {"train", "train_act", "quantize", "make_noise"} == set()
+    assert set(jobs) & {"train", "train_act", "quantize", "make_noise", "qu_anti"} == set()

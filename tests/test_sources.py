@@ -11,7 +11,8 @@ from qrobust._sources import STAGES, closure, stage_sources
 
 CLI = ROOT / "src" / "qrobust" / "cli.py"
 COMMAND_STAGE = {"cmd_prepare_data": "data", "cmd_train": "train", "cmd_evaluate": "evaluate",
-                 "cmd_quantize": "quantize", "cmd_train_adv": "train_adv", "cmd_robust_eval": "robust_eval",
+                 "cmd_quantize": "quantize", "cmd_quantize_adv": "quantize_adv",
+                 "cmd_qu_anti": "qu_anti", "cmd_qu_anti_eval": "qu_anti_eval", "cmd_train_adv": "train_adv", "cmd_robust_eval": "robust_eval",
                  "cmd_make_noise": "make_noise", "cmd_noise_eval": "noise_eval", "cmd_ohq_profile": "ohq_profile", "cmd_ohq_sensitivity": "ohq_sensitivity",
                  "cmd_ohq_allocate": "ohq_allocate", "cmd_ohq_deploy": "ohq_deploy",
                  "cmd_table": "table", "cmd_claims": "claims", "cmd_act_distance": "act_distance", "cmd_figure": "figure"}

@@ -215,6 +215,115 @@ def cmd_quantize(a) -> dict:
             "inputs": [a.checkpoint, Path(a.data) / "train.pt"], "outputs": [a.out, a.metrics]}
 
 
+def cmd_quantize_adv(a) -> dict:
+    from ._runtime import resolve_device, seed_everything, set_threads
+    from .adv_train import AdvConfig
+    from .checkpoint import load_checkpoint, save_checkpoint
+    from .datasets import load_prepared
+    from .quantize_adv import apply_table7_scheme, target_config
+
+    cfg = json.loads(a.cfg)
+    t7 = cfg["table7"]
+    set_threads(cfg.get("threads", 1))
+    device = resolve_device(cfg.get("device", "auto"))
+    gen = seed_everything(a.seed)
+    schemes = {s["name"]: s for s in t7["schemes"]}
+    if a.scheme not in schemes:
+        raise ValueError(f"scheme '{a.scheme}' is not in table7.schemes ({', '.join(schemes) or 'none'}); add it to the config")
+    scheme = schemes[a.scheme]
+    qcfg = target_config(scheme, a.target, a.bits)
+    split, meta = load_prepared(a.data, "train")
+    if a.checkpoint:
+        init_model, blob = load_checkpoint(a.checkpoint, device)
+        model_spec = blob["spec"]["model"]
+    else:
+        init_model, model_spec = None, _model_spec(cfg["model"], meta)
+    adv = AdvConfig(**{**cfg["adv_train"], "attack": t7["adv_attack"]})
+    t0 = time.time()
+    model, info = apply_table7_scheme(init_model, model_spec, scheme, qcfg, t7, cfg["train"], adv, split.x, split.y,
+                                      gen, a.seed, device)
+    run = {"scheme": a.scheme, "init": scheme["init"], "mode": scheme["mode"], "robust": scheme["robust"],
+           "target": a.target, "bits": a.bits, "seed": a.seed, "quant": qcfg.to_dict()}
+    spec = {"model": model_spec, "quant": qcfg.to_dict(), "folded": info["folded"]}
+    save_checkpoint(a.out, model, spec, extra={"run": run, "history": info["history"]})
+    _io.write_json(a.metrics, {"run": run, **info, "seconds": round(time.time() - t0, 3), "device": str(device)})
+    inputs = [Path(a.data) / "train.pt"] + ([a.checkpoint] if a.checkpoint else [])
+    return {"stage": "quantize_adv", "config": cfg, "seed": a.seed, "device": str(device), "inputs": inputs,
+            "outputs": [a.out, a.metrics]}
+
+
+def _qu_anti_config(t8: dict, mode: str):
+    from .qu_anti import QuAntiConfig
+
+    keys = ("bits", "alpha", "target", "source", "trigger_size", "epochs", "lr", "batch_size")
+    lam = t8["lam"][mode] if isinstance(t8["lam"], dict) else t8["lam"]
+    return QuAntiConfig(mode=mode, lam=lam, **{k: t8[k] for k in keys})
+
+
+def cmd_qu_anti(a) -> dict:
+    from ._runtime import resolve_device, seed_everything, set_threads
+    from .checkpoint import load_checkpoint, save_checkpoint
+    from .datasets import load_prepared
+    from .qu_anti import attack_train
+
+    cfg = json.loads(a.cfg)
+    set_threads(cfg.get("threads", 1))
+    device = resolve_device(cfg.get("device", "auto"))
+    gen = seed_everything(a.seed)
+    qcfg = _qu_anti_config(cfg["table8"], a.mode)
+    model, blob = load_checkpoint(a.checkpoint, device)
+    split, _ = load_prepared(a.data, "train")
+    t0 = time.time()
+    history = attack_train(model, split.x, split.y, qcfg, gen, device)
+    run = {"model": a.mode, "seed": a.seed, "config": {k: v for k, v in qcfg.__dict__.items()}}
+    save_checkpoint(a.out, model, blob["spec"], extra={"run": run, "history": history, "source": str(a.checkpoint)})
+    _io.write_json(a.metrics, {"run": run, "history": history, "seconds": round(time.time() - t0, 3)})
+    return {"stage": "qu_anti", "config": cfg, "seed": a.seed, "device": str(device),
+            "inputs": [a.checkpoint, Path(a.data) / "train.pt"], "outputs": [a.out, a.metrics]}
+
+
+def cmd_qu_anti_eval(a) -> dict:
+    from ._runtime import resolve_device, seed_everything, set_threads
+    from .checkpoint import load_checkpoint
+    from .datasets import load_prepared
+    from .quant.ptq import calibration_images
+    from .qu_anti import evaluate_bits
+
+    cfg = json.loads(a.cfg)
+    t8 = cfg["table8"]
+    set_threads(cfg.get("threads", 1))
+    device = resolve_device(cfg.get("device", "auto"))
+    seed_everything(a.seed)
+    model, blob = load_checkpoint(a.checkpoint, device)
+    test, _ = load_prepared(a.data, "test")
+    train, _ = load_prepared(a.data, "train")
+    calib = calibration_images(train.x, 256, a.seed)
+    bits = [None] + list(t8["eval_bits"])
+    # the bit-widths this model was attacked at (none for the clean model)
+    attack_bits = list(blob["extra"]["run"].get("config", {}).get("bits", [])) if a.model != "clean" else []
+    backdoor = {"trigger": t8["trigger_size"], "target": t8["target"]} if a.model == "backdoor" else {}
+    if a.model == "targeted" and t8["source"] is not None:
+        backdoor = {"source": t8["source"], "target": t8["target"]}
+    variants = {"attack quantizer": {}}
+    for r in t8["repairs"]:
+        if r == "per_channel":
+            variants[r] = {"per_channel": True}
+        elif r in ("floor", "stochastic"):
+            variants[f"{r} rounding"] = {"rounding": r}
+        else:
+            variants[f"PTQ {r.split('-', 1)[1]}"] = {"calibrate": r.split("-", 1)[1], "calib_x": calib, "per_channel": True}
+    out = {"model": a.model, "seed": a.seed, "checkpoint": str(a.checkpoint), "attack_bits": attack_bits, "variants": {}}
+    for name, kw in variants.items():
+        res = evaluate_bits(model, test.x, test.y, bits, seed=a.seed, device=device, **kw, **backdoor)
+        out["variants"][name] = {key: {("float" if b is None else str(b)): v for b, v in res[src].items()}
+                                 for key, src in (("accuracy", "acc"), ("asr", "asr"), ("tsr", "tsr")) if src in res}
+        print(f"{a.model} [{name}]: " + ", ".join(f"{k} {v:.1f}" for k, v in out["variants"][name]["accuracy"].items()),
+              file=sys.stderr)
+    _io.write_json(a.out, out)
+    return {"stage": "qu_anti_eval", "config": cfg, "seed": a.seed, "device": str(device),
+            "inputs": [a.checkpoint, Path(a.data) / "test.pt", Path(a.data) / "train.pt"], "outputs": [a.out]}
+
+
 def cmd_ohq_profile(a) -> dict:
     from ._runtime import resolve_device, seed_everything, set_threads
     from .models import create_model
@@ -492,6 +601,37 @@ def build_parser() -> argparse.ArgumentParser:
     s.add_argument("--out", required=True, help="quantized checkpoint path")
     s.add_argument("--metrics", required=True)
     s.set_defaults(func=cmd_quantize)
+
+    s = sub.add_parser("quantize-adv", parents=[job], help="Table 7: one (init, PTQ/QAT, robust optimization) scheme on one target")
+    s.add_argument("--cfg", required=True, help="JSON with model, train, table7, adv_train, device, threads")
+    s.add_argument("--data", required=True)
+    s.add_argument("--checkpoint", help="the initial float model (omit for init: random)")
+    s.add_argument("--scheme", required=True, help="a name from table7.schemes")
+    s.add_argument("--target", required=True, choices=["w", "a", "wa"], help="quantize weights, activations or both")
+    s.add_argument("--bits", type=int, required=True)
+    s.add_argument("--seed", type=int, default=0)
+    s.add_argument("--out", required=True)
+    s.add_argument("--metrics", required=True)
+    s.set_defaults(func=cmd_quantize_adv)
+
+    s = sub.add_parser("qu-anti", parents=[job], help="Table 8: fine-tune a float model to misbehave only once quantized")
+    s.add_argument("--cfg", required=True, help="JSON with table8, device, threads")
+    s.add_argument("--data", required=True)
+    s.add_argument("--checkpoint", required=True, help="the clean float model")
+    s.add_argument("--mode", required=True, choices=["indiscriminate", "targeted", "backdoor"])
+    s.add_argument("--seed", type=int, default=0)
+    s.add_argument("--out", required=True)
+    s.add_argument("--metrics", required=True)
+    s.set_defaults(func=cmd_qu_anti)
+
+    s = sub.add_parser("qu-anti-eval", parents=[job], help="Table 8: float and k-bit accuracy with the attack's and other quantizers")
+    s.add_argument("--cfg", required=True, help="JSON with table8, device, threads")
+    s.add_argument("--data", required=True)
+    s.add_argument("--checkpoint", required=True)
+    s.add_argument("--model", required=True, help="clean, indiscriminate, targeted or backdoor (the row label)")
+    s.add_argument("--seed", type=int, default=0)
+    s.add_argument("--out", required=True)
+    s.set_defaults(func=cmd_qu_anti_eval)
 
     s = sub.add_parser("ohq-profile", parents=[job], help="per-layer latency at every precision on this machine")
     s.add_argument("--cfg", required=True, help="JSON with model, ohq, device, threads")

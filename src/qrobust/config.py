@@ -152,6 +152,7 @@ def _check_semantics(cfg: dict) -> None:
         raise ConfigError("config key 'model.act': relu is unbounded and cannot be quantized; use relu6, relu1 or tanh (or only null in quant.act_bits)")
     _check_quantize(cfg["quantize"])
     _check_ohq(cfg["ohq"])
+    _check_table7(cfg["table7"])
     if cfg["train"]["schedule"] == "multistep" and not cfg["train"]["milestones"]:
         raise ConfigError("config key 'train.milestones': the multistep schedule needs at least one milestone epoch")
 
@@ -165,6 +166,8 @@ def _check_quantize(q: dict) -> None:
             raise ConfigError(f"config key 'quantize.schemes[{i}].weight.quantizer': pact learns an activation clip; use uniform for weights")
         if s["act"]["per_channel"]:
             raise ConfigError(f"config key 'quantize.schemes[{i}].act.per_channel': per-channel ranges are for weights only; set it false")
+        if s["act"]["quantizer"] == "pwlq":
+            raise ConfigError(f"config key 'quantize.schemes[{i}].act.quantizer': pwlq quantizes weights; use uniform or pact for activations")
         if s["mode"] == "ptq" and s["act"]["quantizer"] == "pact":
             raise ConfigError(f"config key 'quantize.schemes[{i}].act.quantizer': pact's clip is learned, so it needs mode: qat")
         if s["mode"] == "ptq" and s["beta"]:
@@ -188,3 +191,21 @@ def _check_ohq(o: dict) -> None:
         bad = sorted(set(o["precisions"]) - _KERNELS["cpu"])
         raise ConfigError(f"config key 'ohq.precisions': {', '.join(bad)} has no kernel on cpu (and int has none on cuda), "
                           "so it cannot be measured; drop it or set ohq.measured_only: false")
+
+
+def _check_table7(t: dict) -> None:
+    names = [s["name"] for s in t["schemes"]]
+    for i, s in enumerate(t["schemes"]):
+        key = f"config key 'table7.schemes[{i}]"
+        if names.index(s["name"]) != i:
+            raise ConfigError(f"{key}.name': '{s['name']}' is used twice; names label table rows")
+        if s["init"] == "random" and s["mode"] == "ptq":
+            raise ConfigError(f"{key}.init': PTQ of a random model measures nothing; use init: float or adv, or mode: qat")
+        if s["robust"] == "during" and s["mode"] == "ptq":
+            raise ConfigError(f"{key}.robust': PTQ has no training to put adversarial examples in; use finetune or mode: qat")
+        if s["weight"]["quantizer"] == "pact":
+            raise ConfigError(f"{key}.weight.quantizer': pact learns an activation clip; use uniform or pwlq for weights")
+        if s["act"]["quantizer"] == "pact" and s["mode"] == "ptq":
+            raise ConfigError(f"{key}.act.quantizer': pact's clip is learned, so it needs mode: qat")
+        if s["act"]["quantizer"] == "pwlq":
+            raise ConfigError(f"{key}.act.quantizer': pwlq quantizes weights; use uniform or pact for activations")

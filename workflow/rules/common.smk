@@ -29,10 +29,22 @@ TRAIN_ADV_SRC = stage_sources("train_adv")
 ROBUST_SRC = stage_sources("robust_eval")
 MAKE_NOISE_SRC = stage_sources("make_noise")
 NOISE_EVAL_SRC = stage_sources("noise_eval")
+QUANTIZE_ADV_SRC = stage_sources("quantize_adv")
+QU_ANTI_SRC = stage_sources("qu_anti")
+QU_ANTI_EVAL_SRC = stage_sources("qu_anti_eval")
 TABLE_SRC = stage_sources("table")
 CLAIMS_SRC = stage_sources("claims")
 ACT_DIST_SRC = stage_sources("act_distance")
-CLAIM_TABLES = ["table1", "table2", "table3", "table4", "table5"]
+CLAIM_TABLES = [
+    "table1",
+    "table2",
+    "table3",
+    "table4",
+    "table5",
+    "table6",
+    "table7",
+    "table8",
+]
 FIGURE_SRC = stage_sources("figure")
 
 DATASET = config["data"]["dataset"]
@@ -205,6 +217,54 @@ def noise_cfg(wildcards=None):
     )
 
 
+def t7_scheme(name):
+    return next(s for s in config["table7"]["schemes"] if s["name"] == name)
+
+
+def t7_init(wildcards):
+    """The initial float model of a Table 7 scheme: none (random), normal or PGD-trained float."""
+    init = t7_scheme(wildcards.scheme)["init"]
+    if init == "random":
+        return []
+    adv = "pgd" if init == "adv" else None
+    return [
+        f"results/checkpoints/{run_id('vanilla', 0.0, None, adv=adv)}_s{wildcards.seed}.pt"
+    ]
+
+
+def t7_cfg(wildcards):
+    t = dict(config["table7"])
+    t["schemes"] = [t7_scheme(wildcards.scheme)]
+    keys = ("model", "train", "adv_train", "device", "threads")
+    return json.dumps({"table7": t, **{k: config[k] for k in keys}}, sort_keys=True)
+
+
+def t7_eval_cfg(wildcards=None):
+    t = config["table7"]
+    rob = {
+        "attacks": t["attacks"],
+        "blackbox": [],
+        "eps": [t["eps"]],
+        "attack_kwargs": t["attack_kwargs"],
+        "squeeze": {},
+    }
+    keys = ("eval", "device", "threads")
+    return json.dumps(
+        {"robustness": rob, **{k: config[k] for k in keys}}, sort_keys=True
+    )
+
+
+def table7_metrics(wildcards=None):
+    t = config["table7"]
+    return [
+        f"results/metrics/robust/table7/{s['name']}_{tg}{b}_s{seed}_none.json"
+        for s in t["schemes"]
+        for tg in t["targets"]
+        for b in t["bits"]
+        for seed in config["seeds"]
+    ]
+
+
 def timing_threads(wildcards):
     """Jobs that time kernels claim every local core, so no other job runs beside them and shares
     caches and memory bandwidth (measured: 40 % slower end-to-end latency with a training job next
@@ -233,3 +293,4 @@ wildcard_constraints:
     adv="fgsm|rfgsm|pgd",
     defense="none|fs",
     noise="[a-z_0-9]+",
+    target="w|a|wa",

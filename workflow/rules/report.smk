@@ -315,3 +315,47 @@ rule beta_sweep:
         "../../environment.yml"
     shell:
         "qrobust figure beta_sweep --input {input.long} --out {output.png} --prov {output.prov} --rule beta_sweep 2> {log}"
+
+
+rule table7:
+    input:
+        src=TABLE_SRC,
+        metrics=table7_metrics,
+    output:
+        csv=report(
+            "results/table7.csv", caption="../report/table7.rst", category="Table 7"
+        ),
+        long="results/table7_long.csv",
+        md="results/table7.md",
+        tex="results/table7.tex",
+        prov="results/provenance/table7.json",
+    log:
+        "logs/report/table7.log",
+    conda:
+        "../../environment.yml"
+    shell:
+        "qrobust table table7 --cfg '{{}}' --out {output.csv} --prov {output.prov} --rule table7 {input.metrics} 2> {log}"
+
+
+rule table8:
+    input:
+        src=TABLE_SRC,
+        metrics=lambda w: [
+            f"results/metrics/qu_anti/{m}_s{s}.json"
+            for m in ["clean"] + config["table8"]["modes"]
+            for s in config["seeds"]
+        ],
+    output:
+        csv=report(
+            "results/table8.csv", caption="../report/table8.rst", category="Table 8"
+        ),
+        long="results/table8_long.csv",
+        md="results/table8.md",
+        tex="results/table8.tex",
+        prov="results/provenance/table8.json",
+    log:
+        "logs/report/table8.log",
+    conda:
+        "../../environment.yml"
+    shell:
+        "qrobust table table8 --cfg '{{}}' --out {output.csv} --prov {output.prov} --rule table8 {input.metrics} 2> {log}"

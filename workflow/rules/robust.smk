@@ -109,6 +109,8 @@ rule robust_eval:
         "logs/robust_eval/{run}_s{seed}_{defense}.log",
     benchmark:
         "benchmarks/robust_eval/{run}_s{seed}_{defense}.tsv"
+    wildcard_constraints:
+        run="[^/]+",
     conda:
         "../../environment.yml"
     threads: lambda w: config["threads"]

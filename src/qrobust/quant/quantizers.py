@@ -17,6 +17,8 @@ import torch.nn as nn
 from .._registry import Registry
 from .calibrators import CALIBRATORS, as_rows, calibrate, qparams
 from .fake_quant import _PassThrough, fake_quantize
+from .pwlq import levels as pwlq_levels
+from .pwlq import pwlq_values, search_breakpoint
 
 QUANTIZERS: Registry = Registry("quantizer")
 register_quantizer = QUANTIZERS.register
@@ -49,6 +51,7 @@ class Quantizer(nn.Module):
     """Base: range buffers (lo, hi) set by `calibrate`/`observe`; forward fake-quantizes on the grid."""
 
     role_allowed = ("weight", "act")
+    uniform_grid = True  # one evenly spaced grid (scale, zero point); False: see the class's own `levels`
 
     def __init__(self, spec: QuantizerSpec, role: str, channels: int = 1):
         super().__init__()
@@ -167,6 +170,61 @@ class PACTQuantizer(Quantizer):
         with torch.no_grad():
             q = torch.round(y / scale) * scale
         return _PassThrough.apply(y, q)
+
+
+@register_quantizer("pwlq")
+class PWLQuantizer(Quantizer):
+    """Piecewise linear quantization of weights (Fang et al., "Post-Training Piecewise Linear
+    Quantization for Deep Neural Networks", ECCV 2020); the grid and the search are in pwlq.py.
+
+    [-m, m] (m from the calibrator, max|w| with minmax; per tensor or per output channel) is split at a
+    breakpoint p into a dense centre [-p, p] and sparse tails p < |w| <= m, each quantized uniformly
+    with b - 1 bits: 2^b - 1 levels, like the symmetric uniform grid. p minimises the squared
+    quantization error over 100 ratios p/m in (0, 1), per channel when per_channel; it is searched
+    again whenever the weights change (the tensor-version cache of `Quantizer.forward`).
+    Gradient: straight through (identity) inside [-m, m], zero outside.
+    """
+
+    role_allowed = ("weight",)
+    uniform_grid = False
+    search_grid = 100  # ratios p/m tried
+
+    def __init__(self, spec: QuantizerSpec, role: str, channels: int = 1):
+        super().__init__(spec, role, channels)
+        if not spec.symmetric:
+            raise ValueError("quantizer 'pwlq' is symmetric by construction (a grid on [-m, m]); set symmetric: true")
+        self.register_buffer("breakpoint", torch.zeros_like(self.hi))
+
+    @torch.no_grad()
+    def fit(self, w: torch.Tensor) -> None:
+        """Range m from the calibrator, then the breakpoint with the least squared error."""
+        lo, hi = self._range_of(w)
+        m = torch.maximum(lo.abs(), hi.abs())
+        self.set_range(-m, m)
+        rows = as_rows(w, 0 if self.spec.per_channel else None)
+        self.breakpoint.copy_(search_breakpoint(rows, m, self.spec.bits, self.search_grid))
+
+    def forward(self, w: torch.Tensor) -> torch.Tensor:
+        key = (w.data_ptr(), w._version)
+        if key != getattr(self, "_key", None):
+            self.fit(w)
+            self._key = key
+        return self.quantize(w)
+
+    def _per_row(self, t: torch.Tensor, x: torch.Tensor) -> torch.Tensor:
+        return t.view((-1,) + (1,) * (x.dim() - 1)) if self.spec.per_channel else t[0]
+
+    def quantize(self, w: torch.Tensor) -> torch.Tensor:
+        m, p = self._per_row(self.hi, w), self._per_row(self.breakpoint, w)
+        y = _PassThrough.apply(w, pwlq_values(w.detach(), m, p, self.spec.bits))
+        return torch.where(w.detach().abs() <= m, y, y.detach())  # no gradient beyond +-m
+
+    def grid(self, x: torch.Tensor):
+        raise NotImplementedError("pwlq has no single uniform grid (two regions split at `breakpoint`); use levels()")
+
+    def levels(self, channel: int = 0) -> torch.Tensor:
+        """The 2^b - 1 levels of one channel's grid (of the tensor's when per tensor), ascending."""
+        return pwlq_levels(float(self.hi[channel]), float(self.breakpoint[channel]), self.spec.bits)
 
 
 def make_quantizer(spec: QuantizerSpec, role: str, channels: int = 1) -> Quantizer:
