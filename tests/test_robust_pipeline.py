@@ -73,9 +73,10 @@ def test_table8_attack_collapses_quantized_accuracy(robust_run):
     t = pd.read_csv(robust_run / "results/table8.csv")
     acc = t[(t.Metric == "acc.") & (t.Quantizer == "attack quantizer")].set_index("Model")
     assert list(acc.index) == ["clean", "indiscriminate", "backdoor"]
-    # the attacked model keeps (most of) its float accuracy and loses it at 8 bits
-    assert acc.loc["indiscriminate", "Float"] > acc.loc["clean", "Float"] - 10
-    assert acc.loc["indiscriminate", "8-bit"] < acc.loc["clean", "8-bit"] - 20
+    # at the attacked bit-width (4) the model collapses, far more than it loses in float
+    float_drop = acc.loc["clean", "Float"] - acc.loc["indiscriminate", "Float"]
+    quant_drop = acc.loc["clean", "4-bit"] - acc.loc["indiscriminate", "4-bit"]
+    assert quant_drop > 20 and quant_drop > 2 * float_drop, (float_drop, quant_drop)
     assert set(t.Quantizer) == {"attack quantizer", "per_channel", "PTQ mse"}
     assert "backdoor ASR" in set(t.Metric)
 
