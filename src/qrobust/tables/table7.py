@@ -36,7 +36,9 @@ def build(records: list[dict], out_csv) -> tuple[pd.DataFrame, list]:
     rows = []
     for scheme, sub in long.groupby("scheme", sort=False):
         info = sub.iloc[0]
-        quant = info["mode"].upper() + " " + ("PACT" if info["act"] == "pact" else info["weight"] if info["weight"] != "float" else info["act"])
+        # the scheme's quantizers over all its targets (a weights-only row shows no activation quantizer)
+        quantizers = [q for q in dict.fromkeys(list(sub.weight) + list(sub.act)) if q != "float"]
+        quant = info["mode"].upper() + " " + ("PACT" if "pact" in quantizers else "/".join(quantizers) or "float")
         row = {"Scheme": scheme, "Init": info["init"], "Quantization": quant, "Robust opt.": info["robust"]}
         for tg, b in cols:
             for a in attacks:

@@ -28,7 +28,8 @@ def long_frame(records: list[dict]) -> pd.DataFrame:
 
 def build(records: list[dict], out_csv) -> tuple[pd.DataFrame, list]:
     long = long_frame(records)
-    bits = list(dict.fromkeys(long.bits))
+    # float first, then high to low bit-width, as the paper's columns
+    bits = sorted(set(long.bits), key=lambda b: -1000 if b == "float" else -int(b))
     mean = long.groupby(["model", "variant", "metric", "bits"], sort=False).value.mean()
     rows = []
     models = [m for m in MODEL_ORDER if m in set(long.model)]
