@@ -24,6 +24,8 @@ from qrobust.datasets import DATASETS
 from qrobust.models import create_model
 
 ROOT = Path(__file__).resolve().parents[1]
+from _results import write_section  # noqa: E402  (bench/ is the script's folder)
+
 HEADING = "## Attack throughput vs torchattacks (issue 5)"
 EPS, BATCH, ROUNDS, STEPS = 0.1, 500, 9, 10
 
@@ -94,15 +96,7 @@ def main() -> None:
         f"{n} {lib} " + ", ".join(f"{v:.3f}" for v in times[(n, lib)]) for n, lib in keys) + ".", ""]
     report = "\n".join(lines)
     print(report)
-    out = ROOT / "bench" / "RESULTS.md"
-    text = out.read_text() if out.exists() else "# Benchmark results\n"
-    start = text.find(HEADING + "\n")
-    if start >= 0:  # replace our section in place, leave the others alone
-        end = text.find("\n## ", start + 1)
-        text = text[:start] + report + ("\n" + text[end + 1:] if end >= 0 else "")
-    else:
-        text = text.rstrip("\n") + "\n\n" + report
-    out.write_text(text.rstrip("\n") + "\n")
+    write_section(HEADING, report)
 
 
 if __name__ == "__main__":

@@ -22,6 +22,8 @@ from qrobust.noises import CORRUPTIONS, create_noise
 from qrobust.noises.corruptions import CORRUPTION_NAMES, imagenet_variant
 
 ROOT = Path(__file__).resolve().parents[1]
+from _results import write_section  # noqa: E402  (bench/ is the script's folder)
+
 HEADING = "## Corruption throughput (issue 5)"
 N = 200
 
@@ -132,15 +134,7 @@ def main() -> None:
     assert sorted(c[0] for c in checks) == sorted(CORRUPTIONS)
     report = "\n".join(lines)
     print(report)
-    out = ROOT / "bench" / "RESULTS.md"
-    text = out.read_text() if out.exists() else "# Benchmark results\n"
-    start = text.find(HEADING + "\n")
-    if start >= 0:  # replace our section in place, leave the others alone
-        end = text.find("\n## ", start + 1)
-        text = text[:start] + report + ("\n" + text[end + 1:] if end >= 0 else "")
-    else:
-        text = text.rstrip("\n") + "\n\n" + report
-    out.write_text(text.rstrip("\n") + "\n")
+    write_section(HEADING, report)
 
 
 if __name__ == "__main__":

@@ -21,13 +21,9 @@ from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT / "tests"))
+sys.path.insert(0, str(ROOT / "bench"))
 from _helpers import copy_workflow  # noqa: E402
-
-
-def replace_section(text: str, title: str, body: str) -> str:
-    pattern = re.compile(rf"^## {re.escape(title)}\n.*?(?=^## |\Z)", re.S | re.M)
-    block = f"## {title}\n\n{body.rstrip()}\n\n"
-    return pattern.sub(lambda _: block, text) if pattern.search(text) else text.rstrip() + "\n\n" + block
+from _results import write_section  # noqa: E402
 
 
 def main() -> None:
@@ -72,8 +68,7 @@ def main() -> None:
     lines += [f"| {k} | {count[k]} | {v:.1f} |" for k, v in sorted(per_rule.items(), key=lambda kv: -kv[1])]
     body = "\n".join(lines)
     print(body)
-    res = ROOT / "bench" / "RESULTS.md"
-    res.write_text(replace_section(res.read_text(), a.section, body))
+    write_section(f"## {a.section}", f"## {a.section}\n\n{body}\n")
 
 
 if __name__ == "__main__":

@@ -18,6 +18,8 @@ import numpy as np
 from qrobust.ohq.allocate import Problem, brute_force, budget_from_fraction, solve
 
 ROOT = Path(__file__).resolve().parents[1]
+from _results import write_section  # noqa: E402  (bench/ is the script's folder)
+
 HEADING = "## OHQ LP solve time (issue 4)"
 PRECISIONS = ["fp32", "int8", "int4", "int2"]
 
@@ -73,15 +75,7 @@ def main() -> None:
     lines += ["", f"20 layers x 4 precisions: {t20:.3f} s ({'meets' if t20 < 1 else 'misses'} the 1 s target).", ""]
     report = "\n".join(lines)
     print(report)
-    out = ROOT / "bench" / "RESULTS.md"
-    text = out.read_text() if out.exists() else "# Benchmark results\n"
-    start = text.find(HEADING + "\n")
-    if start >= 0:  # replace our section in place, leave the others alone
-        end = text.find("\n## ", start + 1)
-        text = text[:start] + report + ("\n" + text[end + 1:] if end >= 0 else "")
-    else:
-        text = text.rstrip("\n") + "\n\n" + report
-    out.write_text(text.rstrip("\n") + "\n")
+    write_section(HEADING, report)
 
 
 if __name__ == "__main__":
