@@ -18,6 +18,15 @@ from . import _io
 USER_ERRORS: tuple = (ValueError, KeyError, FileNotFoundError, RuntimeError)
 
 
+def _job(a):
+    """A job's config slice (`--cfg`), with torch's thread count set and `device: auto` resolved."""
+    from ._runtime import resolve_device, set_threads
+
+    cfg = json.loads(a.cfg)
+    set_threads(cfg.get("threads", 1))
+    return cfg, resolve_device(cfg.get("device", "auto"))
+
+
 def _bits(s: str):
     return None if s in ("fp", "null", "None") else int(s)
 
@@ -50,16 +59,14 @@ def _model_spec(model_cfg: dict, meta: dict) -> dict:
 def cmd_train(a, extra_loss_factory=None, stage: str = "train") -> dict:
     import torch
 
-    from ._runtime import resolve_device, seed_everything, set_threads
+    from ._runtime import seed_everything
     from .checkpoint import save_checkpoint
     from .datasets import load_prepared
     from .models import create_model
     from .quant import QuantConfig, quantize_
     from .train import TrainConfig, train
 
-    cfg = json.loads(a.cfg)
-    set_threads(cfg.get("threads", 1))
-    device = resolve_device(cfg.get("device", "auto"))
+    cfg, device = _job(a)
     gen = seed_everything(a.seed)
     split, meta = load_prepared(a.data, "train")
     qcfg = QuantConfig(act_bits=_bits(a.act_bits), weight_bits=cfg["quant"].get("weight_bits"))
@@ -92,14 +99,12 @@ def cmd_train_adv(a) -> dict:
 
 
 def cmd_evaluate(a) -> dict:
-    from ._runtime import resolve_device, seed_everything, set_threads
+    from ._runtime import seed_everything
     from .checkpoint import load_checkpoint
     from .datasets import load_prepared
     from .evaluate import evaluate
 
-    cfg = json.loads(a.cfg)
-    set_threads(cfg.get("threads", 1))
-    device = resolve_device(cfg.get("device", "auto"))
+    cfg, device = _job(a)
     model, blob = load_checkpoint(a.checkpoint, device)
     run = blob["extra"]["run"]
     seed_everything(run["seed"])
@@ -162,15 +167,13 @@ def cmd_make_noise(a) -> dict:
 def cmd_noise_eval(a) -> dict:
     import torch
 
-    from ._runtime import resolve_device, seed_everything, set_threads
+    from ._runtime import seed_everything
     from .checkpoint import load_checkpoint
     from .datasets import load_prepared
     from .noise_eval import noise_accuracy
     from .quant.ptq import calibration_images
 
-    cfg = json.loads(a.cfg)
-    set_threads(cfg.get("threads", 1))
-    device = resolve_device(cfg.get("device", "auto"))
+    cfg, device = _job(a)
     model, blob = load_checkpoint(a.checkpoint, device)
     run = blob["extra"]["run"]
     seed_everything(run["seed"])
@@ -187,14 +190,12 @@ def cmd_noise_eval(a) -> dict:
 
 
 def cmd_quantize(a) -> dict:
-    from ._runtime import resolve_device, seed_everything, set_threads
+    from ._runtime import seed_everything
     from .checkpoint import load_checkpoint, save_checkpoint
     from .datasets import load_prepared
     from .quantize import apply_scheme, scheme_config
 
-    cfg = json.loads(a.cfg)
-    set_threads(cfg.get("threads", 1))
-    device = resolve_device(cfg.get("device", "auto"))
+    cfg, device = _job(a)
     gen = seed_everything(a.seed)
     schemes = {s["name"]: s for s in cfg["quantize"]["schemes"]}
     if a.scheme not in schemes:
@@ -261,14 +262,12 @@ def _qu_anti_config(t8: dict, mode: str):
 
 
 def cmd_qu_anti(a) -> dict:
-    from ._runtime import resolve_device, seed_everything, set_threads
+    from ._runtime import seed_everything
     from .checkpoint import load_checkpoint, save_checkpoint
     from .datasets import load_prepared
     from .qu_anti import attack_train
 
-    cfg = json.loads(a.cfg)
-    set_threads(cfg.get("threads", 1))
-    device = resolve_device(cfg.get("device", "auto"))
+    cfg, device = _job(a)
     gen = seed_everything(a.seed)
     qcfg = _qu_anti_config(cfg["table8"], a.mode)
     model, blob = load_checkpoint(a.checkpoint, device)
@@ -410,14 +409,12 @@ def cmd_ohq_deploy(a) -> dict:
 
 
 def cmd_act_distance(a) -> dict:
-    from ._runtime import resolve_device, seed_everything, set_threads
+    from ._runtime import seed_everything
     from .act_distance import normalized_distances
     from .checkpoint import load_checkpoint
     from .datasets import load_prepared
 
-    cfg = json.loads(a.cfg)
-    set_threads(cfg.get("threads", 1))
-    device = resolve_device(cfg.get("device", "auto"))
+    cfg, device = _job(a)
     seed_everything(0)
     test, _ = load_prepared(a.data, "test")
     x = test.x[: cfg["n_images"]].float().div(255.0).to(device)

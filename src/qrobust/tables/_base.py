@@ -32,3 +32,13 @@ def sibling(path, suffix: str) -> Path:
     """results/table1.csv -> results/table1<suffix> (e.g. _std.csv, .md)."""
     p = Path(path)
     return p.with_name(p.stem + suffix)
+
+
+def write_table_files(table: pd.DataFrame, long: pd.DataFrame, out_csv, title: str) -> list:
+    """The table (CSV, Markdown with `title`, LaTeX) and its long form (`_long.csv`); returns the paths."""
+    files = [out_csv] + [sibling(out_csv, s) for s in ("_long.csv", ".md", ".tex")]
+    write_csv(table, files[0])
+    write_csv(long, files[1])
+    write_markdown(table, files[2], title)
+    write_latex(table, files[3])
+    return files

@@ -6,7 +6,7 @@ from __future__ import annotations
 import pandas as pd
 
 from .. import _io
-from ._base import register_table, sibling, write_csv, write_latex, write_markdown
+from ._base import register_table, write_table_files
 
 
 def _describe(q: dict | None) -> str:
@@ -47,13 +47,9 @@ def build(metrics: list[dict], out_csv) -> tuple[pd.DataFrame, list]:
                 row[f"{b} {label}"] = mean.get((s, b, metric))
         rows.append(row)
     table = pd.DataFrame(rows)
-    files = [out_csv] + [sibling(out_csv, s) for s in ("_long.csv", ".md", ".tex")]
-    write_csv(table, files[0])
-    write_csv(long, files[1])
     atk = long.attack.iloc[0]
-    write_markdown(table, files[2], f"Quantizer suite: clean and {atk.upper()} (eps={long.eps.iloc[0]:.4g}) accuracy (%), "
+    files = write_table_files(table, long, out_csv, f"Quantizer suite: clean and {atk.upper()} (eps={long.eps.iloc[0]:.4g}) accuracy (%), "
                                     f"mean over {long.seed.nunique()} seed(s)")
-    write_latex(table, files[3])
     return table, files
 
 

@@ -15,7 +15,7 @@ from __future__ import annotations
 import pandas as pd
 
 from .. import _io
-from ._base import register_table, sibling, write_csv, write_latex, write_markdown
+from ._base import register_table, write_table_files
 
 ATTACK_LABEL = {"random": "Random", "fgsm": "FGSM", "rfgsm": "R+FGSM", "bim": "BIM", "pgd": "PGD", "square": "Square"}
 ADV_LABEL = {"none": "Normal", "fgsm": "Adversarial FGSM", "rfgsm": "Adversarial R+FGSM", "pgd": "Adversarial PGD"}
@@ -42,15 +42,6 @@ def _technique(row) -> str:
     return label + (" + DQ" if row["method"] == "dq" else "")
 
 
-def _write(table: pd.DataFrame, long: pd.DataFrame, out_csv, title: str) -> list:
-    files = [out_csv] + [sibling(out_csv, s) for s in ("_long.csv", ".md", ".tex")]
-    write_csv(table, files[0])
-    write_csv(long, files[1])
-    write_markdown(table, files[2], title)
-    write_latex(table, files[3])
-    return files
-
-
 def build_table2(records: list[dict], out_csv) -> tuple[pd.DataFrame, list]:
     long = long_frame(records)
     long["technique"] = long.apply(_technique, axis=1)
@@ -65,7 +56,7 @@ def build_table2(records: list[dict], out_csv) -> tuple[pd.DataFrame, list]:
         rows.append(row)
     table = pd.DataFrame(rows)
     eps_txt = ", ".join(f"{e:.4g}" for e in eps)
-    files = _write(table, long.drop(columns="technique"), out_csv,
+    files = write_table_files(table, long.drop(columns="technique"), out_csv,
                    f"Table 2: accuracy (%) under attack, cells a/b/c at eps = {eps_txt}; (B): black-box transfer from "
                    f"a separately trained substitute; mean over {long.seed.nunique()} seed(s)")
     return table, files
@@ -85,7 +76,7 @@ def build_table3(records: list[dict], out_csv) -> tuple[pd.DataFrame, list]:
                          "Bits": int(long.act_bits.iloc[0]), "Clean": mean[(act, method, "clean", False, 0.0)],
                          f"FGSM (eps {mid:.3g})": mean[(act, method, "fgsm", False, mid)]})
     table = pd.DataFrame(rows)
-    return table, _write(table, long, out_csv, "Table 3: ReLU6 vs ReLU1 with k-bit activations, vanilla vs DQ: "
+    return table, write_table_files(table, long, out_csv, "Table 3: ReLU6 vs ReLU1 with k-bit activations, vanilla vs DQ: "
                                                f"accuracy (%), mean over {long.seed.nunique()} seed(s)")
 
 
@@ -103,7 +94,7 @@ def build_table4(records: list[dict], out_csv) -> tuple[pd.DataFrame, list]:
                      "Clean": m[("clean", False, 0.0)], "White-Box": white, "Black-Box": black,
                      "Gradient masking": "yes" if black < white else "no"})
     table = pd.DataFrame(rows)
-    return table, _write(table, long, out_csv, "Table 4: gradient-masking check: black-box accuracy above white-box "
+    return table, write_table_files(table, long, out_csv, "Table 4: gradient-masking check: black-box accuracy above white-box "
                                                f"accuracy means the white-box attack was masked; mean over {long.seed.nunique()} seed(s)")
 
 

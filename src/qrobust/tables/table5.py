@@ -12,7 +12,7 @@ from __future__ import annotations
 import pandas as pd
 
 from .. import _io
-from ._base import register_table, sibling, write_csv, write_latex, write_markdown
+from ._base import register_table, write_table_files
 
 
 def _model(run: dict) -> tuple[str, str]:
@@ -61,13 +61,9 @@ def build(noise: list[dict], evals: list[dict], out_csv) -> tuple[pd.DataFrame, 
             row[s.noise] = s.acc
         rows.append(row)
     table = pd.DataFrame(rows)
-    files = [out_csv] + [sibling(out_csv, s) for s in ("_long.csv", ".md", ".tex")]
-    write_csv(table, files[0])
-    write_csv(long, files[1])
-    write_markdown(table, files[2], "Table 5: accuracy (%) of each model under attack, natural corruptions (mCA: mean over "
+    files = write_table_files(table, long, out_csv, "Table 5: accuracy (%) of each model under attack, natural corruptions (mCA: mean over "
                                     "corruptions and severities; per corruption: mean over severities) and system noises; "
                                     f"mean over {long.seed.nunique()} seed(s)")
-    write_latex(table, files[3])
     return table, files
 
 

@@ -8,7 +8,7 @@ from __future__ import annotations
 import pandas as pd
 
 from .. import _io
-from ._base import register_table, sibling, write_csv, write_latex, write_markdown
+from ._base import register_table, write_table_files
 
 LABEL = {"pgd": "PGD", "square": "Square", "fgsm": "FGSM", "bim": "BIM", "rfgsm": "R+FGSM", "random": "Random"}
 
@@ -45,13 +45,9 @@ def build(records: list[dict], out_csv) -> tuple[pd.DataFrame, list]:
                 row[f"{tg}{b} {LABEL.get(a, a) if a != 'clean' else 'clean'}"] = mean.get((scheme, tg, b, a))
         rows.append(row)
     table = pd.DataFrame(rows)
-    files = [out_csv] + [sibling(out_csv, s) for s in ("_long.csv", ".md", ".tex")]
-    write_csv(table, files[0])
-    write_csv(long, files[1])
     eps = long.loc[long.attack != "clean", "eps"].iloc[0]
-    write_markdown(table, files[2], f"Table 7: accuracy (%) clean and under attack (eps={eps:.3g}) per scheme and target "
+    files = write_table_files(table, long, out_csv, f"Table 7: accuracy (%) clean and under attack (eps={eps:.3g}) per scheme and target "
                                     f"(W: weights only, A: activations only, WA: both); mean over {long.seed.nunique()} seed(s)")
-    write_latex(table, files[3])
     return table, files
 
 

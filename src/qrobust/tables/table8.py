@@ -9,7 +9,7 @@ from __future__ import annotations
 import pandas as pd
 
 from .. import _io
-from ._base import register_table, sibling, write_csv, write_latex, write_markdown
+from ._base import register_table, write_table_files
 
 MODEL_ORDER = ["clean", "indiscriminate", "targeted", "backdoor"]
 
@@ -44,13 +44,9 @@ def build(records: list[dict], out_csv) -> tuple[pd.DataFrame, list]:
                     row["Float" if b == "float" else f"{b}-bit"] = mean.get((model, variant, metric, b))
                 rows.append(row)
     table = pd.DataFrame(rows)
-    files = [out_csv] + [sibling(out_csv, s) for s in ("_long.csv", ".md", ".tex")]
-    write_csv(table, files[0])
-    write_csv(long, files[1])
-    write_markdown(table, files[2], "Table 8: accuracy (%) in float and at each bit-width, clean vs Qu-ANTI-zation-attacked "
+    files = write_table_files(table, long, out_csv, "Table 8: accuracy (%) in float and at each bit-width, clean vs Qu-ANTI-zation-attacked "
                                     "models, with the attack's quantizer and with others (backdoor: attack success rate on "
                                     f"triggered inputs); mean over {long.seed.nunique()} seed(s)")
-    write_latex(table, files[3])
     return table, files
 
 
