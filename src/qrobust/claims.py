@@ -178,9 +178,12 @@ def _tanh_masking(t):
 def _fgsm_masking(t):
     d_f, wf, bf = _masking(t, "fgsm", None, None)
     d_r, wr, br = _masking(t, "rfgsm", None, None)
-    # positive when FGSM-trained masks more than R+FGSM-trained
-    diffs = [r - f for f, r in zip(d_f, d_r)]
-    return {**judge(diffs, tol=0.0), "evidence": f"FGSM-trained white {wf:.1f} / black {bf:.1f}; R+FGSM-trained white {wr:.1f} / black {br:.1f}"}
+    # holds when the FGSM-trained model's black-box accuracy is below its white-box accuracy
+    # (masking) while the R+FGSM-trained model's is not
+    res = judge([-x for x in d_f], tol=0.0)
+    if res["verdict"] == "holds" and float(np.mean(d_r)) < 0:
+        res["verdict"] = "fails"
+    return {**res, "evidence": f"FGSM-trained white {wf:.1f} / black {bf:.1f}; R+FGSM-trained white {wr:.1f} / black {br:.1f}"}
 
 
 # -- Benchmarking the Robustness of Quantized Models (Xiao, Liu et al. 2023); SysNoise -------------
