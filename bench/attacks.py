@@ -10,7 +10,6 @@ bench/RESULTS.md.
 """
 from __future__ import annotations
 
-import os
 import platform
 import statistics
 import time
@@ -25,19 +24,12 @@ from qrobust.models import create_model
 
 ROOT = Path(__file__).resolve().parents[1]
 from _results import write_section  # noqa: E402  (bench/ is the script's folder)
+from qrobust.ohq.latency import hardware_name  # noqa: E402  (model name + cores, as the profiles record it)
 
 HEADING = "## Attack throughput vs torchattacks (issue 5)"
 EPS, BATCH, ROUNDS, STEPS = 0.1, 500, 9, 10
 
 
-def cpu_model() -> str:
-    try:
-        for line in Path("/proc/cpuinfo").read_text().splitlines():
-            if line.startswith("model name"):
-                return line.split(":", 1)[1].strip()
-    except OSError:
-        pass
-    return platform.processor() or "unknown CPU"
 
 
 def run_all(attack, x, y) -> torch.Tensor:
@@ -79,7 +71,7 @@ def main() -> None:
               f"ratio {ref / ours:.3f}, paired {paired:.3f}, identical {same} (max diff {maxdiff:.1e})", flush=True)
 
     lines = [HEADING, "",
-             f"Machine: {platform.machine()}, {os.cpu_count()} cores, {cpu_model()}; torch {torch.__version__}, "
+             f"Machine: {platform.machine()}, {hardware_name('cpu')}; torch {torch.__version__}, "
              f"torchattacks {torchattacks.__version__}, 1 torch thread; `python bench/attacks.py`. small_cnn "
              "(width 16, hidden 128, float, untrained, seed 0), the 1000 mnist5k test images (1x28x28), batch "
              f"{BATCH}, eps {EPS}; PGD-{STEPS} with alpha = eps/4 and no random start in both libraries, so both "

@@ -9,7 +9,6 @@ Writes the section "Corruption throughput (issue 5)" of bench/RESULTS.md.
 """
 from __future__ import annotations
 
-import os
 import platform
 import time
 import warnings
@@ -23,19 +22,12 @@ from qrobust.noises.corruptions import CORRUPTION_NAMES, imagenet_variant
 
 ROOT = Path(__file__).resolve().parents[1]
 from _results import write_section  # noqa: E402  (bench/ is the script's folder)
+from qrobust.ohq.latency import hardware_name  # noqa: E402  (model name + cores, as the profiles record it)
 
 HEADING = "## Corruption throughput (issue 5)"
 N = 200
 
 
-def cpu_model() -> str:
-    try:
-        for line in Path("/proc/cpuinfo").read_text().splitlines():
-            if line.startswith("model name"):
-                return line.split(":", 1)[1].strip()
-    except OSError:
-        pass
-    return platform.processor() or platform.machine()
 
 
 def throughput(noise, x: torch.Tensor) -> float:
@@ -103,7 +95,7 @@ def main() -> None:
         return " / ".join(f"{100 * v:.0f}" for v in a)
 
     lines = [HEADING, "",
-             f"Machine: {platform.machine()}, {os.cpu_count()} cores, {cpu_model()}; torch threads "
+             f"Machine: {platform.machine()}, {hardware_name('cpu')}; torch threads "
              f"{torch.get_num_threads()}, OpenCV threads {cv2.getNumThreads()}; numpy {np.__version__}, "
              f"opencv {cv2.__version__}, scikit-image {skimage.__version__}, imagecorruptions-imaug "
              f"{version('imagecorruptions-imaug')}; `python bench/corruptions.py`, run once while a CI run "

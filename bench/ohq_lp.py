@@ -7,8 +7,6 @@ Writes the section "OHQ LP solve time (issue 4)" of bench/RESULTS.md.
 """
 from __future__ import annotations
 
-import os
-import platform
 import statistics
 import time
 from pathlib import Path
@@ -19,6 +17,7 @@ from qrobust.ohq.allocate import Problem, brute_force, budget_from_fraction, sol
 
 ROOT = Path(__file__).resolve().parents[1]
 from _results import write_section  # noqa: E402  (bench/ is the script's folder)
+from qrobust.ohq.latency import hardware_name  # noqa: E402  (model name + cores, as the profiles record it)
 
 HEADING = "## OHQ LP solve time (issue 4)"
 PRECISIONS = ["fp32", "int8", "int4", "int2"]
@@ -33,14 +32,6 @@ def random_problem(n_layers: int, seed: int) -> Problem:
     return Problem([f"layer{i}" for i in range(n_layers)], PRECISIONS, sens, lat, size)
 
 
-def cpu_model() -> str:
-    try:
-        for line in Path("/proc/cpuinfo").read_text().splitlines():
-            if line.startswith("model name"):
-                return line.split(":", 1)[1].strip()
-    except OSError:
-        pass
-    return platform.processor() or platform.machine()
 
 
 def main() -> None:
@@ -65,7 +56,7 @@ def main() -> None:
         print(f"{n} layers: solve median {statistics.median(times):.3f} s, brute force {bf} s, same optimum {same}", flush=True)
 
     lines = [HEADING, "",
-             f"Machine: {os.cpu_count()} cores, {cpu_model()}; `python bench/ohq_lp.py`. 4 precisions "
+             f"Machine: {hardware_name('cpu')}; `python bench/ohq_lp.py`. 4 precisions "
              f"({', '.join(PRECISIONS)}), latency budget at fraction 0.5, no ties; `solve` timed end to end "
              "(PuLP model build + bundled CBC), median of 5. Target: 20 layers x 4 precisions under 1 s.", "",
              "| layers | variables | solve median (s) | CBC call, last run (s) | brute force (s) | same optimum |",

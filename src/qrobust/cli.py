@@ -118,16 +118,14 @@ def cmd_evaluate(a) -> dict:
 
 
 def cmd_robust_eval(a) -> dict:
-    from ._runtime import resolve_device, seed_everything, set_threads
+    from ._runtime import seed_everything
     from .checkpoint import load_checkpoint
     from .datasets import load_prepared
     from .defenses import wrap
     from .robust_eval import robust_accuracy
 
-    cfg = json.loads(a.cfg)
+    cfg, device = _job(a)
     r = cfg["robustness"]
-    set_threads(cfg.get("threads", 1))
-    device = resolve_device(cfg.get("device", "auto"))
     model, blob = load_checkpoint(a.checkpoint, device)
     run = blob["extra"]["run"]
     seed_everything(run["seed"])
@@ -217,16 +215,14 @@ def cmd_quantize(a) -> dict:
 
 
 def cmd_quantize_adv(a) -> dict:
-    from ._runtime import resolve_device, seed_everything, set_threads
+    from ._runtime import seed_everything
     from .adv_train import AdvConfig
     from .checkpoint import load_checkpoint, save_checkpoint
     from .datasets import load_prepared
     from .quantize_adv import apply_table7_scheme, target_config
 
-    cfg = json.loads(a.cfg)
+    cfg, device = _job(a)
     t7 = cfg["table7"]
-    set_threads(cfg.get("threads", 1))
-    device = resolve_device(cfg.get("device", "auto"))
     gen = seed_everything(a.seed)
     schemes = {s["name"]: s for s in t7["schemes"]}
     if a.scheme not in schemes:
@@ -282,16 +278,14 @@ def cmd_qu_anti(a) -> dict:
 
 
 def cmd_qu_anti_eval(a) -> dict:
-    from ._runtime import resolve_device, seed_everything, set_threads
+    from ._runtime import seed_everything
     from .checkpoint import load_checkpoint
     from .datasets import load_prepared
     from .quant.ptq import calibration_images
     from .qu_anti import evaluate_bits
 
-    cfg = json.loads(a.cfg)
+    cfg, device = _job(a)
     t8 = cfg["table8"]
-    set_threads(cfg.get("threads", 1))
-    device = resolve_device(cfg.get("device", "auto"))
     seed_everything(a.seed)
     model, blob = load_checkpoint(a.checkpoint, device)
     test, _ = load_prepared(a.data, "test")
