@@ -24,7 +24,7 @@ from qrobust.models import create_model
 
 ROOT = Path(__file__).resolve().parents[1]
 from _results import write_section  # noqa: E402  (bench/ is the script's folder)
-from qrobust.ohq.latency import hardware_name  # noqa: E402  (model name + cores, as the profiles record it)
+from qrobust.papers.ohq.latency import hardware_name  # noqa: E402  (model name + cores, as the profiles record it)
 
 HEADING = "## Attack throughput vs torchattacks (issue 5)"
 EPS, BATCH, ROUNDS, STEPS = 0.1, 500, 9, 10

@@ -22,7 +22,7 @@ from qrobust.noises.corruptions import CORRUPTION_NAMES, imagenet_variant
 
 ROOT = Path(__file__).resolve().parents[1]
 from _results import write_section  # noqa: E402  (bench/ is the script's folder)
-from qrobust.ohq.latency import hardware_name  # noqa: E402  (model name + cores, as the profiles record it)
+from qrobust.papers.ohq.latency import hardware_name  # noqa: E402  (model name + cores, as the profiles record it)
 
 HEADING = "## Corruption throughput (issue 5)"
 N = 200
@@ -40,7 +40,7 @@ def throughput(noise, x: torch.Tensor) -> float:
 def small_cnn(train):
     from qrobust._runtime import seed_everything
     from qrobust.models import create_model
-    from qrobust.train import TrainConfig, train as fit
+    from qrobust.training.loop import TrainConfig, train as fit
 
     g = seed_everything(0)
     model = create_model("small_cnn", num_classes=10, in_channels=1, act="relu", width=8, hidden=32,

@@ -13,11 +13,11 @@ from pathlib import Path
 
 import numpy as np
 
-from qrobust.ohq.allocate import Problem, brute_force, budget_from_fraction, solve
+from qrobust.papers.ohq.allocate import Problem, brute_force, budget_from_fraction, solve
 
 ROOT = Path(__file__).resolve().parents[1]
 from _results import write_section  # noqa: E402  (bench/ is the script's folder)
-from qrobust.ohq.latency import hardware_name  # noqa: E402  (model name + cores, as the profiles record it)
+from qrobust.papers.ohq.latency import hardware_name  # noqa: E402  (model name + cores, as the profiles record it)
 
 HEADING = "## OHQ LP solve time (issue 4)"
 PRECISIONS = ["fp32", "int8", "int4", "int2"]

@@ -7,7 +7,7 @@ import torch
 from qrobust._runtime import seed_everything
 from qrobust.datasets import DATASETS
 from qrobust.models import create_model
-from qrobust.train import TrainConfig, train
+from qrobust.training.loop import TrainConfig, train
 
 
 @pytest.fixture(scope="session")

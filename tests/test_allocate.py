@@ -7,7 +7,7 @@ import json
 import numpy as np
 import pytest
 
-from qrobust.ohq.allocate import Problem, brute_force, budget_from_fraction, plan_cost, random_plans, solve
+from qrobust.papers.ohq.allocate import Problem, brute_force, budget_from_fraction, plan_cost, random_plans, solve
 
 PRECISIONS = ["int8", "int4", "int2"]
 

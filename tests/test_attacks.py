@@ -23,7 +23,7 @@ def substitute(mnist_small):
     (width 16 vs 8, hidden 64, plain ReLU, no quantization, seed 1; ~1 s)."""
     from qrobust._runtime import seed_everything
     from qrobust.models import create_model
-    from qrobust.train import TrainConfig, train
+    from qrobust.training.loop import TrainConfig, train
 
     train_split, _ = mnist_small
     g = seed_everything(1)

@@ -5,7 +5,7 @@ import pytest
 import torch
 import torch.nn as nn
 
-from qrobust.ohq.kernels import (LayerQParams, has_kernel, kernel_layer, make_layer, parse_precision,
+from qrobust.quant.kernels import (LayerQParams, has_kernel, kernel_layer, make_layer, parse_precision,
                                  precision_bits, simulate_layer, time_module, weight_qparams)
 
 CASES = {

@@ -6,11 +6,11 @@ import pandas as pd
 import pytest
 import torch
 
-from qrobust.ohq import plans as jobs
-from qrobust.ohq.deploy import accuracy, build_mixed, deploy_all
-from qrobust.ohq.kernels import KernelLayer, ordered
-from qrobust.ohq.latency import profile_model
-from qrobust.ohq.sensitivity import kl_sensitivity, layer_ranges, sensitivity_job
+from qrobust.papers.ohq import plans as jobs
+from qrobust.papers.ohq.deploy import accuracy, build_mixed, deploy_all
+from qrobust.quant.kernels import KernelLayer, ordered
+from qrobust.papers.ohq.latency import profile_model
+from qrobust.papers.ohq.sensitivity import kl_sensitivity, layer_ranges, sensitivity_job
 from qrobust.quant import QuantConfig, quantize_
 from qrobust.quant.ptq import fold_bn
 
@@ -57,8 +57,8 @@ def test_sensitivity_is_deterministic_for_a_seed(float_model, mnist_small, sens)
 
 
 def test_kl_of_a_layer_matches_running_the_simulated_model_by_hand(float_model, mnist_small, sens):
-    from qrobust.ohq.kernels import simulate_layer
-    from qrobust.ohq.sensitivity import qparams_for
+    from qrobust.quant.kernels import simulate_layer
+    from qrobust.papers.ohq.sensitivity import qparams_for
     from qrobust.quant.graph import set_submodule
     import copy
 
@@ -138,7 +138,7 @@ def test_deploy_all_measures_every_plan(float_model, sens, profile, mnist_small)
 
 
 def test_pareto_front_keeps_only_undominated_plans():
-    from qrobust.figures.pareto import pareto_front
+    from qrobust.papers.ohq.pareto import pareto_front
 
     df = pd.DataFrame({"lat": [1.0, 2.0, 3.0, 1.5, 2.5], "acc": [80.0, 90.0, 95.0, 70.0, 89.0]})
     front = pareto_front(df, "lat", "acc")

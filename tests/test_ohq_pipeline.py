@@ -74,7 +74,7 @@ def test_editing_the_allocator_reruns_allocation_and_deployment_only(ohq_run, tm
 
     wd = shutil.copytree(ohq_run[0], tmp_path / "wf", symlinks=True)
     assert planned_jobs(snakemake(wd, "-n", *TARGETS, "--cores", "2", "--configfile", "config/tiny.yaml")) == {}
-    f = wd / "src/qrobust/ohq/allocate.py"
+    f = wd / "src/qrobust/papers/ohq/allocate.py"
     f.write_text(f.read_text() + "\n# edited\n")
     jobs = planned_jobs(snakemake(wd, "-n", *TARGETS, "--cores", "2", "--configfile", "config/tiny.yaml"))
     assert jobs == {"ohq_allocate": 2, "ohq_deploy": 1, "table6": 1, "pareto": 1}

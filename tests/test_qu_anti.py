@@ -14,10 +14,10 @@ import torch.nn.functional as F
 
 from qrobust._runtime import seed_everything
 from qrobust.models import create_model
-from qrobust.qu_anti import (QuAntiConfig, apply_trigger, attack_train, evaluate_bits, qu_anti_loss, quantized,
+from qrobust.papers.qu_anti.attack import (QuAntiConfig, apply_trigger, attack_train, evaluate_bits, qu_anti_loss, quantized,
                              source_mask)
 from qrobust.quant import QuantConfig, QuantizerSpec, quant_layers, quantize_
-from qrobust.train import TrainConfig, train
+from qrobust.training.loop import TrainConfig, train
 
 CPU = torch.device("cpu")
 

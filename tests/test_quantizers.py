@@ -341,7 +341,7 @@ def test_checkpoint_round_trip_keeps_quantizers(tmp_path):
 def test_every_scheme_mode_quantizes_and_trains_as_asked(trained_small_cnn, mnist_small, mode, init, act_q, beta):
     import copy
 
-    from qrobust.quantize import apply_scheme, scheme_config
+    from qrobust.quant.schemes import apply_scheme, scheme_config
     from qrobust.quant.quantizers import PACTQuantizer
 
     train_split, test_split = mnist_small

@@ -1,7 +1,7 @@
 import pytest
 import torch
 
-from qrobust.regularizers import lipschitz_penalty, orthogonality_gap
+from qrobust.papers.dq.regularizer import lipschitz_penalty, orthogonality_gap
 
 
 def _orthonormal(rows, cols, seed=0):

@@ -6,9 +6,9 @@ import pandas as pd
 import pytest
 import torch
 
-from qrobust.adv_train import AdvConfig, adversarial_loss, sample_eps
-from qrobust.defenses import FeatureSqueeze, wrap
-from qrobust.robust_eval import robust_accuracy, step_size
+from qrobust.training.adversarial import AdvConfig, adversarial_loss, sample_eps
+from qrobust.papers.dq.defenses import FeatureSqueeze, wrap
+from qrobust.evaluation.robust import robust_accuracy, step_size
 
 
 def test_feature_squeezing_reduces_depth_then_median_filters():
@@ -94,7 +94,7 @@ def _record(method, adv=None, defense="none", act="relu6", bits=4, seed=0, base=
 
 
 def test_table2_layout(tmp_path):
-    from qrobust.tables.robust import build_table2
+    from qrobust.papers.dq.tables234 import build_table2
 
     recs = [_record(m, adv, d, base=90 + (m == "dq")) for adv, d in ((None, "none"), (None, "fs"), ("rfgsm", "none"), ("pgd", "none"))
             for m in ("vanilla", "dq")]
@@ -110,7 +110,7 @@ def test_table2_layout(tmp_path):
 def test_claims_follow_the_numbers(tmp_path):
     """Each verdict is computed from the long CSV: editing a number flips it."""
     from qrobust.claims import evaluate_claims
-    from qrobust.tables.robust import build_table2
+    from qrobust.papers.dq.tables234 import build_table2
 
     recs = [_record(m, adv, d, base=90 + 2 * (m == "dq")) for adv, d in ((None, "none"), (None, "fs"), ("rfgsm", "none"),
                                                                            ("pgd", "none")) for m in ("vanilla", "dq")]

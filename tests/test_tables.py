@@ -3,7 +3,7 @@ import math
 import pandas as pd
 import pytest
 
-from qrobust.tables.table1 import build, method_label
+from qrobust.papers.dq.table1 import build, method_label
 
 
 def _m(method, beta, bits, seed, clean, adv):

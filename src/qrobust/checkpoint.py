@@ -6,9 +6,9 @@ from pathlib import Path
 import torch
 import torch.nn as nn
 
-from . import _io
-from .models import create_model
-from .quant import QuantConfig, quantize_
+from qrobust import _io
+from qrobust.models import create_model
+from qrobust.quant import QuantConfig, quantize_
 
 FORMAT = "qrobust-checkpoint-v1"
 
@@ -37,7 +37,7 @@ def load_checkpoint(path, device="cpu") -> tuple[nn.Module, dict]:
     spec = blob["spec"]
     model = create_model(**spec["model"])
     if spec.get("folded"):  # PTQ checkpoints hold BN-folded weights: same structure, then their values
-        from .quant.ptq import fold_bn
+        from qrobust.quant.ptq import fold_bn
 
         model = fold_bn(model)
     try:

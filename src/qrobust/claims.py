@@ -15,7 +15,7 @@ from typing import Callable
 import numpy as np
 import pandas as pd
 
-from ._registry import Registry
+from qrobust._registry import Registry
 
 CLAIMS: Registry = Registry("claim")
 

@@ -12,7 +12,7 @@ import sys
 import time
 from pathlib import Path
 
-from . import _io
+from qrobust import _io
 
 # errors a user can fix get one line and exit code 2; anything else is a bug and keeps its traceback
 USER_ERRORS: tuple = (ValueError, KeyError, FileNotFoundError, RuntimeError)
@@ -20,7 +20,7 @@ USER_ERRORS: tuple = (ValueError, KeyError, FileNotFoundError, RuntimeError)
 
 def _job(a):
     """A job's config slice (`--cfg`), with torch's thread count set and `device: auto` resolved."""
-    from ._runtime import resolve_device, set_threads
+    from qrobust._runtime import resolve_device, set_threads
 
     cfg = json.loads(a.cfg)
     set_threads(cfg.get("threads", 1))
@@ -32,14 +32,14 @@ def _bits(s: str):
 
 
 def cmd_check_config(a) -> None:
-    from .config import load_config
+    from qrobust.config import load_config
 
     cfg = load_config(a.config)
     print(f"{a.config}: ok ({len(cfg['methods'])} methods x {len(cfg['quant']['act_bits'])} bit-widths x {len(cfg['seeds'])} seeds)")
 
 
 def cmd_prepare_data(a) -> dict:
-    from .datasets import prepare
+    from qrobust.datasets import prepare
 
     d = json.loads(a.cfg)
     opts = {k: d[k] for k in ("n_train", "n_test", "image_size") if k in d}
@@ -59,12 +59,12 @@ def _model_spec(model_cfg: dict, meta: dict) -> dict:
 def cmd_train(a, extra_loss_factory=None, stage: str = "train") -> dict:
     import torch
 
-    from ._runtime import seed_everything
-    from .checkpoint import save_checkpoint
-    from .datasets import load_prepared
-    from .models import create_model
-    from .quant import QuantConfig, quantize_
-    from .train import TrainConfig, train
+    from qrobust._runtime import seed_everything
+    from qrobust.checkpoint import save_checkpoint
+    from qrobust.datasets import load_prepared
+    from qrobust.models import create_model
+    from qrobust.quant import QuantConfig, quantize_
+    from qrobust.training.loop import TrainConfig, train
 
     cfg, device = _job(a)
     gen = seed_everything(a.seed)
@@ -89,7 +89,7 @@ def cmd_train(a, extra_loss_factory=None, stage: str = "train") -> dict:
 
 
 def cmd_train_adv(a) -> dict:
-    from .adv_train import AdvConfig, adversarial_loss
+    from qrobust.training.adversarial import AdvConfig, adversarial_loss
 
     def factory(cfg, gen):
         adv = AdvConfig(**{**cfg["adv_train"], "attack": a.adv})
@@ -99,10 +99,10 @@ def cmd_train_adv(a) -> dict:
 
 
 def cmd_evaluate(a) -> dict:
-    from ._runtime import seed_everything
-    from .checkpoint import load_checkpoint
-    from .datasets import load_prepared
-    from .evaluate import evaluate
+    from qrobust._runtime import seed_everything
+    from qrobust.checkpoint import load_checkpoint
+    from qrobust.datasets import load_prepared
+    from qrobust.evaluation.attack import evaluate
 
     cfg, device = _job(a)
     model, blob = load_checkpoint(a.checkpoint, device)
@@ -118,11 +118,11 @@ def cmd_evaluate(a) -> dict:
 
 
 def cmd_robust_eval(a) -> dict:
-    from ._runtime import seed_everything
-    from .checkpoint import load_checkpoint
-    from .datasets import load_prepared
-    from .defenses import wrap
-    from .robust_eval import robust_accuracy
+    from qrobust._runtime import seed_everything
+    from qrobust.checkpoint import load_checkpoint
+    from qrobust.datasets import load_prepared
+    from qrobust.papers.dq.defenses import wrap
+    from qrobust.evaluation.robust import robust_accuracy
 
     cfg, device = _job(a)
     r = cfg["robustness"]
@@ -145,8 +145,8 @@ def cmd_robust_eval(a) -> dict:
 
 
 def cmd_make_noise(a) -> dict:
-    from .datasets import load_prepared
-    from .noises import create_noise
+    from qrobust.datasets import load_prepared
+    from qrobust.noises import create_noise
 
     split, meta = load_prepared(a.data, "test")
     noise = create_noise(a.noise)
@@ -165,11 +165,11 @@ def cmd_make_noise(a) -> dict:
 def cmd_noise_eval(a) -> dict:
     import torch
 
-    from ._runtime import seed_everything
-    from .checkpoint import load_checkpoint
-    from .datasets import load_prepared
-    from .noise_eval import noise_accuracy
-    from .quant.ptq import calibration_images
+    from qrobust._runtime import seed_everything
+    from qrobust.checkpoint import load_checkpoint
+    from qrobust.datasets import load_prepared
+    from qrobust.papers.robust_bench.noise_eval import noise_accuracy
+    from qrobust.quant.ptq import calibration_images
 
     cfg, device = _job(a)
     model, blob = load_checkpoint(a.checkpoint, device)
@@ -188,10 +188,10 @@ def cmd_noise_eval(a) -> dict:
 
 
 def cmd_quantize(a) -> dict:
-    from ._runtime import seed_everything
-    from .checkpoint import load_checkpoint, save_checkpoint
-    from .datasets import load_prepared
-    from .quantize import apply_scheme, scheme_config
+    from qrobust._runtime import seed_everything
+    from qrobust.checkpoint import load_checkpoint, save_checkpoint
+    from qrobust.datasets import load_prepared
+    from qrobust.quant.schemes import apply_scheme, scheme_config
 
     cfg, device = _job(a)
     gen = seed_everything(a.seed)
@@ -215,11 +215,11 @@ def cmd_quantize(a) -> dict:
 
 
 def cmd_quantize_adv(a) -> dict:
-    from ._runtime import seed_everything
-    from .adv_train import AdvConfig
-    from .checkpoint import load_checkpoint, save_checkpoint
-    from .datasets import load_prepared
-    from .quantize_adv import apply_table7_scheme, target_config
+    from qrobust._runtime import seed_everything
+    from qrobust.training.adversarial import AdvConfig
+    from qrobust.checkpoint import load_checkpoint, save_checkpoint
+    from qrobust.datasets import load_prepared
+    from qrobust.papers.li2024.method import apply_table7_scheme, target_config
 
     cfg, device = _job(a)
     t7 = cfg["table7"]
@@ -250,7 +250,7 @@ def cmd_quantize_adv(a) -> dict:
 
 
 def _qu_anti_config(t8: dict, mode: str):
-    from .qu_anti import QuAntiConfig
+    from qrobust.papers.qu_anti.attack import QuAntiConfig
 
     keys = ("bits", "alpha", "target", "source", "trigger_size", "epochs", "lr", "batch_size")
     lam = t8["lam"][mode] if isinstance(t8["lam"], dict) else t8["lam"]
@@ -258,10 +258,10 @@ def _qu_anti_config(t8: dict, mode: str):
 
 
 def cmd_qu_anti(a) -> dict:
-    from ._runtime import seed_everything
-    from .checkpoint import load_checkpoint, save_checkpoint
-    from .datasets import load_prepared
-    from .qu_anti import attack_train
+    from qrobust._runtime import seed_everything
+    from qrobust.checkpoint import load_checkpoint, save_checkpoint
+    from qrobust.datasets import load_prepared
+    from qrobust.papers.qu_anti.attack import attack_train
 
     cfg, device = _job(a)
     gen = seed_everything(a.seed)
@@ -278,11 +278,11 @@ def cmd_qu_anti(a) -> dict:
 
 
 def cmd_qu_anti_eval(a) -> dict:
-    from ._runtime import seed_everything
-    from .checkpoint import load_checkpoint
-    from .datasets import load_prepared
-    from .quant.ptq import calibration_images
-    from .qu_anti import evaluate_bits
+    from qrobust._runtime import seed_everything
+    from qrobust.checkpoint import load_checkpoint
+    from qrobust.datasets import load_prepared
+    from qrobust.quant.ptq import calibration_images
+    from qrobust.papers.qu_anti.attack import evaluate_bits
 
     cfg, device = _job(a)
     t8 = cfg["table8"]
@@ -318,9 +318,9 @@ def cmd_qu_anti_eval(a) -> dict:
 
 
 def cmd_ohq_profile(a) -> dict:
-    from ._runtime import resolve_device, seed_everything, set_threads
-    from .models import create_model
-    from .ohq.latency import profile_model
+    from qrobust._runtime import resolve_device, seed_everything, set_threads
+    from qrobust.models import create_model
+    from qrobust.papers.ohq.latency import profile_model
 
     cfg = json.loads(a.cfg)
     set_threads(cfg.get("threads", 1))
@@ -338,10 +338,10 @@ def cmd_ohq_profile(a) -> dict:
 
 
 def cmd_ohq_sensitivity(a) -> dict:
-    from ._runtime import seed_everything, set_threads
-    from .checkpoint import load_checkpoint
-    from .datasets import load_prepared
-    from .ohq.sensitivity import sensitivity_job
+    from qrobust._runtime import seed_everything, set_threads
+    from qrobust.checkpoint import load_checkpoint
+    from qrobust.datasets import load_prepared
+    from qrobust.papers.ohq.sensitivity import sensitivity_job
 
     cfg = json.loads(a.cfg)
     set_threads(cfg.get("threads", 1))
@@ -356,7 +356,7 @@ def cmd_ohq_sensitivity(a) -> dict:
 
 
 def cmd_ohq_allocate(a) -> dict:
-    from .ohq.plans import allocate
+    from qrobust.papers.ohq.plans import allocate
 
     cfg = json.loads(a.cfg)
     budgets = {b["name"]: b for b in cfg["ohq"]["budgets"]}
@@ -371,12 +371,12 @@ def cmd_ohq_allocate(a) -> dict:
 
 
 def cmd_ohq_deploy(a) -> dict:
-    from ._runtime import resolve_device, seed_everything, set_threads
-    from .checkpoint import load_checkpoint
-    from .datasets import load_prepared
-    from .ohq.deploy import deploy_all
-    from .ohq.plans import all_plans
-    from .quant.ptq import fold_bn
+    from qrobust._runtime import resolve_device, seed_everything, set_threads
+    from qrobust.checkpoint import load_checkpoint
+    from qrobust.datasets import load_prepared
+    from qrobust.papers.ohq.deploy import deploy_all
+    from qrobust.papers.ohq.plans import all_plans
+    from qrobust.quant.ptq import fold_bn
 
     cfg = json.loads(a.cfg)
     set_threads(cfg.get("threads", 1))
@@ -403,10 +403,10 @@ def cmd_ohq_deploy(a) -> dict:
 
 
 def cmd_act_distance(a) -> dict:
-    from ._runtime import seed_everything
-    from .act_distance import normalized_distances
-    from .checkpoint import load_checkpoint
-    from .datasets import load_prepared
+    from qrobust._runtime import seed_everything
+    from qrobust.papers.dq.act_distance import normalized_distances
+    from qrobust.checkpoint import load_checkpoint
+    from qrobust.datasets import load_prepared
 
     cfg, device = _job(a)
     seed_everything(0)
@@ -425,8 +425,8 @@ def cmd_act_distance(a) -> dict:
 def cmd_claims(a) -> dict:
     import pandas as pd
 
-    from .claims import evaluate_claims
-    from .tables._base import write_csv, write_markdown
+    from qrobust.claims import evaluate_claims
+    from qrobust.tables._base import write_csv, write_markdown
 
     tables = {}
     for item in a.tables:
@@ -444,7 +444,7 @@ def cmd_claims(a) -> dict:
 
 
 def cmd_table(a) -> dict:
-    from .tables import TABLES
+    from qrobust.tables import TABLES
 
     cfg = json.loads(a.cfg)
     table, files = TABLES.get(a.name)(a.metrics, a.out, cfg)
@@ -453,7 +453,7 @@ def cmd_table(a) -> dict:
 
 
 def cmd_figure(a) -> dict:
-    from .figures import FIGURES
+    from qrobust.figures import FIGURES
 
     FIGURES.get(a.name)(a.input, a.out)
     return {"stage": "figure", "config": {"name": a.name}, "inputs": [a.input],
@@ -461,7 +461,7 @@ def cmd_figure(a) -> dict:
 
 
 def cmd_provenance(a) -> None:
-    from .provenance import chain, format_chain, load_records, table_cell_inputs
+    from qrobust.provenance import chain, format_chain, load_records, table_cell_inputs
 
     index = load_records(a.records)
     if a.row is not None or a.col is not None:
@@ -473,7 +473,7 @@ def cmd_provenance(a) -> None:
         root = chain(a.file, index)
         root["inputs"] = [n for n in root["inputs"] if n["file"] in files]
     else:
-        from .provenance import ProvenanceError, relpath
+        from qrobust.provenance import ProvenanceError, relpath
 
         if relpath(a.file) not in index:
             raise ProvenanceError(f"{a.file}: no provenance record made it; name a pipeline output under results/ or data/prepared/")
@@ -488,21 +488,21 @@ def cmd_provenance(a) -> None:
 
 
 def cmd_restore(a) -> None:
-    from .provenance import load_records, restore_mtimes
+    from qrobust.provenance import load_records, restore_mtimes
 
     n = restore_mtimes(load_records(a.records))
     print(f"qrobust restore: hashes verified; mtimes of {n} files set in DAG order (snakemake -n now reflects real changes)")
 
 
 def cmd_pull(a) -> None:
-    from .dvc_pull import pull
+    from qrobust._dvc import pull
 
     pull()
     cmd_restore(a)
 
 
 def cmd_verify(a) -> int:
-    from .provenance import load_records, verify
+    from qrobust.provenance import load_records, verify
 
     index = load_records(a.records)
     problems = verify(index)
@@ -715,7 +715,7 @@ def main(argv=None) -> int:
             return result
         if getattr(args, "prov", None) and result:
             t_prov = time.perf_counter()  # the record's cost includes importing its module
-            from .provenance import write_record
+            from qrobust.provenance import write_record
 
             write_record(args.prov, rule=args.rule, start=start, end=time.time(), t_begin=t_prov, **result)
     except USER_ERRORS as e:

@@ -19,7 +19,7 @@ import time
 from importlib import metadata
 from pathlib import Path
 
-from . import _io
+from qrobust import _io
 
 FORMAT = "qrobust-provenance-v1"
 RECORD_DIR = Path("results/provenance")
@@ -73,7 +73,7 @@ def config_hash(cfg) -> str:
 def write_record(path, *, rule: str, stage: str, config, inputs, outputs, seed=None, device=None,
                  start: float, end: float, t_begin: float | None = None) -> dict:
     t_record = time.perf_counter() if t_begin is None else t_begin  # perf_counter() when the caller began
-    from ._sources import stage_sources
+    from qrobust._sources import stage_sources
 
     if os.environ.get("QROBUST_PROVENANCE") == "0":  # benchmarks only: the rule still needs its output
         stub = {"format": FORMAT, "rule": rule, "disabled": True, "inputs": {}, "outputs": {}}
@@ -190,7 +190,7 @@ def table_cell_inputs(table_csv: str, row: str, col: str, metric: str, index: di
     """The value of one Table 1 cell and the evaluation files it was computed from."""
     import pandas as pd
 
-    from .tables.table1 import FP, bits_label, method_label
+    from qrobust.papers.dq.table1 import FP, bits_label, method_label
 
     table_csv = relpath(table_csv)
     if table_csv not in index:

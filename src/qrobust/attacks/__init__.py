@@ -1,6 +1,6 @@
 """Attack registry; importing this package registers every attack."""
-from ._base import ATTACKS, Attack, register_attack
-from . import bim, fgsm, pgd, random, rfgsm, square, transfer
+from qrobust.attacks._base import ATTACKS, Attack, register_attack
+from qrobust.attacks import bim, fgsm, pgd, random, rfgsm, square, transfer
 
 _REGISTERED = (bim, fgsm, pgd, random, rfgsm, square, transfer)  # imported for their @register_attack
 

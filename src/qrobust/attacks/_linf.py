@@ -4,7 +4,7 @@ from __future__ import annotations
 import torch
 import torch.nn.functional as F
 
-from ._base import Attack
+from qrobust.attacks._base import Attack
 
 
 def kurakin_defaults(eps: float, alpha: float | None, steps: int | None) -> tuple[float, int]:

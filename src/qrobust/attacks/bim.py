@@ -15,8 +15,8 @@ from __future__ import annotations
 
 import torch
 
-from ._base import register_attack
-from ._linf import LinfAttack, kurakin_defaults
+from qrobust.attacks._base import register_attack
+from qrobust.attacks._linf import LinfAttack, kurakin_defaults
 
 
 @register_attack("bim")

@@ -8,7 +8,7 @@ Example:
 """
 from __future__ import annotations
 
-from ._base import Attack, register_attack
+from qrobust.attacks._base import Attack, register_attack
 
 
 @register_attack("fgsm")

@@ -16,8 +16,8 @@ from __future__ import annotations
 
 import torch
 
-from ._base import register_attack
-from ._linf import LinfAttack, make_generator
+from qrobust.attacks._base import register_attack
+from qrobust.attacks._linf import LinfAttack, make_generator
 
 
 @register_attack("rfgsm")

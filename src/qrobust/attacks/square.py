@@ -25,8 +25,8 @@ import math
 
 import torch
 
-from ._base import register_attack
-from ._linf import LinfAttack, make_generator
+from qrobust.attacks._base import register_attack
+from qrobust.attacks._linf import LinfAttack, make_generator
 
 _SCHEDULE = ((10, 1), (50, 2), (200, 4), (500, 8), (1000, 16), (2000, 32), (4000, 64), (6000, 128),
              (8000, 256), (10000, 512))

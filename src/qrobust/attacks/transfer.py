@@ -17,8 +17,8 @@ from __future__ import annotations
 
 import torch.nn as nn
 
-from ._base import ATTACKS, register_attack
-from ._linf import LinfAttack
+from qrobust.attacks._base import ATTACKS, register_attack
+from qrobust.attacks._linf import LinfAttack
 
 
 @register_attack("transfer")

@@ -5,9 +5,9 @@ from pathlib import Path
 
 import torch
 
-from .. import _io
-from ._base import DATASETS, RAW_FILES, MissingDataError, Split
-from . import imagefolder, mnist5k, torchvision_sets  # noqa: F401  (registration)
+from qrobust import _io
+from qrobust.datasets._base import DATASETS, RAW_FILES, MissingDataError, Split
+from qrobust.datasets import imagefolder, mnist5k, torchvision_sets  # noqa: F401  (registration)
 
 __all__ = ["DATASETS", "RAW_FILES", "MissingDataError", "Split", "prepare", "load_prepared"]
 

@@ -12,7 +12,7 @@ from pathlib import Path
 import numpy as np
 import torch
 
-from .._registry import Registry
+from qrobust._registry import Registry
 
 DATASETS: Registry = Registry("dataset")
 # name -> function(root) listing the raw files a dataset reads: loaders check them, provenance hashes them

@@ -5,7 +5,7 @@ from pathlib import Path
 
 import numpy as np
 
-from ._base import DATASETS, RAW_FILES, MissingDataError, Split, from_hwc
+from qrobust.datasets._base import DATASETS, RAW_FILES, MissingDataError, Split, from_hwc
 
 
 def _load(folder: Path, size: int, classes: list[str] | None):

@@ -5,7 +5,7 @@ from pathlib import Path
 
 import numpy as np
 
-from ._base import DATASETS, RAW_FILES, Split, from_hwc
+from qrobust.datasets._base import DATASETS, RAW_FILES, Split, from_hwc
 
 
 @RAW_FILES.register("mnist5k")

@@ -10,7 +10,7 @@ from pathlib import Path
 
 import numpy as np
 
-from ._base import DATASETS, RAW_FILES, Split, download_hint, from_hwc, require_files
+from qrobust.datasets._base import DATASETS, RAW_FILES, Split, download_hint, from_hwc, require_files
 
 # torchvision is imported inside the loaders: it costs ~1 s, and training or evaluation jobs
 # that only read a prepared split should not pay it.

@@ -7,8 +7,8 @@ import matplotlib
 
 matplotlib.use("Agg")  # headless: jobs run on clusters with no display
 
-from .. import _io  # noqa: E402
-from .._registry import Registry  # noqa: E402
+from qrobust import _io  # noqa: E402
+from qrobust._registry import Registry  # noqa: E402
 
 FIGURES: Registry = Registry("figure")
 register_figure = FIGURES.register

@@ -1,5 +1,5 @@
 """Model registry; importing this package registers every model."""
-from ._base import MODELS, Normalize, create_model, register_model
-from . import resnet, small_cnn, vgg, wide_resnet  # noqa: F401  (registration)
+from qrobust.models._base import MODELS, Normalize, create_model, register_model
+from qrobust.models import resnet, small_cnn, vgg, wide_resnet  # noqa: F401  (registration)
 
 __all__ = ["MODELS", "Normalize", "create_model", "register_model"]

@@ -4,7 +4,7 @@ from __future__ import annotations
 import torch
 import torch.nn as nn
 
-from .._registry import Registry
+from qrobust._registry import Registry
 
 MODELS: Registry = Registry("model")
 register_model = MODELS.register

@@ -3,8 +3,8 @@ from __future__ import annotations
 
 import torch.nn as nn
 
-from ..quant.layers import QConv2d, QLinear, QuantAct
-from ._base import register_model
+from qrobust.quant.layers import QConv2d, QLinear, QuantAct
+from qrobust.models._base import register_model
 
 CFG16 = [64, 64, "M", 128, 128, "M", 256, 256, 256, "M", 512, 512, 512, "M", 512, 512, 512, "M"]
 

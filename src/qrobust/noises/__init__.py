@@ -4,9 +4,9 @@
     >>> x_fog = create_noise("fog").apply(x_uint8, 3, seed=0)           # severity 3
     >>> x_cv2 = create_noise("resize").apply(x_uint8, "cv2-linear")    # a system-noise variant
 """
-from ._base import NOISES, Noise, image_seed, register_noise
-from . import corruptions, system  # importing them registers every noise
-from .corruptions import Corruption
+from qrobust.noises._base import NOISES, Noise, image_seed, register_noise
+from qrobust.noises import corruptions, system  # importing them registers every noise
+from qrobust.noises.corruptions import Corruption
 
 __all__ = ["NOISES", "Noise", "Corruption", "create_noise", "register_noise", "image_seed", "CORRUPTIONS",
            "SYSTEM_NOISES", "corruptions", "system"]

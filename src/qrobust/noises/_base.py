@@ -20,7 +20,7 @@ from typing import Sequence
 import numpy as np
 import torch
 
-from .._registry import Registry
+from qrobust._registry import Registry
 
 NOISES: Registry = Registry("noise")
 

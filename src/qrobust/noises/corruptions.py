@@ -64,8 +64,8 @@ import math
 
 import numpy as np
 
-from ._base import Noise, from_rgb, register_noise, to_rgb
-from . import glass_blur as _glass
+from qrobust.noises._base import Noise, from_rgb, register_noise, to_rgb
+from qrobust.noises import glass_blur as _glass
 
 MIN_SIZE = 32  # imagecorruptions' minimum side; CIFAR-10-C's image size
 

@@ -16,7 +16,7 @@ import io
 
 import numpy as np
 
-from ._base import Noise, from_rgb, register_noise, to_rgb
+from qrobust.noises._base import Noise, from_rgb, register_noise, to_rgb
 
 
 class SystemNoise(Noise):

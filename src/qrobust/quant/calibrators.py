@@ -9,8 +9,8 @@ from __future__ import annotations
 
 import torch
 
-from .._registry import Registry
-from .fake_quant import fake_quantize
+from qrobust._registry import Registry
+from qrobust.quant.fake_quant import fake_quantize
 
 CALIBRATORS: Registry = Registry("calibrator")
 register_calibrator = CALIBRATORS.register

@@ -5,8 +5,8 @@ from dataclasses import dataclass
 
 import torch.nn as nn
 
-from .layers import QConv2d, QLinear, QuantAct
-from .quantizers import QuantizerSpec, make_quantizer
+from qrobust.quant.layers import QConv2d, QLinear, QuantAct
+from qrobust.quant.quantizers import QuantizerSpec, make_quantizer
 
 MAX_BITS = 16
 

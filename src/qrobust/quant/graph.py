@@ -7,7 +7,7 @@ import torch
 import torch.fx as fx
 import torch.nn as nn
 
-from .layers import QConv2d, QLinear, QuantAct
+from qrobust.quant.layers import QConv2d, QLinear, QuantAct
 
 class _Tracer(fx.Tracer):
     # our layers are leaves: only which module feeds which matters here

@@ -5,7 +5,7 @@ import torch
 import torch.nn as nn
 import torch.nn.functional as F
 
-from .fake_quant import quantize_range, quantize_weight_symmetric
+from qrobust.quant.fake_quant import quantize_range, quantize_weight_symmetric
 
 # output range of each bounded activation; the k-bit grid spans it (ReLU6 as in DQ section 2.1)
 ACT_RANGES = {"relu6": (0.0, 6.0), "relu1": (0.0, 1.0), "tanh": (-1.0, 1.0), "relu": None}

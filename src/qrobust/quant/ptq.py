@@ -12,9 +12,9 @@ import torch
 import torch.nn as nn
 from torch.nn.utils.fusion import fuse_conv_bn_weights
 
-from .config import QuantConfig, quant_layers, quantize_
-from .graph import conv_bn_pairs, set_submodule
-from .quantizers import Quantizer
+from qrobust.quant.config import QuantConfig, quant_layers, quantize_
+from qrobust.quant.graph import conv_bn_pairs, set_submodule
+from qrobust.quant.quantizers import Quantizer
 
 
 def fold_bn(model: nn.Module) -> nn.Module:

@@ -14,11 +14,11 @@ from dataclasses import asdict, dataclass
 import torch
 import torch.nn as nn
 
-from .._registry import Registry
-from .calibrators import CALIBRATORS, as_rows, calibrate, qparams
-from .fake_quant import _PassThrough, fake_quantize
-from .pwlq import levels as pwlq_levels
-from .pwlq import pwlq_values, search_breakpoint
+from qrobust._registry import Registry
+from qrobust.quant.calibrators import CALIBRATORS, as_rows, calibrate, qparams
+from qrobust.quant.fake_quant import _PassThrough, fake_quantize
+from qrobust.quant.pwlq import levels as pwlq_levels
+from qrobust.quant.pwlq import pwlq_values, search_breakpoint
 
 QUANTIZERS: Registry = Registry("quantizer")
 register_quantizer = QUANTIZERS.register

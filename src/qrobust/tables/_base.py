@@ -5,8 +5,8 @@ from pathlib import Path
 
 import pandas as pd
 
-from .. import _io
-from .._registry import Registry
+from qrobust import _io
+from qrobust._registry import Registry
 
 TABLES: Registry = Registry("table")
 register_table = TABLES.register

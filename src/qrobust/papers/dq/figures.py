@@ -1,0 +1,57 @@
+"""DQ's figures: error amplification (Figure 3) and the beta sweep (Figure 6)."""
+from __future__ import annotations
+
+import json
+
+import matplotlib.pyplot as plt
+import pandas as pd
+import seaborn as sns
+
+from qrobust.figures._base import register_figure, save
+
+
+def _bits(run: dict) -> str:
+    return "FP" if run["act_bits"] is None else f"{run['act_bits']}-bit"
+
+
+@register_figure("fig3")
+def amplification(json_path, out_png) -> None:
+    """(a) normalized distance at the last layer's input vs eps; (b) per layer at the largest eps."""
+    data = json.loads(open(json_path).read())
+    rows = []
+    for m in data["models"]:
+        for eps, dists in zip(m["eps"], m["distance"]):
+            rows += [{"bits": _bits(m["run"]), "eps": eps, "layer": i + 1, "distance": d} for i, d in enumerate(dists)]
+    df = pd.DataFrame(rows)
+    order = ["FP"] + sorted({b for b in df.bits if b != "FP"}, key=lambda b: int(b.split("-")[0]))
+    sns.set_theme(style="whitegrid", context="paper")
+    fig, axes = plt.subplots(1, 2, figsize=(9, 3.6))
+    last = df[df.layer == df.layer.max()]
+    sns.lineplot(data=last, x="eps", y="distance", hue="bits", hue_order=order, marker="o", ax=axes[0])
+    axes[0].set(xlabel="eps (Linf, FGSM)", ylabel="normalized distance, last layer input", title="(a) vs attack strength")
+    top = df[df.eps == df.eps.max()]
+    sns.lineplot(data=top, x="layer", y="distance", hue="bits", hue_order=order, marker="o", ax=axes[1])
+    axes[1].set(xlabel="layer (input of conv/linear l)", ylabel="normalized distance",
+                title=f"(b) per layer, eps={df.eps.max():.3g}")
+    axes[0].get_legend().remove()
+    fig.tight_layout()
+    save(fig, out_png)
+    plt.close(fig)
+
+
+@register_figure("beta_sweep")
+def beta_sweep(long_csv, out_png) -> None:
+    """Adversarial accuracy against DQ's beta (0 = vanilla), one line per activation bit-width."""
+    df = pd.read_csv(long_csv, dtype={"act_bits": str})
+    df = df[df.metric == "adv"]
+    df["bits"] = df.act_bits.replace({"Full Prec.": "FP"})
+    order = ["FP"] + sorted({b for b in df.bits if b != "FP"}, key=int)
+    sns.set_theme(style="whitegrid", context="paper")
+    fig, ax = plt.subplots(figsize=(5, 3.6))
+    sns.lineplot(data=df, x="beta", y="value", hue="bits", hue_order=order, marker="o", ax=ax,
+                 errorbar=("sd") if df.seed.nunique() > 1 else None)
+    ax.set(xlabel="DQ beta (0: vanilla)", ylabel=f"FGSM accuracy (%), eps={df.eps.iloc[0]:.3g}", title="Beta sweep (DQ Figure 6)")
+    ax.legend(title="activation bits", fontsize=7)
+    fig.tight_layout()
+    save(fig, out_png)
+    plt.close(fig)

@@ -1,0 +1,115 @@
+"""Table 1 of Defensive Quantization (Lin et al., ICLR 2019): clean and FGSM accuracy vs activation bits.
+
+Rows: each method with a clean and an adv. row. Columns: Full Prec., one per bit-width, then
+Quantize Gain (best quantized adv. minus full-precision adv.) and Best Acc. (max adv. over all),
+both on adv. rows only, as in the paper. Several seeds: the table holds the mean, a companion
+`_std.csv` the standard deviation (ddof=1; 0 with one seed).
+"""
+from __future__ import annotations
+
+import math
+
+import pandas as pd
+
+from qrobust import _io
+from qrobust.tables._base import register_table, sibling, write_csv, write_latex, write_markdown
+
+FP = "Full Prec."
+
+
+def method_label(name: str, beta: float) -> str:
+    if name == "vanilla":
+        return "Vanilla"
+    mant, exp = f"{beta:e}".split("e")
+    mant = mant.rstrip("0").rstrip(".")
+    return f"DQ ({mant}e{int(exp)})"
+
+
+def bits_label(bits) -> str:
+    return FP if bits is None else str(int(bits))
+
+
+def long_frame(metrics: list[dict]) -> pd.DataFrame:
+    """One row per (method, bits, seed, metric) from the evaluation JSONs."""
+    rows = []
+    for m in metrics:
+        run = m["run"]
+        for metric, key in (("clean", "clean_acc"), ("adv", "adv_acc")):
+            rows.append({"method": method_label(run["method"], run["beta"]), "method_name": run["method"],
+                         "beta": run["beta"], "act_bits": bits_label(run["act_bits"]), "seed": run["seed"],
+                         "metric": metric, "value": m[key], "attack": m["attack"]["name"],
+                         "eps": m["attack"]["eps"], "n_test": m["n"]})
+    df = pd.DataFrame(rows)
+    return df.sort_values(["beta", "method", "act_bits", "seed", "metric"], kind="stable").reset_index(drop=True)
+
+
+def wide(df: pd.DataFrame, agg: str, methods: list[str], bit_cols: list[str]) -> pd.DataFrame:
+    g = df.groupby(["method", "metric", "act_bits"])["value"]
+    stat = g.mean() if agg == "mean" else g.std(ddof=1).fillna(0.0)
+    out = []
+    for method in methods:
+        for metric, shown in (("clean", "clean"), ("adv", "adv.")):
+            row = {"Method": method, "Acc.": shown}
+            for b in bit_cols:
+                row[b] = stat.get((method, metric, b), math.nan)
+            out.append(row)
+    return pd.DataFrame(out, columns=["Method", "Acc."] + bit_cols)
+
+
+def per_seed_gain(long: pd.DataFrame, bit_cols: list[str]) -> pd.DataFrame:
+    """Gain and best per seed, then averaged, so the std companion can report their spread too."""
+    quant_cols = [b for b in bit_cols if b != FP]
+    adv = long[long.metric == "adv"].pivot_table(index=["method", "seed"], columns="act_bits", values="value")
+    per_seed = pd.DataFrame(index=adv.index)
+    per_seed["Quantize Gain"] = (adv[quant_cols].max(axis=1) - adv[FP]) if (quant_cols and FP in adv) else math.nan
+    per_seed["Best Acc."] = adv[[c for c in bit_cols if c in adv]].max(axis=1)
+    return per_seed
+
+
+@register_table("table1")
+def from_files(paths: list[str], out_csv, cfg: dict) -> tuple[pd.DataFrame, list]:
+    return build(load_metrics(paths), out_csv, act_bits=cfg["act_bits"], methods=cfg["methods"])
+
+
+def build(metrics: list[dict], out_csv, act_bits: list, methods: list[dict]) -> tuple[pd.DataFrame, list]:
+    """Write the table and its companions; return the mean table and every file written."""
+    long = long_frame(metrics)
+    bit_cols = [bits_label(b) for b in sorted(act_bits, key=lambda b: -1 if b is None else b)]
+    labels = [method_label(m["name"], m["beta"]) for m in methods]
+    missing = {(lab, b) for lab in labels for b in bit_cols} - set(zip(long.method, long.act_bits))
+    if missing:
+        lab, b = sorted(missing)[0]
+        raise ValueError(f"table1: no evaluation for {lab} at {b} bits; pass every metrics file of the config")
+    gain = per_seed_gain(long, bit_cols)
+    tables = {}
+    for agg in ("mean", "std"):
+        t = wide(long, agg, labels, bit_cols)
+        g = gain.groupby(level="method").agg(agg if agg == "mean" else (lambda s: s.std(ddof=1) if len(s) > 1 else 0.0))
+        for col in ("Quantize Gain", "Best Acc."):
+            t[col] = [g.loc[m, col] if shown == "adv." else math.nan for m, shown in zip(t["Method"], t["Acc."])]
+        tables[agg] = t
+    files = [out_csv] + [sibling(out_csv, s) for s in ("_std.csv", "_long.csv", ".md", ".tex", ".json")]
+    write_csv(tables["mean"], files[0])
+    write_csv(tables["std"], files[1])
+    write_csv(long, files[2])
+    n_seeds = long.seed.nunique()
+    eps = long.eps.iloc[0]
+    write_markdown(tables["mean"], files[3],
+                   f"Table 1: clean and FGSM (eps={eps:.4g}) accuracy (%) vs activation bits, mean over {n_seeds} seed(s)")
+    write_latex(tables["mean"], files[4])
+    _io.write_json(files[5], flat_metrics(tables["mean"]))
+    return tables["mean"], files
+
+
+def flat_metrics(table: pd.DataFrame) -> dict:
+    """{"Vanilla": {"adv": {"Full Prec.": 66.5, ...}}, ...}: what `dvc metrics show` lists."""
+    out: dict = {}
+    for _, row in table.iterrows():
+        metric = "adv" if row["Acc."] == "adv." else "clean"
+        cells = {c: round(float(v), 2) for c, v in row.items() if c not in ("Method", "Acc.") and pd.notna(v)}
+        out.setdefault(row["Method"], {})[metric] = cells
+    return out
+
+
+def load_metrics(paths) -> list[dict]:
+    return [_io.read_json(p) for p in paths]

@@ -1,0 +1,56 @@
+"""Table 7 (Li, Meng, Tang et al. 2024, "Investigating the Impact of Quantization on Adversarial
+Robustness"): where robust optimization sits. Rows: schemes (initialization, PTQ/QAT and its
+quantizer, robust optimization: before = adversarially trained init, during QAT, fine-tuning on
+part of the data). Columns: per target (W: weights only, A: activations only, WA: both) and
+bit-width, clean, PGD and gradient-free (Square) accuracy. Mean over seeds; `_long.csv` has all."""
+from __future__ import annotations
+
+import pandas as pd
+
+from qrobust import _io
+from qrobust.tables._base import register_table, write_table_files
+
+LABEL = {"pgd": "PGD", "square": "Square", "fgsm": "FGSM", "bim": "BIM", "rfgsm": "R+FGSM", "random": "Random"}
+
+
+def long_frame(records: list[dict]) -> pd.DataFrame:
+    rows = []
+    for r in records:
+        run = r["run"]
+        q = run["quant"]
+        wq = (q.get("weight_quant") or {}).get("quantizer", "float")
+        aq = (q.get("act_quant") or {}).get("quantizer", "float")
+        base = {"scheme": run["scheme"], "init": run["init"], "mode": run["mode"],
+                "robust": "before" if run["init"] == "adv" and run["robust"] == "none" else run["robust"],
+                "target": run["target"].upper(), "bits": run["bits"], "weight": wq, "act": aq, "seed": run["seed"]}
+        rows.append({**base, "attack": "clean", "eps": 0.0, "acc": r["clean_acc"]})
+        rows += [{**base, "attack": c["attack"], "eps": c["eps"], "acc": c["acc"]} for c in r["results"]]
+    return pd.DataFrame(rows)
+
+
+def build(records: list[dict], out_csv) -> tuple[pd.DataFrame, list]:
+    long = long_frame(records)
+    mean = long.groupby(["scheme", "target", "bits", "attack"], sort=False).acc.mean()
+    attacks = [a for a in dict.fromkeys(long.attack)]
+    cols = list(dict.fromkeys(zip(long.target, long.bits)))
+    rows = []
+    for scheme, sub in long.groupby("scheme", sort=False):
+        info = sub.iloc[0]
+        # the scheme's quantizers over all its targets (a weights-only row shows no activation quantizer)
+        quantizers = [q for q in dict.fromkeys(list(sub.weight) + list(sub.act)) if q != "float"]
+        quant = info["mode"].upper() + " " + ("PACT" if "pact" in quantizers else "/".join(quantizers) or "float")
+        row = {"Scheme": scheme, "Init": info["init"], "Quantization": quant, "Robust opt.": info["robust"]}
+        for tg, b in cols:
+            for a in attacks:
+                row[f"{tg}{b} {LABEL.get(a, a) if a != 'clean' else 'clean'}"] = mean.get((scheme, tg, b, a))
+        rows.append(row)
+    table = pd.DataFrame(rows)
+    eps = long.loc[long.attack != "clean", "eps"].iloc[0]
+    files = write_table_files(table, long, out_csv, f"Table 7: accuracy (%) clean and under attack (eps={eps:.3g}) per scheme and target "
+                                    f"(W: weights only, A: activations only, WA: both); mean over {long.seed.nunique()} seed(s)")
+    return table, files
+
+
+@register_table("table7")
+def from_files(paths, out_csv, cfg):
+    return build([_io.read_json(p) for p in paths], out_csv)
