@@ -1,0 +1,40 @@
+"""Print the chain from a file or a table cell back to the raw data, code and config."""
+from __future__ import annotations
+
+import json
+
+from qrobust.commands import add_records
+
+
+def add_arguments(p) -> None:
+    p.add_argument("file", help="e.g. results/table1.csv or a checkpoint")
+    p.add_argument("--row", help='table row, e.g. "DQ (1e-3)"')
+    p.add_argument("--col", help='table column, e.g. 4 or "Full Prec."')
+    p.add_argument("--metric", default="adv", help="clean or adv (default adv)")
+    p.add_argument("--json", action="store_true", help="machine-readable output")
+    add_records(p)
+
+
+def run(a) -> None:
+    from qrobust.provenance import ProvenanceError, chain, format_chain, load_records, relpath, table_cell_inputs
+
+    index = load_records(a.records)
+    if a.row is not None or a.col is not None:
+        if a.row is None or a.col is None:
+            raise ValueError("--row and --col go together (with --metric clean|adv)")
+        value, files = table_cell_inputs(a.file, a.row, a.col, a.metric, index)
+        head = {"file": a.file, "row": a.row, "col": a.col, "metric": a.metric, "value": value}
+        # the table itself, pruned to the evaluation files behind this one cell
+        root = chain(a.file, index)
+        root["inputs"] = [n for n in root["inputs"] if n["file"] in files]
+    else:
+        if relpath(a.file) not in index:
+            raise ProvenanceError(f"{a.file}: no provenance record made it; name a pipeline output under results/ or data/prepared/")
+        head, root = {"file": a.file}, chain(a.file, index)
+    code = index.get(root["file"], {}).get("code", {})
+    if a.json:
+        print(json.dumps({**head, "code_version": {k: code.get(k) for k in ("git_commit", "git_dirty")}, "chain": root}, indent=2))
+        return
+    if "value" in head:
+        print(f"{a.file} [{a.row}, {a.col}, {a.metric}] = {head['value']}  (from {len(root['inputs'])} evaluation file(s))")
+    print("\n".join(format_chain(root)))

@@ -1,0 +1,15 @@
+"""dvc pull with clear errors, then restore: a fresh clone's results, ready for snakemake."""
+from __future__ import annotations
+
+from qrobust.commands import add_records, restore
+
+
+def add_arguments(p) -> None:
+    add_records(p)
+
+
+def run(a) -> None:
+    from qrobust._dvc import pull
+
+    pull()
+    restore.run(a)

@@ -1,0 +1,30 @@
+"""Helpers every job shares: its config slice, thread count and device; model specs."""
+from __future__ import annotations
+
+import json
+
+
+def job_config(a, device_key: str | None = None):
+    """A job's config slice (`--cfg`), with torch's thread count set and `device: auto` resolved.
+
+    `device_key` names a section whose own `device` wins (OHQ times kernels on its own device)."""
+    from qrobust._runtime import resolve_device, set_threads
+
+    cfg = json.loads(a.cfg)
+    set_threads(cfg.get("threads", 1))
+    device = cfg[device_key].get("device", "cpu") if device_key else cfg.get("device", "auto")
+    return cfg, resolve_device(device)
+
+
+def parse_bits(s: str):
+    return None if s in ("fp", "null", "None") else int(s)
+
+
+def model_spec(model_cfg: dict, meta: dict) -> dict:
+    """create_model kwargs from the config's model section and the prepared data's meta.json."""
+    return {"name": model_cfg["name"], "num_classes": meta["num_classes"], "in_channels": meta["shape"][0],
+            "act": model_cfg.get("act", "relu6"), "mean": meta["mean"], "std": meta["std"], **model_cfg.get("kwargs", {})}
+
+
+def add_cfg(p, what: str) -> None:
+    p.add_argument("--cfg", required=True, help=f"JSON of the config slice the job reads ({what})")

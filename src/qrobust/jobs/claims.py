@@ -1,0 +1,31 @@
+"""Test every published finding against the long-format tables; CSV and Markdown."""
+from __future__ import annotations
+
+import sys
+from pathlib import Path
+
+
+def add_arguments(p) -> None:
+    p.add_argument("--out", required=True, help="claims CSV; a Markdown table is written beside it")
+    p.add_argument("tables", nargs="+", help="NAME=PATH of long CSVs, e.g. table1=results/table1_long.csv")
+
+
+def run(a) -> dict:
+    import pandas as pd
+
+    from qrobust.claims import evaluate_claims
+    from qrobust.tables._base import write_csv, write_markdown
+
+    tables = {}
+    for item in a.tables:
+        name, _, path = item.partition("=")
+        if not path:
+            raise ValueError(f"'{item}': give tables as NAME=PATH, e.g. table1=results/table1_long.csv")
+        tables[name] = pd.read_csv(path)
+    df = evaluate_claims(tables)
+    write_csv(df, a.out)
+    cols = ["paper", "source", "claim", "verdict", "evidence", "value", "spread", "n_seeds"]
+    write_markdown(df[[c for c in cols if c in df]], Path(a.out).with_suffix(".md"),
+                   "Claims: each published finding tested on the regenerated numbers")
+    print(df[["id", "verdict"]].to_string(index=False), file=sys.stderr)
+    return {"config": {}}

@@ -1,0 +1,33 @@
+"""Clean and attacked accuracy of a checkpoint under the config's `attack` (Table 1)."""
+from __future__ import annotations
+
+import sys
+
+from qrobust.jobs._common import add_cfg
+
+
+def add_arguments(p) -> None:
+    add_cfg(p, "attack, eval, device, threads")
+    p.add_argument("--data", required=True)
+    p.add_argument("--checkpoint", required=True)
+    p.add_argument("--out", required=True)
+
+
+def run(a) -> dict:
+    from qrobust import _io
+    from qrobust._runtime import seed_everything
+    from qrobust.checkpoint import load_checkpoint
+    from qrobust.datasets import load_prepared
+    from qrobust.evaluation.attack import evaluate
+    from qrobust.jobs._common import job_config
+
+    cfg, device = job_config(a)
+    model, blob = load_checkpoint(a.checkpoint, device)
+    run_ = blob["extra"]["run"]
+    seed_everything(run_["seed"])
+    split, _ = load_prepared(a.data, "test")
+    res = evaluate(model, split.x, split.y, cfg["attack"], device, cfg.get("eval", {}).get("batch_size", 500), seed=run_["seed"])
+    res["run"] = run_
+    _io.write_json(a.out, res)
+    print(f"{run_}: clean {res['clean_acc']:.2f} adv {res['adv_acc']:.2f}", file=sys.stderr)
+    return {"config": cfg, "seed": run_["seed"], "device": str(device)}

@@ -1,0 +1,52 @@
+"""Accuracy under every configured attack and eps, white-box and transferred (DQ Tables 2-4)."""
+from __future__ import annotations
+
+import sys
+from pathlib import Path
+
+from qrobust.jobs._common import add_cfg
+
+
+def add_arguments(p) -> None:
+    add_cfg(p, "robustness (attacks, blackbox, eps, attack_kwargs, squeeze), eval, device, threads")
+    p.add_argument("--data", required=True)
+    p.add_argument("--checkpoint", required=True)
+    p.add_argument("--substitute", help="black-box source model checkpoint")
+    p.add_argument("--defense", default="none", choices=["none", "fs"], help="fs: Feature Squeezing in front of the model")
+    p.add_argument("--out", required=True)
+
+
+def evaluate_robust(a, r: dict) -> dict:
+    """The job body, shared with li2024_eval (same measurement, another config section)."""
+    from qrobust import _io
+    from qrobust._runtime import seed_everything
+    from qrobust.checkpoint import load_checkpoint
+    from qrobust.datasets import load_prepared
+    from qrobust.evaluation.robust import robust_accuracy
+    from qrobust.jobs._common import job_config
+
+    cfg, device = job_config(a)
+    model, blob = load_checkpoint(a.checkpoint, device)
+    run_ = blob["extra"]["run"]
+    seed_everything(run_["seed"])
+    if a.defense == "fs":
+        from qrobust.papers.dq.defenses import wrap
+
+        model = wrap(model, a.defense, **r["squeeze"])
+    substitute = load_checkpoint(a.substitute, device)[0] if a.substitute else None
+    split, _ = load_prepared(a.data, "test")
+    res = robust_accuracy(model, split.x, split.y, attacks=r["attacks"], blackbox=r["blackbox"] if substitute else [],
+                          eps=r["eps"], attack_kwargs=r["attack_kwargs"], substitute=substitute, device=device,
+                          seed=run_["seed"], batch_size=cfg.get("eval", {}).get("batch_size", 500))
+    res.update(run=run_, defense=a.defense, checkpoint=str(a.checkpoint))
+    _io.write_json(a.out, res)
+    print(f"{Path(a.checkpoint).stem} [{a.defense}]: clean {res['clean_acc']:.2f}; "
+          + ", ".join(f"{c['attack']}{'(B)' if c['blackbox'] else ''}@{c['eps']:.3g} {c['acc']:.1f}" for c in res["results"]),
+          file=sys.stderr)
+    return {"config": cfg, "seed": run_["seed"], "device": str(device)}
+
+
+def run(a) -> dict:
+    import json
+
+    return evaluate_robust(a, json.loads(a.cfg)["dq"])
