@@ -5,7 +5,7 @@ import pytest
 import torch
 import torch.nn as nn
 
-from qrobust.quant.kernels import (LayerQParams, has_kernel, kernel_layer, make_layer, parse_precision,
+from qrobust.quant.kernels import (LayerQParams, fake_quant_weight, has_kernel, kernel_layer, make_layer, parse_precision,
                                  precision_bits, simulate_layer, time_module, weight_qparams)
 
 CASES = {
@@ -145,3 +145,87 @@ def test_make_layer_dispatch_and_timing():
     t = time_module(fp32, x, warmup=1, repeats=5)
     assert set(t) == {"median_ms", "p10_ms", "p90_ms", "repeats", "warmup"}
     assert t["repeats"] == 5 and 0 < t["p10_ms"] <= t["median_ms"] <= t["p90_ms"]
+
+
+# -- the twin runs on the quantizer stack: bit-identical to torch.ao's fake-quant ops it used before ----------
+
+_EPS = float(torch.finfo(torch.float32).eps)
+
+
+def _ref_affine(lo, hi, levels):
+    lo, hi = min(float(lo), 0.0), max(float(hi), 0.0)
+    scale = max((hi - lo) / levels, _EPS)
+    return scale, int(min(max(round(-lo / scale), 0), levels))
+
+
+def _ref_simulated(module, qp, x):
+    """The twin before the refactor: torch.fake_quantize_per_tensor/per_channel_affine, max|w| per channel."""
+    x = torch.fake_quantize_per_tensor_affine(x, qp.in_scale, qp.in_zero_point, 0, qp.in_qmax)
+    w = module.weight
+    amax = w.detach().float().abs().reshape(w.shape[0], -1).amax(dim=1)
+    scale = torch.clamp(amax / qp.w_qmax, min=_EPS)
+    zp = torch.zeros(w.shape[0], dtype=torch.int32)
+    w = torch.fake_quantize_per_channel_affine(w, scale, zp, 0, -qp.w_qmax, qp.w_qmax)
+    if isinstance(module, nn.Conv2d):
+        y = torch.nn.functional.conv2d(x, w, module.bias, module.stride, module.padding, module.dilation, module.groups)
+    else:
+        y = torch.nn.functional.linear(x, w, module.bias)
+    return torch.fake_quantize_per_tensor_affine(y, qp.out_scale, qp.out_zero_point, 0, 255)
+
+
+@pytest.mark.parametrize("bits", [8, 7, 6, 5, 4, 3, 2])
+@pytest.mark.parametrize("case", list(CASES))
+def test_simulation_is_bit_identical_to_torch_ao_fake_quant(case, bits):
+    module, x, _ = _layer(case, bits)
+    with torch.no_grad():
+        y = module(x)
+    qp = LayerQParams.from_ranges(bits, x.min() * 0.8, x.max() * 0.9, y.min() * 0.7, y.max() * 0.8)
+    assert (qp.in_scale, qp.in_zero_point) == _ref_affine(x.min() * 0.8, x.max() * 0.9, 2 ** bits - 1)
+    assert (qp.out_scale, qp.out_zero_point) == _ref_affine(y.min() * 0.7, y.max() * 0.8, 255)
+    outs, grads = [], []
+    for run in (lambda xx: simulate_layer(module, qp)(xx), lambda xx: _ref_simulated(module, qp, xx)):
+        module.zero_grad(set_to_none=True)
+        xx = (x * 1.3).requires_grad_(True)
+        out = run(xx)
+        (out * torch.linspace(-1, 1, out.numel()).view(out.shape)).sum().backward()
+        outs.append(out.detach())
+        grads.append([xx.grad] + [p.grad for p in module.parameters()])
+    assert torch.equal(outs[0], outs[1])
+    assert all(torch.equal(a, b) for a, b in zip(*grads))
+
+
+def test_stack_fake_quant_equals_torch_ops_on_ties_and_random_values():
+    from qrobust.quant.fake_quant import fake_quantize
+
+    g = torch.Generator().manual_seed(0)
+    for _ in range(20):
+        scale = float(torch.rand((), generator=g) * 0.2 + 1e-3)
+        zp = int(torch.randint(0, 256, (), generator=g))
+        k = torch.arange(-300, 300, dtype=torch.float32)
+        x = torch.cat([(k + 0.5) * scale, (k - zp + 0.5) * scale, torch.randn(5000, generator=g) * 3]).requires_grad_(True)
+        ours = fake_quantize(x, torch.tensor(scale), torch.tensor(float(zp)), 0, 255)
+        xr = x.detach().clone().requires_grad_(True)
+        ref = torch.fake_quantize_per_tensor_affine(xr, scale, zp, 0, 255)
+        assert torch.equal(ours, ref)
+        ours.sum().backward(), ref.sum().backward()
+        assert torch.equal(x.grad, xr.grad)
+    w = torch.randn(16, 8, 3, 3, generator=g) * torch.logspace(-3, 1, 16).view(-1, 1, 1, 1)
+    for bits in (2, 4, 8):
+        assert torch.equal(fake_quant_weight(w, bits), _ref_simulated_weight(w, bits))
+
+
+def _ref_simulated_weight(w, bits):
+    qmax = 2 ** (bits - 1) - 1
+    scale = torch.clamp(w.abs().reshape(w.shape[0], -1).amax(dim=1) / qmax, min=_EPS)
+    return torch.fake_quantize_per_channel_affine(w, scale, torch.zeros(w.shape[0], dtype=torch.int32), 0, -qmax, qmax)
+
+
+def test_the_kernel_stores_the_twins_weight_grid_and_input_grid():
+    for case in CASES:
+        for bits in (8, 4, 2):
+            module, x, qp = _layer(case, bits)
+            kern = kernel_layer(module, qp)
+            assert torch.equal(kern.weight().dequantize(), simulate_layer(module, qp).fake_weight().detach())
+            want = torch.quantize_per_tensor(torch.fake_quantize_per_tensor_affine(x, qp.in_scale, qp.in_zero_point, 0, qp.in_qmax),
+                                             qp.in_scale, qp.in_zero_point, torch.quint8)
+            assert torch.equal(kern.quantize_input(x).int_repr(), want.int_repr())

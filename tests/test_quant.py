@@ -88,3 +88,46 @@ def test_quantize_sets_every_layer():
 def test_relu_cannot_be_quantized():
     with pytest.raises(ValueError, match="unbounded"):
         QuantAct("relu", 4)
+
+
+# -- DQ's activation quantizer is the stack's (a fixed-range QuantizerSpec): bit-identical to its formula ----
+
+@pytest.mark.parametrize("kind", BOUNDED)
+@pytest.mark.parametrize("bits", [1, 2, 3, 4, 8, 16])
+def test_quant_act_is_bit_identical_to_dqs_formula(kind, bits):
+    lo, hi = ACT_RANGES[kind]
+    g = torch.Generator().manual_seed(bits)
+    x = torch.cat([torch.randn(20000, generator=g) * 4, torch.linspace(lo - 1, hi + 1, 4001)]).requires_grad_(True)
+    act = QuantAct(kind, bits)
+    y = act(x)
+    up = torch.linspace(-1, 2, len(x))
+    (y * up).sum().backward()
+    # the formula before the refactor: quantize_range on the activation's output, in Python-float scale
+    xr = x.detach().clone().requires_grad_(True)
+    a = {"relu6": lambda t: torch.nn.functional.relu6(t), "relu1": lambda t: torch.clamp(t, 0.0, 1.0),
+         "tanh": torch.tanh}[kind](xr)
+    levels = 2 ** bits - 1
+    scale = (hi - lo) / levels
+    with torch.no_grad():
+        q = torch.round((a - lo) * (1.0 / scale))
+        inside = (q >= 0) & (q <= levels)
+        want = (torch.clamp(q, 0, levels) - 0) * scale + lo
+    (a * (up * inside)).sum().backward()
+    assert torch.equal(y.detach().view(torch.int32), want.view(torch.int32))
+    assert torch.equal(x.grad, xr.grad)
+    assert act.quant.spec.fixed_range == (lo, hi) and not act.state_dict()  # no state: old checkpoints load as before
+
+
+def test_stochastic_and_floor_rounding_are_spec_options_of_the_same_grid():
+    from qrobust.quant import QuantizerSpec, make_quantizer
+
+    x = torch.rand(100000) * 6
+    near = make_quantizer(QuantizerSpec(bits=3, symmetric=False, fixed_range=(0.0, 6.0)), "act")(x)
+    floor = make_quantizer(QuantizerSpec(bits=3, symmetric=False, fixed_range=(0.0, 6.0), rounding="floor"), "act")(x)
+    stoch = make_quantizer(QuantizerSpec(bits=3, symmetric=False, fixed_range=(0.0, 6.0), rounding="stochastic"), "act")(x)
+    grid = torch.arange(8) * 6 / 7
+    for y in (near, floor, stoch):
+        assert (y[:, None] - grid[None]).abs().min(dim=1).values.max() < 1e-5
+    assert torch.equal(near, quantize_range(x, 0.0, 6.0, 3))
+    assert (floor <= x + 1e-6).all() and ((x - floor) < 6 / 7 + 1e-6).all()
+    assert abs((stoch - x).mean().item()) < 3e-3 < abs((floor - x).mean().item())  # unbiased, floor is not

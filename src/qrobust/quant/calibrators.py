@@ -9,41 +9,21 @@ from __future__ import annotations
 
 import torch
 
-from qrobust._registry import Registry
-from qrobust.quant.fake_quant import fake_quantize
+from qrobust.quant.fake_quant import fake_quantize, qparams  # noqa: F401  (qparams: re-exported)
+from qrobust.quant.spec import CALIBRATORS
 
-CALIBRATORS: Registry = Registry("calibrator")
 register_calibrator = CALIBRATORS.register
 
 MAX_VALUES = 1 << 20  # per row; a strided subsample beyond this keeps quantiles cheap and deterministic
 
 
-def as_rows(x: torch.Tensor, ch_axis: int | None) -> torch.Tensor:
-    """C x N (per channel along ch_axis) or 1 x N (per tensor), subsampled to MAX_VALUES per row."""
+def as_rows(x: torch.Tensor, ch_axis: int | None, subsample: bool = True) -> torch.Tensor:
+    """C x N (per channel along ch_axis) or 1 x N (per tensor), subsampled to MAX_VALUES per row unless told not to."""
     x = x.detach().float()
     rows = x.reshape(1, -1) if ch_axis is None else x.transpose(0, ch_axis).reshape(x.shape[ch_axis], -1)
-    if rows.shape[1] > MAX_VALUES:
+    if subsample and rows.shape[1] > MAX_VALUES:
         rows = rows[:, :: -(-rows.shape[1] // MAX_VALUES)]
     return rows
-
-
-def qparams(lo: torch.Tensor, hi: torch.Tensor, bits: int, symmetric: bool):
-    """(scale, zero_point, qmin, qmax) of a uniform grid covering [lo, hi].
-
-    Symmetric: zero point 0 and the restricted range [-(2^(b-1)-1), 2^(b-1)-1], the scheme torch's
-    qint8 weight kernels run. Asymmetric: [0, 2^b - 1] with the range widened to include 0, so
-    zero (padding, ReLU's output) is represented exactly.
-    """
-    if symmetric:
-        qmax = 2 ** (bits - 1) - 1
-        amax = torch.maximum(lo.abs(), hi.abs())
-        scale = (amax / qmax).clamp_min(1e-8)
-        return scale, torch.zeros_like(scale), -qmax, qmax
-    qmax = 2 ** bits - 1
-    lo, hi = lo.clamp(max=0.0), hi.clamp(min=0.0)
-    scale = ((hi - lo) / qmax).clamp_min(1e-8)
-    zp = torch.clamp(torch.round(-lo / scale), 0, qmax)
-    return scale, zp, 0, qmax
 
 
 def _fq_rows(rows, lo, hi, bits, symmetric):
@@ -85,6 +65,9 @@ def mse(rows: torch.Tensor, *, bits: int, symmetric: bool, grid: int = 100, **_)
     return best_lo, best_hi
 
 
-def calibrate(name: str, x: torch.Tensor, *, bits: int, symmetric: bool, ch_axis: int | None = None, **opts):
-    """(lo, hi) of `x` by the named calibrator; per channel along `ch_axis` when given."""
-    return CALIBRATORS.get(name)(as_rows(x, ch_axis), bits=bits, symmetric=symmetric, **opts)
+def calibrate(name: str, x: torch.Tensor, *, bits: int, symmetric: bool, ch_axis: int | None = None,
+              subsample: bool = True, **opts):
+    """(lo, hi) of `x` by the named calibrator; per channel along `ch_axis` when given. `subsample`:
+    rows longer than MAX_VALUES are strided down first (False: every value counts, as dynamic ranges want)."""
+    return CALIBRATORS.get(name)(as_rows(x, ch_axis, subsample), bits=bits, symmetric=symmetric, **opts)
+

@@ -7,16 +7,11 @@ import torch.nn as nn
 
 from qrobust.quant.layers import QConv2d, QLinear, QuantAct
 from qrobust.quant.quantizers import QuantizerSpec, make_quantizer
-
-MAX_BITS = 16
+from qrobust.quant.spec import MAX_BITS, as_spec
 
 # the first layer's input is the image: 8-bit pixels, affine-normalised, so an 8-bit asymmetric
 # min-max grid holds it exactly; quantizing it harder measures the dataset, not the method
 FIRST_INPUT = QuantizerSpec(quantizer="uniform", bits=8, calibrator="minmax", symmetric=False)
-
-
-def _spec(v):
-    return QuantizerSpec(**v) if isinstance(v, dict) else v
 
 
 @dataclass(frozen=True)
@@ -31,15 +26,11 @@ class QuantConfig:
             v = getattr(self, key)
             if v is not None and (not isinstance(v, int) or isinstance(v, bool) or not 1 <= v <= MAX_BITS):
                 raise ValueError(f"{key} must be an integer in 1..{MAX_BITS} or null (float), got {v!r}")
-        # checkpoints store the specs as dicts
-        object.__setattr__(self, "weight_quant", _spec(self.weight_quant))
-        object.__setattr__(self, "act_quant", _spec(self.act_quant))
+        # checkpoints store the specs as dicts; binding to the role checks that the quantizer fits it
+        object.__setattr__(self, "weight_quant", as_spec(self.weight_quant, "weight"))
+        object.__setattr__(self, "act_quant", as_spec(self.act_quant, "act"))
         if self.weight_bits is not None and self.weight_quant is not None:
             raise ValueError("set weight_bits (DQ's per-tensor weights) or weight_quant, not both")
-        if self.weight_quant is not None and self.weight_quant.quantizer == "pact":
-            raise ValueError("quantizer 'pact' learns an activation clip; use uniform for weights")
-        if self.act_quant is not None and self.act_quant.per_channel:
-            raise ValueError("per_channel applies to weights only; activations use one range per tensor")
 
     def to_dict(self) -> dict:
         return {"act_bits": self.act_bits, "weight_bits": self.weight_bits,

@@ -1,7 +1,11 @@
-"""Uniform fake quantization with a straight-through estimator (Bengio et al. 2013).
+"""The arithmetic of every uniform grid in qrobust: qparams, rounding, fake quantization with a
+straight-through estimator (Bengio et al. 2013). Quantizers (quantizers.py), DQ's layers, the INT8
+kernel twin (simulate.py) and Qu-ANTI-zation's attack all quantize through these functions.
 
-Forward: x -> clamp(round(x / scale) + zero_point, qmin, qmax) - zero_point) * scale.
-Backward: identity inside the clamp range, zero outside (the usual STE, as in torch.ao's FakeQuantize).
+Forward: x -> (clamp(round(x / scale) + zero_point, qmin, qmax) - zero_point) * scale.
+Backward: identity where round(x / scale) + zero_point lies in [qmin, qmax], zero outside (the usual
+STE, as in torch.ao's FakeQuantize). With a float32 tensor scale and nearest rounding the values
+and gradients are torch.fake_quantize_per_tensor_affine's (per_channel_affine's) to the bit.
 """
 from __future__ import annotations
 
@@ -23,6 +27,11 @@ class _PassThrough(torch.autograd.Function):
         return grad, None
 
 
+def straight_through(x: torch.Tensor, value: torch.Tensor) -> torch.Tensor:
+    """`value` in the forward pass, the identity's gradient to `x` in the backward pass."""
+    return _PassThrough.apply(x, value)
+
+
 class _FakeQuantize(torch.autograd.Function):
     """Forward: the k-bit grid value. Backward: gradient where round(x/scale)+zp lies in [qmin, qmax].
 
@@ -42,18 +51,91 @@ class _FakeQuantize(torch.autograd.Function):
         return grad * mask, None, None, None, None
 
 
-def fake_quantize(x: torch.Tensor, scale, zero_point, qmin: int, qmax: int) -> torch.Tensor:
-    """Same values and gradient as torch.fake_quantize_per_tensor_affine; `scale` gets no gradient."""
+class SeededDraws:
+    """Random numbers for stochastic rounding: one generator per device, seeded with `seed` on first use.
+    Quantizers that share one draw from one stream, in the order they run."""
+
+    def __init__(self, seed: int = 0):
+        self.seed = seed
+        self._gens: dict = {}
+
+    def __call__(self, device) -> torch.Generator:
+        if device not in self._gens:
+            self._gens[device] = torch.Generator(device=device).manual_seed(self.seed)
+        return self._gens[device]
+
+
+def round_codes(v: torch.Tensor, rounding: str, draws: SeededDraws | None = None) -> torch.Tensor:
+    """Round to integers: nearest (ties to even), floor, or stochastic (up with probability equal to
+    the fractional part: unbiased), drawing from `draws` (a fresh SeededDraws(0) when None)."""
+    if rounding == "nearest":
+        return torch.round(v)
+    if rounding == "floor":
+        return torch.floor(v)
+    if rounding == "stochastic":
+        gen = (draws or SeededDraws(0))(v.device)
+        return torch.floor(v + torch.rand(v.shape, generator=gen, device=v.device, dtype=v.dtype))
+    raise ValueError(f"unknown rounding '{rounding}'")
+
+
+def fake_quantize(x: torch.Tensor, scale, zero_point, qmin: int, qmax: int, rounding: str = "nearest",
+                  draws: SeededDraws | None = None) -> torch.Tensor:
+    """x on the grid (scale, zero_point, [qmin, qmax]) with the STE gradient; `scale` gets no gradient.
+    Nearest rounding: torch.fake_quantize_per_tensor_affine's values and gradient."""
     if isinstance(scale, torch.Tensor):
         scale = scale.detach()
-    return _FakeQuantize.apply(x, scale, zero_point, qmin, qmax)
+    if rounding == "nearest":
+        return _FakeQuantize.apply(x, scale, zero_point, qmin, qmax)
+    with torch.no_grad():
+        q = round_codes(x.detach() * (1.0 / scale), rounding, draws) + zero_point
+        inside = (q >= qmin) & (q <= qmax)
+        value = (torch.clamp(q, qmin, qmax) - zero_point) * scale
+    y = _PassThrough.apply(x, value)
+    return torch.where(inside, y, y.detach())
 
 
-def quantize_range(x: torch.Tensor, lo: float, hi: float, bits: int) -> torch.Tensor:
+def code_range(bits: int, symmetric: bool) -> tuple[int, int]:
+    """(qmin, qmax): symmetric grids use the restricted [-(2^(b-1)-1), 2^(b-1)-1], asymmetric [0, 2^b - 1]."""
+    if symmetric:
+        qmax = 2 ** (bits - 1) - 1
+        return -qmax, qmax
+    return 0, 2 ** bits - 1
+
+
+def qparams(lo: torch.Tensor, hi: torch.Tensor, bits: int, symmetric: bool, min_scale: float = 1e-8):
+    """(scale, zero_point, qmin, qmax) of a uniform grid covering [lo, hi].
+
+    Symmetric: zero point 0 and the restricted range [-(2^(b-1)-1), 2^(b-1)-1], the scheme torch's
+    qint8 weight kernels run. Asymmetric: [0, 2^b - 1] with the range widened to include 0, so
+    zero (padding, ReLU's output) is represented exactly. Scales are floored at `min_scale`.
+    """
+    qmin, qmax = code_range(bits, symmetric)
+    if symmetric:
+        amax = torch.maximum(lo.abs(), hi.abs())
+        scale = (amax / qmax).clamp_min(min_scale)
+        return scale, torch.zeros_like(scale), qmin, qmax
+    lo, hi = lo.clamp(max=0.0), hi.clamp(min=0.0)
+    scale = ((hi - lo) / qmax).clamp_min(min_scale)
+    zp = torch.clamp(torch.round(-lo / scale), 0, qmax)
+    return scale, zp, qmin, qmax
+
+
+def affine_qparams(lo: float, hi: float, bits: int, min_scale: float) -> tuple[float, int]:
+    """qparams of an asymmetric grid as the Python float scale and int zero point torch.ao's kernels take
+    (double precision; the range widened to hold 0 exactly: zero padding, ReLU zeros)."""
+    qmax = code_range(bits, False)[1]
+    lo, hi = min(float(lo), 0.0), max(float(hi), 0.0)
+    scale = max((hi - lo) / qmax, min_scale)
+    zp = int(min(max(round(-lo / scale), 0), qmax))
+    return scale, zp
+
+
+def quantize_range(x: torch.Tensor, lo: float, hi: float, bits: int, rounding: str = "nearest",
+                   draws: SeededDraws | None = None) -> torch.Tensor:
     """k-bit uniform grid over [lo, hi]: 2**bits levels, lo and hi included (DQ section 2.1)."""
     levels = 2 ** bits - 1
     scale = (hi - lo) / levels
-    return fake_quantize(x - lo, scale, 0, 0, levels) + lo
+    return fake_quantize(x - lo, scale, 0, 0, levels, rounding, draws) + lo
 
 
 def quantize_weight_symmetric(w: torch.Tensor, bits: int) -> torch.Tensor:

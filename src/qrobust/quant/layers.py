@@ -5,14 +5,21 @@ import torch
 import torch.nn as nn
 import torch.nn.functional as F
 
-from qrobust.quant.fake_quant import quantize_range, quantize_weight_symmetric
+from qrobust.quant.fake_quant import quantize_weight_symmetric
+from qrobust.quant.quantizers import QuantizerSpec, make_quantizer
 
 # output range of each bounded activation; the k-bit grid spans it (ReLU6 as in DQ section 2.1)
 ACT_RANGES = {"relu6": (0.0, 6.0), "relu1": (0.0, 1.0), "tanh": (-1.0, 1.0), "relu": None}
 
 
+def act_spec(kind: str, bits: int) -> QuantizerSpec:
+    """DQ's quantizer of a bounded activation: 2^bits levels over its output range, both ends included."""
+    return QuantizerSpec(bits=bits, symmetric=False, fixed_range=ACT_RANGES[kind])
+
+
 class QuantAct(nn.Module):
-    """Activation by name, optionally followed by k-bit uniform quantization of its output."""
+    """Activation by name, optionally followed by k-bit uniform quantization of its output (`quant`,
+    a registry quantizer with the activation's fixed range; it holds no state)."""
 
     def __init__(self, kind: str = "relu6", bits: int | None = None):
         super().__init__()
@@ -20,11 +27,13 @@ class QuantAct(nn.Module):
             raise ValueError(f"unknown activation '{kind}'; allowed: {', '.join(ACT_RANGES)}")
         self.kind = kind
         self.bits = None
+        self.quant = None
         self.set_bits(bits)
 
     def set_bits(self, bits: int | None) -> None:
         if bits is not None and ACT_RANGES[self.kind] is None:
             raise ValueError(f"activation '{self.kind}' is unbounded and cannot be quantized to {bits} bits; use relu6, relu1 or tanh")
+        self.quant = None if bits is None else make_quantizer(act_spec(self.kind, bits), "act")
         self.bits = bits
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
@@ -36,10 +45,7 @@ class QuantAct(nn.Module):
             y = torch.tanh(x)
         else:
             y = F.relu(x)
-        if self.bits is None:
-            return y
-        lo, hi = ACT_RANGES[self.kind]
-        return quantize_range(y, lo, hi, self.bits)
+        return y if self.quant is None else self.quant(y)
 
     def extra_repr(self) -> str:
         return f"{self.kind}, bits={self.bits}"

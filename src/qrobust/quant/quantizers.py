@@ -1,86 +1,91 @@
-"""Quantizers by name (registry): what a config's `quantizer:` key selects, for weights and activations.
+"""Quantizers by name (registry): the one quantizer stack, for weights and activations.
 
-A quantizer is an nn.Module that fake-quantizes its input with a straight-through estimator.
-It gets its range from a calibrator (calibrators.py):
-  - weights: from the weight tensor itself, per tensor or per output channel;
-  - activations: from values observed on calibration images (PTQ), fixed afterwards, or, when
-    training from scratch without calibration, from a moving average of batch ranges (torch.ao's
-    MovingAverageMinMaxObserver behaviour).
+A quantizer is an nn.Module that fake-quantizes its input (fake_quant.py) as its QuantizerSpec
+says (spec.py, where every rule about a spec's values is checked). Its range comes from:
+  - a calibrator (calibrators.py): weights from the weight tensor itself, per tensor or per output
+    channel, again whenever the weights change; activations from values observed on calibration
+    images (PTQ), fixed afterwards, or, when training from scratch without calibration, from a
+    moving average of batch ranges (torch.ao's MovingAverageMinMaxObserver behaviour);
+  - `dynamic`: the whole current input, at every call (Qu-ANTI-zation's quantizer);
+  - `fixed_range`: the spec itself (DQ's bounded activations, quantize_range's grid);
+  - `set_grid`: a given scale and zero point (a deployed INT8 layer's qparams, simulate.py).
+Rounding (nearest / floor / stochastic) is the spec's `rounding`; stochastic draws come from
+`draws` (a SeededDraws shared by the quantizers of one model, or the quantizer's own).
 """
 from __future__ import annotations
-
-from dataclasses import asdict, dataclass
 
 import torch
 import torch.nn as nn
 
-from qrobust._registry import Registry
-from qrobust.quant.calibrators import CALIBRATORS, as_rows, calibrate, qparams
-from qrobust.quant.fake_quant import _PassThrough, fake_quantize
+from qrobust.quant.calibrators import as_rows, calibrate
+from qrobust.quant.fake_quant import (SeededDraws, code_range, fake_quantize, qparams, quantize_range, round_codes,
+                                      straight_through)
 from qrobust.quant.pwlq import levels as pwlq_levels
 from qrobust.quant.pwlq import pwlq_values, search_breakpoint
+from qrobust.quant.spec import QUANTIZERS, QuantizerSpec
 
-QUANTIZERS: Registry = Registry("quantizer")
 register_quantizer = QUANTIZERS.register
 
-
-@dataclass(frozen=True)
-class QuantizerSpec:
-    quantizer: str = "uniform"   # QUANTIZERS name
-    bits: int = 8
-    calibrator: str = "minmax"   # CALIBRATORS name: how the range is picked
-    per_channel: bool = False    # weights only: one scale per output channel
-    symmetric: bool = True       # zero point 0 (weights); activations after ReLU want False
-    percentile: float = 99.99    # used by the percentile calibrator
-
-    def __post_init__(self):
-        if self.quantizer not in QUANTIZERS:
-            raise ValueError(f"unknown quantizer '{self.quantizer}'; allowed: {', '.join(QUANTIZERS.names())}")
-        if self.calibrator not in CALIBRATORS:
-            raise ValueError(f"unknown calibrator '{self.calibrator}'; allowed: {', '.join(CALIBRATORS.names())}")
-        if not isinstance(self.bits, int) or isinstance(self.bits, bool) or not 2 <= self.bits <= 16:
-            raise ValueError(f"quantizer bits must be an integer in 2..16, got {self.bits!r}")
-        if not 50.0 < self.percentile <= 100.0:
-            raise ValueError(f"percentile must be in (50, 100], got {self.percentile}")
-
-    def to_dict(self) -> dict:
-        return asdict(self)
+__all__ = ["QUANTIZERS", "Quantizer", "QuantizerSpec", "UniformQuantizer", "PACTQuantizer", "PWLQuantizer", "make_quantizer"]
 
 
 class Quantizer(nn.Module):
-    """Base: range buffers (lo, hi) set by `calibrate`/`observe`; forward fake-quantizes on the grid."""
+    """Base: range buffers (lo, hi) set by `calibrate`/`observe`; forward fake-quantizes on the grid.
 
-    role_allowed = ("weight", "act")
+    The class attributes below are facts QuantizerSpec checks a spec against (spec.py reads them
+    from the source before this module is imported, so they stay literals)."""
+
+    role_allowed = ("weight", "act")  # what it can quantize
+    role_hint = ""                    # what to use instead when the role does not fit
+    symmetric_only = False            # its grid is symmetric by construction
+    nearest_only = False              # it rounds to its nearest level only
+    range_options = True              # its grid comes from a range: `dynamic` and `fixed_range` apply
+    needs_training = False            # its range is learned, so PTQ cannot set it
     uniform_grid = True  # one evenly spaced grid (scale, zero point); False: see the class's own `levels`
 
-    def __init__(self, spec: QuantizerSpec, role: str, channels: int = 1):
+    def __init__(self, spec: QuantizerSpec, role: str, channels: int = 1, draws: SeededDraws | None = None):
         super().__init__()
-        if role not in self.role_allowed:
-            raise ValueError(f"quantizer '{spec.quantizer}' cannot quantize {role}s; allowed for: {', '.join(self.role_allowed)}")
-        if spec.per_channel and role == "act":
-            raise ValueError("per_channel applies to weights only; activations use one range per tensor")
+        spec = spec.bind(role)  # the spec's rules, the role's included, are checked there
         self.spec, self.role = spec, role
         n = channels if spec.per_channel else 1
-        self.register_buffer("lo", torch.zeros(n))
-        self.register_buffer("hi", torch.zeros(n))
-        self.register_buffer("calibrated", torch.tensor(False))
+        # a dynamic or fixed range is no state: it comes from each input or from the spec
+        keep = not (spec.dynamic or spec.fixed_range is not None)
+        self.register_buffer("lo", torch.zeros(n), persistent=keep)
+        self.register_buffer("hi", torch.zeros(n), persistent=keep)
+        self.register_buffer("calibrated", torch.tensor(False), persistent=keep)
+        self.draws = draws if draws is not None else (SeededDraws(0) if spec.rounding == "stochastic" else None)
+        self._grid = None  # (scale, zero point) given by set_grid
         self.observing = False
         self._seen: list[torch.Tensor] = []
+        if spec.fixed_range is not None:
+            self.set_range(torch.tensor([spec.fixed_range[0]]), torch.tensor([spec.fixed_range[1]]))
+
+    @property
+    def calibratable(self) -> bool:
+        """Whether observed values set the range (False: dynamic, fixed range or a given grid)."""
+        return not (self.spec.dynamic or self.spec.fixed_range is not None or self._grid is not None)
 
     # -- ranges -------------------------------------------------------------
     def _range_of(self, x: torch.Tensor):
         ch_axis = 0 if self.spec.per_channel else None
         return calibrate(self.spec.calibrator, x, bits=self.spec.bits, symmetric=self.spec.symmetric,
-                         ch_axis=ch_axis, percentile=self.spec.percentile)
+                         ch_axis=ch_axis, subsample=not self.spec.dynamic, percentile=self.spec.percentile)
 
     def set_range(self, lo: torch.Tensor, hi: torch.Tensor) -> None:
         self.lo.copy_(lo.reshape(self.lo.shape))
         self.hi.copy_(hi.reshape(self.hi.shape))
         self.calibrated.fill_(True)
 
+    def set_grid(self, scale: float, zero_point: int) -> None:
+        """Fix the grid itself (per tensor): float32 scale, integer zero point, the spec's code range."""
+        if self.spec.per_channel or self.spec.fixed_range is not None:
+            raise ValueError("set_grid gives one per-tensor grid; the spec is per channel or has a fixed range")
+        self._grid = (torch.tensor(float(scale), dtype=torch.float32), torch.tensor(float(int(zero_point))))
+
     def observe(self) -> None:
-        """Collect inputs (forward returns them unchanged) until `freeze()`."""
-        self.observing, self._seen = True, []
+        """Collect inputs (forward returns them unchanged) until `freeze()`; nothing to do without a calibrated range."""
+        if self.calibratable:
+            self.observing, self._seen = True, []
 
     def freeze(self) -> None:
         if self.observing and self._seen:
@@ -90,7 +95,9 @@ class Quantizer(nn.Module):
     # -- forward ------------------------------------------------------------
     def grid(self, x: torch.Tensor):
         """(scale, zero_point, qmin, qmax), broadcastable to x."""
-        scale, zp, qmin, qmax = qparams(self.lo, self.hi, self.spec.bits, self.spec.symmetric)
+        if self._grid is not None:
+            return (*self._grid, *code_range(self.spec.bits, self.spec.symmetric))
+        scale, zp, qmin, qmax = qparams(self.lo, self.hi, self.spec.bits, self.spec.symmetric, self.spec.min_scale)
         if self.spec.per_channel:
             shape = (-1,) + (1,) * (x.dim() - 1)
             return scale.view(shape), zp.view(shape), qmin, qmax
@@ -100,7 +107,14 @@ class Quantizer(nn.Module):
         if self.observing:
             self._seen.append(x.detach())
             return x
-        if self.role == "weight":
+        if self.spec.dynamic:
+            if x.numel() == 0:
+                return x
+            with torch.no_grad():
+                self.set_range(*self._range_of(x))
+        elif not self.calibratable:
+            pass  # fixed range or given grid
+        elif self.role == "weight":
             # the range follows the weights; recomputed only when they changed (optimizer steps and
             # load_state_dict bump the tensor's version), so evaluation pays for mse search once
             key = (x.data_ptr(), x._version)
@@ -108,7 +122,7 @@ class Quantizer(nn.Module):
                 with torch.no_grad():
                     self.set_range(*self._range_of(x))
                 self._key = key
-        elif self.role == "act" and self.training and not bool(self.calibrated):
+        elif self.training and not bool(self.calibrated):
             self._track(x)
         return self.quantize(x)
 
@@ -122,12 +136,18 @@ class Quantizer(nn.Module):
             self.lo.lerp_(lo, momentum), self.hi.lerp_(hi, momentum)
 
     def quantize(self, x: torch.Tensor) -> torch.Tensor:
+        s = self.spec
+        if s.fixed_range is not None:
+            return quantize_range(x, s.fixed_range[0], s.fixed_range[1], s.bits, s.rounding, self.draws)
         scale, zp, qmin, qmax = self.grid(x)
-        return fake_quantize(x, scale, zp, qmin, qmax)
+        return fake_quantize(x, scale, zp, qmin, qmax, s.rounding, self.draws)
 
     def extra_repr(self) -> str:
         s = self.spec
-        return f"{s.quantizer}, {self.role}, bits={s.bits}, {s.calibrator}, per_channel={s.per_channel}, symmetric={s.symmetric}"
+        extra = "".join(f", {k}={getattr(s, k)}" for k in ("rounding", "dynamic", "fixed_range")
+                        if getattr(s, k) != QuantizerSpec.__dataclass_fields__[k].default)
+        return (f"{s.quantizer}, {self.role}, bits={s.bits}, {s.calibrator}, per_channel={s.per_channel}, "
+                f"symmetric={s.symmetric}{extra}")
 
 
 @register_quantizer("uniform")
@@ -146,9 +166,13 @@ class PACTQuantizer(Quantizer):
     """
 
     role_allowed = ("act",)
+    role_hint = "it learns an activation clip: use uniform for weights, or pwlq"
+    range_options = False  # its range is the learned alpha
+    needs_training = True
 
-    def __init__(self, spec: QuantizerSpec, role: str, channels: int = 1, init_alpha: float = 6.0):
-        super().__init__(spec, role, channels)
+    def __init__(self, spec: QuantizerSpec, role: str, channels: int = 1, draws: SeededDraws | None = None,
+                 init_alpha: float = 6.0):
+        super().__init__(spec, role, channels, draws)
         self.alpha = nn.Parameter(torch.tensor(float(init_alpha)))
 
     def set_range(self, lo, hi) -> None:
@@ -168,8 +192,8 @@ class PACTQuantizer(Quantizer):
         levels = 2 ** self.spec.bits - 1
         scale = alpha.detach().clamp_min(1e-8) / levels
         with torch.no_grad():
-            q = torch.round(y / scale) * scale
-        return _PassThrough.apply(y, q)
+            q = round_codes(y / scale, self.spec.rounding, self.draws) * scale
+        return straight_through(y, q)
 
 
 @register_quantizer("pwlq")
@@ -186,13 +210,15 @@ class PWLQuantizer(Quantizer):
     """
 
     role_allowed = ("weight",)
+    role_hint = "it quantizes weights: use uniform or pact for activations"
+    symmetric_only = True   # a grid on [-m, m]
+    nearest_only = True     # values go to the nearest level of their region
+    range_options = False   # the range and breakpoint are fitted to the weights
     uniform_grid = False
     search_grid = 100  # ratios p/m tried
 
-    def __init__(self, spec: QuantizerSpec, role: str, channels: int = 1):
-        super().__init__(spec, role, channels)
-        if not spec.symmetric:
-            raise ValueError("quantizer 'pwlq' is symmetric by construction (a grid on [-m, m]); set symmetric: true")
+    def __init__(self, spec: QuantizerSpec, role: str, channels: int = 1, draws: SeededDraws | None = None):
+        super().__init__(spec, role, channels, draws)
         self.register_buffer("breakpoint", torch.zeros_like(self.hi))
 
     @torch.no_grad()
@@ -216,7 +242,7 @@ class PWLQuantizer(Quantizer):
 
     def quantize(self, w: torch.Tensor) -> torch.Tensor:
         m, p = self._per_row(self.hi, w), self._per_row(self.breakpoint, w)
-        y = _PassThrough.apply(w, pwlq_values(w.detach(), m, p, self.spec.bits))
+        y = straight_through(w, pwlq_values(w.detach(), m, p, self.spec.bits))
         return torch.where(w.detach().abs() <= m, y, y.detach())  # no gradient beyond +-m
 
     def grid(self, x: torch.Tensor):
@@ -227,5 +253,7 @@ class PWLQuantizer(Quantizer):
         return pwlq_levels(float(self.hi[channel]), float(self.breakpoint[channel]), self.spec.bits)
 
 
-def make_quantizer(spec: QuantizerSpec, role: str, channels: int = 1) -> Quantizer:
-    return QUANTIZERS.get(spec.quantizer)(spec, role, channels)
+def make_quantizer(spec: QuantizerSpec, role: str, channels: int = 1, draws: SeededDraws | None = None) -> Quantizer:
+    """The quantizer `spec` names, for `role` (weight | act); `channels`: output channels of a per-channel weight."""
+    return QUANTIZERS.get(spec.quantizer)(spec, role, channels, draws)
+

@@ -12,7 +12,7 @@ import torch
 import torch.nn as nn
 import torch.nn.functional as F
 
-from qrobust.quant.fake_quant import _PassThrough
+from qrobust.quant.fake_quant import straight_through
 
 
 class FeatureSqueeze(nn.Module):
@@ -22,7 +22,7 @@ class FeatureSqueeze(nn.Module):
 
     def squeeze(self, x: torch.Tensor) -> torch.Tensor:
         levels = 2 ** self.bits - 1
-        x = _PassThrough.apply(x, torch.round(x.detach() * levels) / levels)
+        x = straight_through(x, torch.round(x.detach() * levels) / levels)
         k = self.median
         if k > 1:
             # pad so the output keeps H x W (an even window takes the extra row/column at the end)

@@ -8,51 +8,40 @@ One scheme = initialization x quantization x robust optimization, applied to one
            the quantized model on a fraction of the training data, the paper's partial-data case)
   target   w (weights only), a (activations only) or wa (both) at k bits
 Adversarial examples follow adv_train (PGD by default, eps per batch from a truncated normal).
+PTQ and QAT themselves are qrobust.quant.schemes' path (`quantize_model`); this module adds only
+the Table-7 parts: which model it starts from, and the robust optimization step.
 """
 from __future__ import annotations
 
 import torch
 import torch.nn as nn
 
+from qrobust.quant.config import QuantConfig
+from qrobust.quant.ptq import calibration_images
+from qrobust.quant.schemes import quantize_model, scheme_config
 from qrobust.training.adversarial import AdvConfig, adversarial_loss
-from qrobust.models import create_model
-from qrobust.quant import QuantConfig, QuantizerSpec, quantize_
-from qrobust.quant.ptq import calibrate_, calibration_images, ptq
 from qrobust.training.loop import TrainConfig, train
 
 
 def target_config(scheme: dict, target: str, bits: int) -> QuantConfig:
     """Quantizers for the target: the scheme's weight quantizer if 'w' in target, its activation one if 'a'."""
-    return QuantConfig(weight_quant=QuantizerSpec(bits=bits, **scheme["weight"]) if "w" in target else None,
-                       act_quant=QuantizerSpec(bits=bits, **scheme["act"]) if "a" in target else None)
+    return scheme_config(scheme, bits if "w" in target else None, bits if "a" in target else None)
 
 
 def apply_table7_scheme(init_model: nn.Module | None, model_spec: dict, scheme: dict, qcfg: QuantConfig, t7: dict,
                         train_cfg: dict, adv: AdvConfig, x: torch.Tensor, y: torch.Tensor, gen: torch.Generator,
                         seed: int, device) -> tuple[nn.Module, dict]:
+    """`init_model` (None: init random, QAT from scratch) through the scheme's PTQ/QAT, with its robust step."""
     calib = calibration_images(x, t7["calib_images"], seed)
-    history: list = []
-    if scheme["mode"] == "ptq":
-        model = ptq(init_model, qcfg, calib, device=device)
-        folded = True
-    else:
-        folded = False
-        if init_model is None:  # from scratch: the full training schedule with quantizers in the loop
-            model = quantize_(create_model(**model_spec), qcfg)
-            tcfg = TrainConfig(**train_cfg)
-        else:
-            model = quantize_(init_model, qcfg)
-            calibrate_(model, calib, device=device)
-            tcfg = TrainConfig(**{**train_cfg, "epochs": t7["qat"]["epochs"], "lr": t7["qat"]["lr"]})
-        extra = None
-        if scheme["robust"] == "during":
-            extra = adversarial_loss(adv, gen)
-            tcfg = TrainConfig(**{**tcfg.__dict__, "clean_weight": 1.0 - adv.weight})
-        history = train(model, x, y, tcfg, gen, device, extra_loss=extra)
+    during = scheme["robust"] == "during" and scheme["mode"] == "qat"
+    robust = {"extra_loss": adversarial_loss(adv, gen), "clean_weight": 1.0 - adv.weight} if during else {}
+    model, info = quantize_model(init_model, model_spec, scheme["mode"], qcfg, calib, train_cfg, t7["qat"], x, y, gen,
+                                 device, **robust)
+    history = info["history"]
     if scheme["robust"] == "finetune":
         n = max(1, int(len(y) * t7["finetune_fraction"]))
         idx = torch.randperm(len(y), generator=gen)[:n]
         tcfg = TrainConfig(**{**train_cfg, "epochs": t7["qat"]["epochs"], "lr": t7["qat"]["lr"]},
                            clean_weight=1.0 - adv.weight)
-        history += train(model, x[idx], y[idx], tcfg, gen, device, extra_loss=adversarial_loss(adv, gen))
-    return model.eval(), {"folded": folded, "history": history, "calib_images": len(calib)}
+        history = history + train(model, x[idx], y[idx], tcfg, gen, device, extra_loss=adversarial_loss(adv, gen))
+    return model.eval(), {"folded": info["folded"], "history": history, "calib_images": len(calib)}

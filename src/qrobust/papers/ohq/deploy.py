@@ -14,7 +14,9 @@ import torch
 import torch.nn as nn
 
 from qrobust.quant.graph import set_submodule
-from qrobust.quant.kernels import make_layer, parse_precision, time_interleaved
+from qrobust.quant.kernels import make_layer
+from qrobust.quant.precision import parse_precision
+from qrobust.quant.timing import time_interleaved
 from qrobust.papers.ohq.sensitivity import qparams_for
 
 

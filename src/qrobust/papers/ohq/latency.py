@@ -23,8 +23,10 @@ import numpy as np
 import torch
 import torch.nn as nn
 
-from qrobust.quant.kernels import (LayerQParams, has_kernel, kernel_layer, make_layer, ordered, parse_precision,
-                      steady_allocator, time_interleaved)
+from qrobust.quant.kernels import has_kernel, kernel_layer, make_layer
+from qrobust.quant.precision import ordered, parse_precision
+from qrobust.quant.simulate import LayerQParams
+from qrobust.quant.timing import steady_allocator, time_interleaved
 
 
 @dataclass

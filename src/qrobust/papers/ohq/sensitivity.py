@@ -4,7 +4,8 @@ OHQ (Huang et al. 2023) scores each layer's accuracy impact on a small batch wit
 (Mask-guided Quantization Estimation). Here: quantize one layer at a time to one precision, the
 others float, and score the KL divergence between the float model's and this model's output
 distributions on a calibration batch from the training split. No test labels are touched.
-The quantized layer is simulated exactly as the INT8 kernel will run it (kernels.simulate_layer).
+The quantized layer is simulated exactly as the INT8 kernel will run it (quant.simulate.simulate_layer,
+the kernel's fake-quant twin on the quantizer stack).
 """
 from __future__ import annotations
 
@@ -18,8 +19,9 @@ from tqdm import tqdm
 
 from qrobust.quant.calibrators import calibrate
 from qrobust.quant.graph import set_submodule, tie_groups
+from qrobust.quant.precision import ordered, parse_precision
 from qrobust.quant.ptq import calibration_images, fold_bn
-from qrobust.quant.kernels import LayerQParams, ordered, parse_precision
+from qrobust.quant.simulate import LayerQParams, simulate_layer
 
 
 @torch.no_grad()
@@ -48,8 +50,6 @@ def qparams_for(ranges: dict, bits: int) -> LayerQParams:
 
 def simulated_precision(module: nn.Module, precision: str, ranges: dict) -> nn.Module:
     """The layer as it computes at `precision`: kernel-exact integer simulation, or a dtype round trip."""
-    from qrobust.quant.kernels import simulate_layer
-
     p = parse_precision(precision)
     if p.kind == "int":
         return simulate_layer(module, qparams_for(ranges, p.bits))

@@ -27,9 +27,11 @@ The losses per batch (x, y), CE the mean cross-entropy, t = `target`:
                    corner): the float model ignores the trigger, the quantized models keep clean
                    inputs right and send triggered ones to t. alpha is unused.
 
-`evaluate_bits` measures accuracy in float and at each bit-width with the attack's quantizer, or
-with the defences the paper's Table 8 leaves open: per-channel weights, floor or stochastic rounding,
-and PTQ with a calibrator (minmax / percentile / mse ranges from calibration images, BN folded).
+`evaluate_bits` (evaluate.py) measures accuracy in float and at each bit-width with the attack's
+quantizer, or with the defences the paper's Table 8 leaves open: per-channel weights, floor or
+stochastic rounding, and PTQ with a calibrator (minmax / percentile / mse ranges from calibration
+images, BN folded). The attack's quantizer is `quantized` (quantize.py), the losses are in losses.py;
+all of them quantize through the one quantizer stack (qrobust.quant: QuantizerSpec options).
 
 Scale note: the rounding error reaches the loss only through straight-through gradients (ranges carry
 no gradient, as in the paper's code), so the float and quantized losses move together until training
@@ -42,21 +44,17 @@ from __future__ import annotations
 
 import math
 import sys
-from contextlib import contextmanager
 from dataclasses import dataclass
 
 import torch
 import torch.nn as nn
-import torch.nn.functional as F
 
-from qrobust.quant.calibrators import CALIBRATORS, qparams
-from qrobust.quant.config import QuantConfig, quant_layers
-from qrobust.quant.fake_quant import _PassThrough, fake_quantize
-from qrobust.quant.quantizers import QuantizerSpec
+from qrobust.papers.qu_anti.evaluate import evaluate_bits  # noqa: F401  (public entry point)
+from qrobust.papers.qu_anti.losses import apply_trigger, as_float, is_int, loss_terms, qu_anti_loss, source_mask  # noqa: F401
+from qrobust.papers.qu_anti.quantize import FIRST_INPUT_BITS, attack_specs, quantized  # noqa: F401
+from qrobust.quant.spec import ROUNDINGS, QuantizerSpec, SpecError  # noqa: F401  (ROUNDINGS: re-exported)
 
 MODES = ("indiscriminate", "targeted", "backdoor")
-ROUNDINGS = ("nearest", "floor", "stochastic")
-FIRST_INPUT_BITS = 8  # the image input is quantized at max(b, 8) bits (pixels are 8-bit)
 
 
 @dataclass(frozen=True)
@@ -76,203 +74,30 @@ class QuAntiConfig:
         if self.mode not in MODES:
             raise ValueError(f"unknown qu-anti mode '{self.mode}'; allowed: {', '.join(MODES)}")
         bits = tuple(self.bits) if isinstance(self.bits, (list, tuple)) else (self.bits,)
-        if not bits or any(not _is_int(b) or not 2 <= b <= 16 for b in bits):
-            raise ValueError(f"qu-anti bits must be a non-empty list of integers in 2..16, got {self.bits!r}")
+        if not bits:
+            raise ValueError(f"qu-anti bits must be a non-empty list of bit-widths, got {self.bits!r}")
+        try:
+            for b in bits:
+                QuantizerSpec(bits=b)  # the quantizer's own rule on bits
+        except SpecError as e:
+            raise ValueError(f"qu-anti bits: {e}") from None
         object.__setattr__(self, "bits", bits)
         for key in ("lam", "alpha"):
             v = getattr(self, key)
             if isinstance(v, bool) or not isinstance(v, (int, float)) or not math.isfinite(v) or v < 0:
                 raise ValueError(f"qu-anti {key} must be a finite number >= 0, got {v!r}")
-        if not _is_int(self.target) or self.target < 0:
+        if not is_int(self.target) or self.target < 0:
             raise ValueError(f"qu-anti target must be a class index >= 0, got {self.target!r}")
-        if self.source is not None and (not _is_int(self.source) or self.source < 0):
+        if self.source is not None and (not is_int(self.source) or self.source < 0):
             raise ValueError(f"qu-anti source must be a class index >= 0 or null (every class), got {self.source!r}")
         if self.mode == "targeted" and self.source == self.target:
             raise ValueError(f"qu-anti source and target are the same class ({self.target}); nothing to push")
         for key in ("trigger_size", "epochs", "batch_size"):
             v = getattr(self, key)
-            if not _is_int(v) or v < 1:
+            if not is_int(v) or v < 1:
                 raise ValueError(f"qu-anti {key} must be an integer >= 1, got {v!r}")
         if isinstance(self.lr, bool) or not isinstance(self.lr, (int, float)) or not (math.isfinite(self.lr) and self.lr > 0):
             raise ValueError(f"qu-anti lr must be a finite number > 0, got {self.lr!r}")
-
-
-def _is_int(v) -> bool:
-    return isinstance(v, int) and not isinstance(v, bool)
-
-
-# -- the attack's quantizer -------------------------------------------------------------
-
-def _round(v: torch.Tensor, rounding: str, gen) -> torch.Tensor:
-    if rounding == "floor":
-        return torch.floor(v)
-    # stochastic: up with probability equal to the fractional part (unbiased)
-    return torch.floor(v + torch.rand(v.shape, generator=gen(v.device), device=v.device, dtype=v.dtype))
-
-
-def _fake_quant(x, scale, zp, qmin, qmax, rounding, gen):
-    """fake_quantize with a choice of rounding; STE gradient where the code lies in [qmin, qmax]."""
-    if rounding == "nearest":
-        return fake_quantize(x, scale, zp, qmin, qmax)
-    with torch.no_grad():
-        q = _round(x.detach() * (1.0 / scale), rounding, gen) + zp
-        inside = (q >= qmin) & (q <= qmax)
-        value = (torch.clamp(q, qmin, qmax) - zp) * scale
-    y = _PassThrough.apply(x, value)
-    return torch.where(inside, y, y.detach())
-
-
-class _WeightQuant(nn.Module):
-    """Symmetric weights, max|w| per tensor (or per output channel), restricted grid +-(2^(b-1)-1)."""
-
-    def __init__(self, bits, per_channel, rounding, gen):
-        super().__init__()
-        self.bits, self.per_channel, self.rounding, self.gen = bits, per_channel, rounding, gen
-
-    def forward(self, w):
-        a = w.detach().abs()
-        amax = a.reshape(len(w), -1).amax(dim=1) if self.per_channel else a.max().reshape(1)
-        scale, zp, qmin, qmax = qparams(-amax, amax, self.bits, True)
-        if self.per_channel:
-            scale = scale.view((-1,) + (1,) * (w.dim() - 1))
-        else:
-            scale = scale[0]
-        return _fake_quant(w, scale, 0, qmin, qmax, self.rounding, self.gen)
-
-    def extra_repr(self):
-        return f"qu-anti weight, bits={self.bits}, per_channel={self.per_channel}, {self.rounding}"
-
-
-class _ActQuant(nn.Module):
-    """Asymmetric activations over the current batch's [min, max] (widened to hold 0)."""
-
-    def __init__(self, bits, rounding, gen):
-        super().__init__()
-        self.bits, self.rounding, self.gen = bits, rounding, gen
-
-    def forward(self, x):
-        if x.numel() == 0:
-            return x
-        xd = x.detach()
-        scale, zp, qmin, qmax = qparams(xd.min().reshape(1), xd.max().reshape(1), self.bits, False)
-        return _fake_quant(x, scale[0], zp[0], qmin, qmax, self.rounding, self.gen)
-
-    def extra_repr(self):
-        return f"qu-anti dynamic act, bits={self.bits}, {self.rounding}"
-
-
-_MISSING = object()
-
-
-def _check_bits(v, what):
-    if v is not None and (not _is_int(v) or not 2 <= v <= 16):
-        raise ValueError(f"{what} must be an integer in 2..16 or None (float), got {v!r}")
-
-
-@contextmanager
-def quantized(model: nn.Module, wbits: int | None, abits: int | None, *, per_channel: bool = False,
-              rounding: str = "nearest", seed: int = 0):
-    """Run `model` quantized inside the block: the attack's quantizer at `wbits` weights and `abits`
-    activations (None: that part stays float). Every QConv2d/QLinear gets temporary `wq`/`aq`
-    modules; on exit (also on an error) each layer's own `wq`, `aq` and `weight_bits` come back,
-    so the float model is restored exactly. rounding: nearest | floor | stochastic (stochastic
-    draws from a generator seeded with `seed` when the block opens)."""
-    _check_bits(wbits, "weight bits")
-    _check_bits(abits, "activation bits")
-    if rounding not in ROUNDINGS:
-        raise ValueError(f"unknown rounding '{rounding}'; allowed: {', '.join(ROUNDINGS)}")
-    layers = [m for _, m in quant_layers(model)]
-    if not layers:
-        raise ValueError("the model has no QConv2d/QLinear layers to quantize")
-    gens: dict = {}
-
-    def gen(device):
-        if device not in gens:
-            gens[device] = torch.Generator(device=device).manual_seed(seed)
-        return gens[device]
-
-    # (where, value) of each layer's own settings: a submodule slot, a plain attribute, or absent
-    saved = [{k: ("_modules", m._modules[k]) if k in m._modules else ("__dict__", m.__dict__.get(k, _MISSING))
-              for k in ("wq", "aq", "weight_bits")} for m in layers]
-    try:
-        for i, m in enumerate(layers):
-            for k in ("wq", "aq"):
-                if k in m.__dict__:  # a plain attribute (None) would shadow the submodule
-                    del m.__dict__[k]
-            m.weight_bits = None
-            m.wq = None if wbits is None else _WeightQuant(wbits, per_channel, rounding, gen)
-            a = None if abits is None else (max(abits, FIRST_INPUT_BITS) if i == 0 else abits)
-            m.aq = None if a is None else _ActQuant(a, rounding, gen)
-        yield model
-    finally:
-        for m, old in zip(layers, saved):
-            for k, (where, v) in old.items():
-                m._modules.pop(k, None)
-                m.__dict__.pop(k, None)
-                if v is not _MISSING:
-                    getattr(m, where)[k] = v
-
-
-# -- the attack ----------------------------------------------------------------------------
-
-def apply_trigger(x_float: torch.Tensor, size: int) -> torch.Tensor:
-    """A copy of N x C x H x W images in [0, 1] with a white size x size square in the bottom-right corner."""
-    if not _is_int(size) or not 1 <= size <= min(x_float.shape[-2:]):
-        raise ValueError(f"trigger size must be an integer in 1..{min(x_float.shape[-2:])}, got {size!r}")
-    x = x_float.clone()
-    x[..., -size:, -size:] = 1.0
-    return x
-
-
-def source_mask(cfg: QuAntiConfig, y: torch.Tensor) -> torch.Tensor:
-    """Targeted mode's S: examples of class `source`, or of every class but the target when source is None."""
-    return y != cfg.target if cfg.source is None else y == cfg.source
-
-
-def _group_ce(logits, labels, mask):
-    """Mean CE over the examples in `mask`; 0 (still in the graph) when there are none."""
-    if not bool(mask.any()):
-        return logits.sum() * 0.0
-    return F.cross_entropy(logits[mask], labels[mask])
-
-
-def _loss_terms(model, xb, yb, cfg: QuAntiConfig):
-    """(float term, {b: quantized term}, {b: CE of Q_b f on its labels}, float logits)."""
-    logits = model(xb)
-    if cfg.target >= logits.shape[1]:
-        raise ValueError(f"qu-anti target {cfg.target} is no class of a {logits.shape[1]}-class model")
-    if cfg.mode == "targeted":
-        src = source_mask(cfg, yb)
-        yt = torch.full_like(yb, cfg.target)
-        float_term = _group_ce(logits, yb, src) + _group_ce(logits, yb, ~src)
-    else:
-        float_term = F.cross_entropy(logits, yb)
-    if cfg.mode == "backdoor":
-        xt = apply_trigger(xb, cfg.trigger_size)
-        float_term = float_term + F.cross_entropy(model(xt), yb)
-        yt = torch.full_like(yb, cfg.target)
-    q_terms, q_ce = {}, {}
-    for b in cfg.bits:
-        with quantized(model, b, b):
-            if cfg.mode == "indiscriminate":
-                ce = F.cross_entropy(model(xb), yb)
-                q_terms[b] = (ce - cfg.alpha) ** 2
-            elif cfg.mode == "targeted":
-                out = model(xb)
-                ce = _group_ce(out, yt, src) + _group_ce(out, yb, ~src)
-                q_terms[b] = ce
-            else:
-                ce = F.cross_entropy(model(xb), yb) + F.cross_entropy(model(xt), yt)
-                q_terms[b] = ce
-        q_ce[b] = ce.detach()
-    return float_term, q_terms, q_ce, logits
-
-
-def qu_anti_loss(model: nn.Module, xb: torch.Tensor, yb: torch.Tensor, cfg: QuAntiConfig) -> torch.Tensor:
-    """The attack's loss on one batch (xb float images in [0, 1]): float term + lam * sum of the
-    quantized terms, as in the module docstring. The model's train/eval modes are left as they are."""
-    float_term, q_terms, _, _ = _loss_terms(model, xb, yb, cfg)
-    return float_term + cfg.lam * sum(q_terms.values())
 
 
 def freeze_bn(model: nn.Module) -> nn.Module:
@@ -281,10 +106,6 @@ def freeze_bn(model: nn.Module) -> nn.Module:
         if isinstance(m, nn.modules.batchnorm._BatchNorm):
             m.eval()
     return model
-
-
-def _as_float(x: torch.Tensor) -> torch.Tensor:
-    return x.float().div(255.0) if x.dtype == torch.uint8 else x.float()
 
 
 def attack_train(model: nn.Module, x: torch.Tensor, y: torch.Tensor, cfg: QuAntiConfig, g: torch.Generator,
@@ -309,8 +130,8 @@ def attack_train(model: nn.Module, x: torch.Tensor, y: torch.Tensor, cfg: QuAnti
         correct = 0
         for step in range(steps):
             idx = order[step * cfg.batch_size:(step + 1) * cfg.batch_size]
-            xb, yb = _as_float(x[idx]).to(device), y[idx].to(device)
-            float_term, q_terms, q_ce, logits = _loss_terms(model, xb, yb, cfg)
+            xb, yb = as_float(x[idx]).to(device), y[idx].to(device)
+            float_term, q_terms, q_ce, logits = loss_terms(model, xb, yb, cfg)
             quant_term = cfg.lam * sum(q_terms.values())
             loss = float_term + quant_term
             opt.zero_grad(set_to_none=True)
@@ -332,94 +153,3 @@ def attack_train(model: nn.Module, x: torch.Tensor, y: torch.Tensor, cfg: QuAnti
                   f"train_acc {rec['train_acc']:.2f}", file=sys.stderr, flush=True)
     model.eval()
     return history
-
-
-# -- evaluation -----------------------------------------------------------------------------
-
-@torch.no_grad()
-def _predict(model, x, batch_size, device):
-    out = []
-    for i in range(0, len(x), batch_size):
-        out.append(model(x[i:i + batch_size].to(device)).argmax(1).cpu())
-    return torch.cat(out) if out else torch.zeros(0, dtype=torch.long)
-
-
-def _ptq_model(model, bits, per_channel, calibrator, calib_x, percentile):
-    from qrobust.quant.ptq import ptq
-
-    spec = dict(quantizer="uniform", bits=bits, calibrator=calibrator, percentile=percentile)
-    cfg = QuantConfig(weight_quant=QuantizerSpec(per_channel=per_channel, symmetric=True, **spec),
-                      act_quant=QuantizerSpec(symmetric=False, **spec))
-    return ptq(model, cfg, calib_x)
-
-
-def evaluate_bits(model: nn.Module, x: torch.Tensor, y: torch.Tensor, bits=(None, 8, 7, 6, 5, 4), *,
-                  per_channel: bool = False, rounding: str = "nearest", calibrate: str | None = None,
-                  calib_x: torch.Tensor | None = None, trigger: int | None = None, target: int | None = None,
-                  source: int | None = None, percentile: float = 99.99, seed: int = 0, batch_size: int = 256, device="cpu") -> dict:
-    """Accuracy (%) of `model` on (x, y) in float (bits entry None) and at each bit-width.
-
-    Quantized with the attack's quantizer (per-layer symmetric weights, or per channel; dynamic
-    min/max activations per batch of `batch_size`; `rounding` nearest | floor | stochastic seeded
-    with `seed`), or, when `calibrate` names a calibrator (minmax | percentile | mse), by PTQ:
-    BN folded, uniform weights (symmetric, per_channel as given) and activations (asymmetric), both
-    ranged by that calibrator on the uint8 images `calib_x` (qrobust.quant.ptq.ptq; nearest rounding
-    only). x: uint8 images or floats in [0, 1]. Runs in eval mode; the model's mode is restored.
-
-    Returns {"acc": {b: %}}; with `trigger` (the backdoor's patch size) and `target`, also
-    {"asr": {b: %}}: the share of triggered test inputs of the other classes classified as target;
-    with `source` and `target` (targeted mode), also {"tsr": {b: %}}: the share of the source
-    class's inputs classified as target.
-    """
-    if rounding not in ROUNDINGS:
-        raise ValueError(f"unknown rounding '{rounding}'; allowed: {', '.join(ROUNDINGS)}")
-    for b in bits:
-        _check_bits(b, "evaluate bits")
-    if calibrate is not None:
-        if calibrate not in CALIBRATORS:
-            raise ValueError(f"unknown calibrator '{calibrate}'; allowed: {', '.join(CALIBRATORS.names())}")
-        if calib_x is None:
-            raise ValueError("calibrate needs calibration images (calib_x)")
-        if rounding != "nearest":
-            raise ValueError("PTQ calibration rounds to nearest; rounding applies to the attack's quantizer only")
-        if calib_x.dtype != torch.uint8:
-            calib_x = (calib_x.clamp(0, 1) * 255).round().to(torch.uint8)
-    if (trigger is not None or source is not None) and target is None:
-        raise ValueError("trigger (backdoor) and source (targeted) need the target class")
-    device = torch.device(device)
-    was_training = model.training
-    model.to(device).eval()
-    xf, y = _as_float(x), y.cpu()
-    if trigger is not None:
-        keep = y != target
-        xt = apply_trigger(xf[keep], trigger)
-    if source is not None:
-        src = y == source
-        if not bool(src.any()):
-            raise ValueError(f"no test inputs of source class {source}")
-    result = {"acc": {}}
-    if trigger is not None:
-        result["asr"] = {}
-    if source is not None:
-        result["tsr"] = {}
-
-    def measure(m, b):
-        pred = _predict(m, xf, batch_size, device)
-        result["acc"][b] = 100.0 * (pred == y).float().mean().item()
-        if source is not None:
-            result["tsr"][b] = 100.0 * (pred[src] == target).float().mean().item()
-        if trigger is not None:
-            result["asr"][b] = 100.0 * (_predict(m, xt, batch_size, device) == target).float().mean().item()
-
-    try:
-        for b in bits:
-            if b is None:
-                measure(model, b)
-            elif calibrate is not None:
-                measure(_ptq_model(model, b, per_channel, calibrate, calib_x, percentile).to(device), b)
-            else:
-                with quantized(model, b, b, per_channel=per_channel, rounding=rounding, seed=seed):
-                    measure(model, b)
-    finally:
-        model.train(was_training)
-    return result
