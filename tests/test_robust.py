@@ -105,6 +105,10 @@ def test_table2_layout(tmp_path):
     assert list(t.columns) == ["Training Technique", "Clean", "Random", "FGSM", "R+FGSM", "PGD", "FGSM(B)", "PGD(B)"]
     assert t.loc[0, "FGSM"] == "80/70/60"
     assert all(f.exists() for f in files)
+    # the long CSV is raw: config names, integer bits, every number as computed
+    lines = (tmp_path / "t2_long.csv").read_text().splitlines()
+    assert lines[0] == "method,beta,act,act_bits,adv,defense,seed,attack,eps,blackbox,acc"
+    assert "dq,0.001,relu6,4,rfgsm,none,0,random,0.05,False,89.0" in lines
 
 
 def test_claims_follow_the_numbers(tmp_path):

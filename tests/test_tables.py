@@ -1,9 +1,10 @@
+"""Table builders: wide tables carry labels and rounding; long CSVs carry raw values at full precision."""
 import math
 
 import pandas as pd
 import pytest
 
-from qrobust.papers.dq.table1 import build, method_label
+from qrobust.papers.dq.table1 import LONG_COLUMNS, build, method_label
 
 
 def _m(method, beta, bits, seed, clean, adv):
@@ -18,6 +19,7 @@ METRICS = [
     _m("dq", 1e-3, 1, 0, 90.0, 47.0), _m("dq", 1e-3, 1, 1, 90.0, 49.0),
 ]
 METHODS = [{"name": "vanilla", "beta": 0.0}, {"name": "dq", "beta": 1e-3}]
+BETAS = [3e-4, 6e-4, 1e-3]
 
 
 def test_mean_std_gain_and_best_over_seeds(tmp_path):
@@ -40,6 +42,51 @@ def test_mean_std_gain_and_best_over_seeds(tmp_path):
     assert "| Vanilla" in (tmp_path / "table1.md").read_text()
 
 
+def test_table1_long_is_raw(tmp_path):
+    """Raw names, integer bits with an empty cell for full precision, no labels, no rounding."""
+    metrics = [_m("vanilla", 0.0, None, 0, 90.123456789, 40.0), _m("vanilla", 0.0, 4, 0, 80.0, 1 / 3)]
+    build(metrics, tmp_path / "t1.csv", act_bits=[None, 4], methods=METHODS[:1])
+    text = (tmp_path / "t1_long.csv").read_text().splitlines()
+    assert text[0] == ",".join(LONG_COLUMNS)
+    assert "vanilla,0.0,,0,clean,90.123456789,fgsm,0.1,100" in text  # empty act_bits: full precision
+    assert "vanilla,0.0,4,0,adv,0.3333333333333333,fgsm,0.1,100" in text  # 4, not 4.0 or "4.00"
+    long = pd.read_csv(tmp_path / "t1_long.csv")
+    assert "Vanilla" not in set(long.method) and "Full Prec." not in text[1]
+    assert long.loc[long.act_bits == 4, "value"].tolist() == [1 / 3, 80.0]  # exact round trip
+
+
+def _sweep_metrics():
+    out = [_m("vanilla", 0.0, b, 0, 90.0, 40.0) for b in (None, 2)]
+    out += [_m("dq", beta, b, 0, 90.0, 40.0 + 1e4 * beta) for beta in BETAS for b in (None, 2)]
+    return out
+
+
+def test_beta_round_trips_exactly_through_the_long_csv(tmp_path):
+    methods = [{"name": "vanilla", "beta": 0.0}] + [{"name": "dq", "beta": b} for b in BETAS]
+    t, _ = build(_sweep_metrics(), tmp_path / "t1.csv", act_bits=[None, 2], methods=methods)
+    assert t["Method"].tolist()[::2] == ["Vanilla", "DQ (3e-4)", "DQ (6e-4)", "DQ (1e-3)"]  # labels in the table only
+    long = pd.read_csv(tmp_path / "t1_long.csv")
+    assert sorted(set(long.beta)) == [0.0] + BETAS  # the old CSV wrote 0.00 for all three
+    assert set(long.method) == {"vanilla", "dq"}
+
+
+def test_beta_sweep_plots_each_beta_at_its_own_x(tmp_path, monkeypatch):
+    import matplotlib.pyplot as plt
+
+    from qrobust.papers.dq import figures
+
+    methods = [{"name": "vanilla", "beta": 0.0}] + [{"name": "dq", "beta": b} for b in BETAS]
+    build(_sweep_metrics(), tmp_path / "t1.csv", act_bits=[None, 2], methods=methods)
+    drawn = []
+    monkeypatch.setattr(figures, "save", lambda fig, path: drawn.append([ln.get_xydata() for ln in fig.axes[0].lines]))
+    monkeypatch.setattr(plt, "close", lambda fig=None: None)
+    figures.beta_sweep(tmp_path / "t1_long.csv", tmp_path / "sweep.png")
+    points = {(round(float(x), 12), round(float(y), 6)) for xy in drawn[0] for x, y in xy}
+    xs = {x for x, _ in points}
+    assert {0.0, *BETAS} <= xs  # four distinct positions, vanilla at 0
+    assert (1e-3, 50.0) in points and (3e-4, 43.0) in points  # each accuracy sits at its own beta
+
+
 def test_missing_evaluation_is_named(tmp_path):
     with pytest.raises(ValueError, match=r"DQ \(1e-3\) at 1 bits"):
         build(METRICS[:-2], tmp_path / "t.csv", act_bits=[None, 1], methods=METHODS)
@@ -49,3 +96,102 @@ def test_missing_evaluation_is_named(tmp_path):
 @pytest.mark.parametrize("beta,label", [(3e-4, "DQ (3e-4)"), (6e-4, "DQ (6e-4)"), (1e-3, "DQ (1e-3)"), (2.5e-4, "DQ (2.5e-4)")])
 def test_labels_match_the_paper(beta, label):
     assert method_label("dq", beta) == label
+
+
+# -- the other tables: synthetic records (also used by test_claims.py) -----------------------------
+
+def noise_record(scheme=None, seed=0, clean=80.0, cor=70.0, nearest=60.0, int8=79.0):
+    run = {"scheme": scheme, "weight_bits": 4, "act_bits": 4, "seed": seed} if scheme else {"method": "vanilla", "seed": seed}
+    return {"run": run, "clean_acc": clean, "reference": {"resize": "pil-bilinear"}, "model_side": {"int8": int8},
+            "corruption": {"brightness": {"1": cor + 5, "2": cor + 4}, "impulse_noise": {"1": cor - 5, "2": cor - 6},
+                           "glass_blur": {"1": cor - 4, "2": cor - 3}},
+            "system": {"resize": {"pil-bilinear": clean, "cv2-nearest": nearest}}}
+
+
+def eval_record(scheme=None, seed=0, adv=40.0):
+    run = {"scheme": scheme, "weight_bits": 4, "act_bits": 4, "seed": seed} if scheme else {"method": "vanilla", "seed": seed}
+    return {"run": run, "attack": {"name": "fgsm", "eps": 0.1}, "adv_acc": adv}
+
+
+def t7_record(scheme, init, robust, target, pgd, seed=0, mode="ptq"):
+    wq = {"quantizer": "uniform"} if "w" in target else None
+    aq = {"quantizer": "pact"} if "a" in target else None
+    return {"run": {"scheme": scheme, "init": init, "mode": mode, "robust": robust, "target": target, "bits": 4, "seed": seed,
+                    "quant": {"weight_quant": wq, "act_quant": aq}},
+            "clean_acc": 80.0, "results": [{"attack": "pgd", "eps": 0.1, "acc": pgd}]}
+
+
+def t8_record(model, accuracy: dict, seed=0, attack_bits=(4,), variant="attack quantizer"):
+    return {"model": model, "seed": seed, "attack_bits": list(attack_bits), "variants": {variant: {"accuracy": accuracy}}}
+
+
+def test_table5_long_is_raw_and_the_table_keeps_its_labels(tmp_path):
+    from qrobust.papers.robust_bench.table5 import LONG_COLUMNS, build
+
+    t, _ = build([noise_record(), noise_record("ptq-mse")], [eval_record(), eval_record("ptq-mse", adv=45.0)], tmp_path / "t5.csv")
+    assert t.Bits.tolist() == ["W32A32", "W4A4"] and t.Model.tolist() == ["float", "ptq-mse"]
+    assert {"FGSM (eps 0.1)", "resize:pil-bilinear (ref)", "resize:cv2-nearest", "mCA", "int8"} <= set(t.columns)
+    long = pd.read_csv(tmp_path / "t5_long.csv")
+    assert list(long.columns) == LONG_COLUMNS
+    fl, q = long[long.model == "float"], long[long.model == "ptq-mse"]
+    assert fl.weight_bits.isna().all() and (q.weight_bits == 4).all() and (q.act_bits == 4).all()
+    cor = long[long.family == "corruption"]
+    assert sorted(set(cor.severity)) == [1, 2] and cor.variant.isna().all() and cor.eps.isna().all()
+    adv = long[long.family == "adversarial"]
+    assert adv.noise.tolist() == ["fgsm", "fgsm"] and adv.eps.tolist() == [0.1, 0.1] and adv.acc.tolist() == [40.0, 45.0]
+    ref = long[long.reference]
+    assert ref.variant.tolist() == ["pil-bilinear", "pil-bilinear"] and set(ref.family) == {"system"}
+    assert "W4A4" not in (tmp_path / "t5_long.csv").read_text()
+
+
+def test_quantizers_long_is_raw(tmp_path):
+    from qrobust.papers.robust_bench.quantizers_table import build
+
+    q = {"quantizer": "uniform", "calibrator": "mse", "per_channel": True, "symmetric": True}
+    m = {"run": {"scheme": "ptq-mse", "mode": "ptq", "weight_bits": 4, "act_bits": 8, "seed": 0,
+                 "quant": {"weight_quant": q, "act_quant": {**q, "per_channel": False, "symmetric": False}}},
+         "clean_acc": 75.25, "adv_acc": 47.125, "attack": {"name": "fgsm", "eps": 0.1}}
+    t, _ = build([eval_record() | {"clean_acc": 76.0, "adv_acc": 48.0}, m], tmp_path / "q.csv")
+    assert t.loc[1, ["Scheme", "Mode", "Weights", "Activations"]].tolist() == ["ptq-mse", "PTQ", "uniform mse per-channel symmetric",
+                                                                             "uniform mse asymmetric"]
+    assert t.loc[1, "W4A8 adv."] == 47.125 and t.loc[0, "Weights"] == "float"
+    long = pd.read_csv(tmp_path / "q_long.csv")
+    row = long[(long.scheme == "ptq-mse") & (long.metric == "adv")].iloc[0]
+    assert (row.weight_bits, row.act_bits, row["mode"], row.weight_calibrator, row.act_per_channel) == (4, 8, "ptq", "mse", False)
+    assert row.value == 47.125  # not rounded to 47.12 or 47.13
+    fl = long[long.scheme == "float"]
+    assert fl[["mode", "weight_bits", "act_bits", "weight_quantizer", "act_quantizer"]].isna().all().all()
+
+
+def test_table7_long_keeps_raw_target_and_robust(tmp_path):
+    from qrobust.papers.li2024.table7 import build
+
+    t, _ = build([t7_record("adv-ptq", "adv", "none", "w", 50.0), t7_record("adv-ptq", "adv", "none", "a", 60.0)], tmp_path / "t7.csv")
+    assert t["Robust opt."].tolist() == ["before"] and {"W4 PGD", "A4 PGD"} <= set(t.columns)
+    long = pd.read_csv(tmp_path / "t7_long.csv")
+    assert set(long.target) == {"w", "a"} and set(long.robust) == {"none"}
+    assert long.loc[long.target == "w", "act_quantizer"].isna().all() and set(long.loc[long.target == "a", "act_quantizer"]) == {"pact"}
+
+
+def test_table8_long_has_integer_bits_and_empty_float(tmp_path):
+    from qrobust.papers.qu_anti.table8 import build
+
+    t, _ = build([t8_record("clean", {"float": 90.0, "8": 89.5, "4": 88.0}),
+                  t8_record("indiscriminate", {"float": 89.0, "8": 30.0, "4": 10.12345})], tmp_path / "t8.csv")
+    assert list(t.columns) == ["Model", "Quantizer", "Metric", "Float", "8-bit", "4-bit"]
+    lines = (tmp_path / "t8_long.csv").read_text().splitlines()
+    assert "indiscriminate,attack quantizer,4,0,accuracy,10.12345,True" in lines
+    assert "clean,attack quantizer,,0,accuracy,90.0,False" in lines  # float: empty bits
+
+
+def test_table6_long_keeps_bytes_and_bitops(tmp_path):
+    from qrobust.papers.ohq.table6 import build
+
+    plan = {"kind": "uniform", "budget": None, "plan": {"l1": "int8"}, "accuracy": 75.5, "latency_ms": 0.123456789,
+            "latency_model_ms": 0.1, "latency_model_source": "measured", "size_bytes": 2048.0, "bitops": 3e9}
+    d = {"seed": 0, "layers": ["l1"], "hardware": "cpu", "precisions": ["int8"], "allocations": {},
+         "plans": {"uniform-int8": plan}}
+    t, _ = build([d], tmp_path / "t6.csv")
+    assert (t.loc[0, "Method"], t.loc[0, "Size (KB)"], t.loc[0, "GBitOPs"]) == ("Uniform INT8", 2.0, 3.0)
+    long = pd.read_csv(tmp_path / "t6_long.csv")
+    assert (long.size_bytes[0], long.bitops[0], long.latency_ms[0]) == (2048.0, 3e9, 0.123456789)

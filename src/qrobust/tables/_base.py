@@ -1,4 +1,12 @@
-"""Table registry and writers: every table is a CSV for machines plus Markdown and LaTeX for papers."""
+"""Table registry and writers: every table is a CSV for machines plus Markdown and LaTeX for papers.
+
+Two kinds of CSV. The wide table (`write_csv`) is for reading: display labels ("Vanilla",
+"Full Prec.", "W4A4") and numbers rounded to two decimals. The long form (`write_long_csv`,
+`<table>_long.csv`) is for machines (claims, figures): raw config/metrics values (method `dq`,
+beta 0.0003, bits 4 or empty for full precision, attack `fgsm`) and every float at full precision
+(the shortest text that reads back to the same float), so nothing downstream re-parses a label or
+loses a digit.
+"""
 from __future__ import annotations
 
 from pathlib import Path
@@ -12,9 +20,22 @@ TABLES: Registry = Registry("table")
 register_table = TABLES.register
 
 
+def wa_bits_label(weight_bits, act_bits) -> str:
+    """W4A4; W32A32 for a float model (no bits)."""
+    return "W32A32" if pd.isna(weight_bits) else f"W{int(weight_bits)}A{int(act_bits)}"
+
+
 def write_csv(df: pd.DataFrame, path) -> None:
     # fixed float format: the same numbers give byte-identical files
     _io.write_text(path, df.to_csv(index=False, float_format="%.2f", lineterminator="\n"))
+
+
+def write_long_csv(df: pd.DataFrame, path, int_cols: tuple[str, ...] = ()) -> None:
+    """Raw long-format CSV: no rounding; `int_cols` as integers with an empty cell for none (full precision)."""
+    out = df.copy()
+    for col in int_cols:
+        out[col] = out[col].astype("Int64")
+    _io.write_text(path, out.to_csv(index=False, lineterminator="\n"))
 
 
 def write_markdown(df: pd.DataFrame, path, title: str = "") -> None:
@@ -34,11 +55,12 @@ def sibling(path, suffix: str) -> Path:
     return p.with_name(p.stem + suffix)
 
 
-def write_table_files(table: pd.DataFrame, long: pd.DataFrame, out_csv, title: str) -> list:
-    """The table (CSV, Markdown with `title`, LaTeX) and its long form (`_long.csv`); returns the paths."""
+def write_table_files(table: pd.DataFrame, long: pd.DataFrame, out_csv, title: str,
+                      int_cols: tuple[str, ...] = ()) -> list:
+    """The table (CSV, Markdown with `title`, LaTeX) and its raw long form (`_long.csv`); returns the paths."""
     files = [out_csv] + [sibling(out_csv, s) for s in ("_long.csv", ".md", ".tex")]
     write_csv(table, files[0])
-    write_csv(long, files[1])
+    write_long_csv(long, files[1], int_cols)
     write_markdown(table, files[2], title)
     write_latex(table, files[3])
     return files

@@ -6,13 +6,14 @@ import pandas as pd
 import seaborn as sns
 
 from qrobust.figures._base import register_figure, save
+from qrobust.papers.dq.table1 import FP, labelled
 
 
 @register_figure("fig1")
 def plot(long_csv, out_png) -> None:
-    df = pd.read_csv(long_csv, dtype={"act_bits": str})
-    order = sorted(df.act_bits.unique(), key=lambda b: -1 if b == "Full Prec." else int(b))
-    labels = {"Full Prec.": "FP"}
+    df = labelled(pd.read_csv(long_csv))  # the raw long CSV with the table's labels
+    order = sorted(df.act_bits.unique(), key=lambda b: -1 if b == FP else int(b))
+    labels = {FP: "FP"}
     df["x"] = df.act_bits.map({b: i for i, b in enumerate(order)})  # FP first, then 1, 2, ... bits
     sns.set_theme(style="whitegrid", context="paper")
     fig, axes = plt.subplots(1, 2, figsize=(9, 3.6), sharey=False)

@@ -39,13 +39,19 @@ def amplification(json_path, out_png) -> None:
     plt.close(fig)
 
 
+def beta_sweep_data(long_csv) -> pd.DataFrame:
+    """The adv. rows of table1_long.csv with a `bits` label (FP, 1, 2, ...); beta stays the raw float."""
+    df = pd.read_csv(long_csv)
+    df = df[df.metric == "adv"].copy()
+    df["bits"] = ["FP" if pd.isna(b) else str(int(b)) for b in df.act_bits]
+    return df
+
+
 @register_figure("beta_sweep")
 def beta_sweep(long_csv, out_png) -> None:
     """Adversarial accuracy against DQ's beta (0 = vanilla), one line per activation bit-width."""
-    df = pd.read_csv(long_csv, dtype={"act_bits": str})
-    df = df[df.metric == "adv"]
-    df["bits"] = df.act_bits.replace({"Full Prec.": "FP"})
-    order = ["FP"] + sorted({b for b in df.bits if b != "FP"}, key=int)
+    df = beta_sweep_data(long_csv)
+    order = [b for b in ["FP"] + sorted({b for b in df.bits if b != "FP"}, key=int) if b in set(df.bits)]
     sns.set_theme(style="whitegrid", context="paper")
     fig, ax = plt.subplots(figsize=(5, 3.6))
     sns.lineplot(data=df, x="beta", y="value", hue="bits", hue_order=order, marker="o", ax=ax,

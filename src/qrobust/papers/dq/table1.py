@@ -4,6 +4,18 @@ Rows: each method with a clean and an adv. row. Columns: Full Prec., one per bit
 Quantize Gain (best quantized adv. minus full-precision adv.) and Best Acc. (max adv. over all),
 both on adv. rows only, as in the paper. Several seeds: the table holds the mean, a companion
 `_std.csv` the standard deviation (ddof=1; 0 with one seed).
+
+`table1_long.csv`, one row per (method, beta, act_bits, seed, metric), raw values:
+    method    config method name (vanilla, dq)
+    beta      DQ's regularization weight at full precision (0.0 for vanilla)
+    act_bits  activation bits, integer; empty for full precision
+    seed      training seed
+    metric    clean or adv
+    value     accuracy (%) at full precision
+    attack    attack name (fgsm)
+    eps       attack eps
+    n_test    number of test images
+Labels ("Vanilla", "DQ (1e-3)", "Full Prec.") exist only in the table, its Markdown/LaTeX/JSON.
 """
 from __future__ import annotations
 
@@ -12,7 +24,7 @@ import math
 import pandas as pd
 
 from qrobust import _io
-from qrobust.tables._base import register_table, sibling, write_csv, write_latex, write_markdown
+from qrobust.tables._base import register_table, sibling, write_csv, write_latex, write_long_csv, write_markdown
 
 FP = "Full Prec."
 
@@ -26,21 +38,31 @@ def method_label(name: str, beta: float) -> str:
 
 
 def bits_label(bits) -> str:
-    return FP if bits is None else str(int(bits))
+    return FP if bits is None or pd.isna(bits) else str(int(bits))
+
+
+LONG_COLUMNS = ["method", "beta", "act_bits", "seed", "metric", "value", "attack", "eps", "n_test"]
 
 
 def long_frame(metrics: list[dict]) -> pd.DataFrame:
-    """One row per (method, bits, seed, metric) from the evaluation JSONs."""
+    """One row per (method, beta, act_bits, seed, metric) from the evaluation JSONs: raw values."""
     rows = []
     for m in metrics:
         run = m["run"]
         for metric, key in (("clean", "clean_acc"), ("adv", "adv_acc")):
-            rows.append({"method": method_label(run["method"], run["beta"]), "method_name": run["method"],
-                         "beta": run["beta"], "act_bits": bits_label(run["act_bits"]), "seed": run["seed"],
-                         "metric": metric, "value": m[key], "attack": m["attack"]["name"],
+            rows.append({"method": run["method"], "beta": float(run["beta"]), "act_bits": run["act_bits"],
+                         "seed": run["seed"], "metric": metric, "value": m[key], "attack": m["attack"]["name"],
                          "eps": m["attack"]["eps"], "n_test": m["n"]})
-    df = pd.DataFrame(rows)
-    return df.sort_values(["beta", "method", "act_bits", "seed", "metric"], kind="stable").reset_index(drop=True)
+    df = pd.DataFrame(rows, columns=LONG_COLUMNS)
+    # full precision first, then by bit-width
+    return df.sort_values(["beta", "method", "act_bits", "seed", "metric"], kind="stable",
+                          na_position="first").reset_index(drop=True)
+
+
+def labelled(long: pd.DataFrame) -> pd.DataFrame:
+    """The long frame with the table's labels in place of the raw method/beta and act_bits."""
+    return long.assign(method=[method_label(n, b) for n, b in zip(long.method, long.beta)],
+                       act_bits=[bits_label(b) for b in long.act_bits])
 
 
 def wide(df: pd.DataFrame, agg: str, methods: list[str], bit_cols: list[str]) -> pd.DataFrame:
@@ -73,7 +95,8 @@ def from_files(paths: list[str], out_csv, cfg: dict) -> tuple[pd.DataFrame, list
 
 def build(metrics: list[dict], out_csv, act_bits: list, methods: list[dict]) -> tuple[pd.DataFrame, list]:
     """Write the table and its companions; return the mean table and every file written."""
-    long = long_frame(metrics)
+    raw = long_frame(metrics)
+    long = labelled(raw)
     bit_cols = [bits_label(b) for b in sorted(act_bits, key=lambda b: -1 if b is None else b)]
     labels = [method_label(m["name"], m["beta"]) for m in methods]
     missing = {(lab, b) for lab in labels for b in bit_cols} - set(zip(long.method, long.act_bits))
@@ -91,7 +114,7 @@ def build(metrics: list[dict], out_csv, act_bits: list, methods: list[dict]) -> 
     files = [out_csv] + [sibling(out_csv, s) for s in ("_std.csv", "_long.csv", ".md", ".tex", ".json")]
     write_csv(tables["mean"], files[0])
     write_csv(tables["std"], files[1])
-    write_csv(long, files[2])
+    write_long_csv(raw, files[2], int_cols=("act_bits",))
     n_seeds = long.seed.nunique()
     eps = long.eps.iloc[0]
     write_markdown(tables["mean"], files[3],

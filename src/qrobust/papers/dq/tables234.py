@@ -9,6 +9,21 @@ table4  gradient-masking checks (DQ appendix Tables 5 and 6): white-box vs black
         for PGD-trained FP, Tanh-quantized and ReLU6-quantized models (PGD), and for FGSM- vs
         R+FGSM-trained models (FGSM). Black-box above white-box flags gradient masking.
 Several seeds: cells are means; `_long.csv` keeps every seed.
+
+`table2_long.csv`, `table3_long.csv`, `table4_long.csv` share one raw schema, one row per
+(model, defense, attack, eps, white/black-box), the clean accuracy as attack `clean`:
+    method    config method name (vanilla, dq)
+    beta      DQ's regularization weight at full precision (0.0 for vanilla)
+    act       activation function (relu6, relu1, tanh)
+    act_bits  activation bits, integer; empty for full precision
+    adv       adversarial training attack (fgsm, rfgsm, pgd), none without
+    defense   inference-time defense (none, fs: feature squeezing)
+    seed      training seed
+    attack    attack name (random, fgsm, rfgsm, pgd, ...); clean for the clean accuracy
+    eps       attack eps at full precision (0.0 for clean)
+    blackbox  True for transfer from the substitute model
+    acc       accuracy (%) at full precision
+Labels ("Adversarial PGD + DQ", "R+FGSM", "(B)") exist only in the tables.
 """
 from __future__ import annotations
 
@@ -19,18 +34,20 @@ from qrobust.tables._base import register_table, write_table_files
 
 ATTACK_LABEL = {"random": "Random", "fgsm": "FGSM", "rfgsm": "R+FGSM", "bim": "BIM", "pgd": "PGD", "square": "Square"}
 ADV_LABEL = {"none": "Normal", "fgsm": "Adversarial FGSM", "rfgsm": "Adversarial R+FGSM", "pgd": "Adversarial PGD"}
+LONG_COLUMNS = ["method", "beta", "act", "act_bits", "adv", "defense", "seed", "attack", "eps", "blackbox", "acc"]
+INT_COLS = ("act_bits",)  # written as integers, empty for full precision
 
 
 def long_frame(records: list[dict]) -> pd.DataFrame:
     rows = []
     for r in records:
         run = r["run"]
-        base = {"method": run["method"], "beta": run["beta"], "act": run.get("act"), "act_bits": run["act_bits"],
+        base = {"method": run["method"], "beta": float(run["beta"]), "act": run.get("act"), "act_bits": run["act_bits"],
                 "adv": run.get("adv") or "none", "defense": r["defense"], "seed": run["seed"]}
         rows.append({**base, "attack": "clean", "eps": 0.0, "blackbox": False, "acc": r["clean_acc"]})
         rows += [{**base, "attack": c["attack"], "eps": c["eps"], "blackbox": c["blackbox"], "acc": c["acc"]}
                  for c in r["results"]]
-    return pd.DataFrame(rows)
+    return pd.DataFrame(rows, columns=LONG_COLUMNS)
 
 
 def _col(attack: str, blackbox: bool) -> str:
@@ -58,7 +75,7 @@ def build_table2(records: list[dict], out_csv) -> tuple[pd.DataFrame, list]:
     eps_txt = ", ".join(f"{e:.4g}" for e in eps)
     files = write_table_files(table, long.drop(columns="technique"), out_csv,
                    f"Table 2: accuracy (%) under attack, cells a/b/c at eps = {eps_txt}; (B): black-box transfer from "
-                   f"a separately trained substitute; mean over {long.seed.nunique()} seed(s)")
+                   f"a separately trained substitute; mean over {long.seed.nunique()} seed(s)", INT_COLS)
     return table, files
 
 
@@ -77,7 +94,7 @@ def build_table3(records: list[dict], out_csv) -> tuple[pd.DataFrame, list]:
                          f"FGSM (eps {mid:.3g})": mean[(act, method, "fgsm", False, mid)]})
     table = pd.DataFrame(rows)
     return table, write_table_files(table, long, out_csv, "Table 3: ReLU6 vs ReLU1 with k-bit activations, vanilla vs DQ: "
-                                               f"accuracy (%), mean over {long.seed.nunique()} seed(s)")
+                                               f"accuracy (%), mean over {long.seed.nunique()} seed(s)", INT_COLS)
 
 
 def build_table4(records: list[dict], out_csv) -> tuple[pd.DataFrame, list]:
@@ -95,7 +112,7 @@ def build_table4(records: list[dict], out_csv) -> tuple[pd.DataFrame, list]:
                      "Gradient masking": "yes" if black < white else "no"})
     table = pd.DataFrame(rows)
     return table, write_table_files(table, long, out_csv, "Table 4: gradient-masking check: black-box accuracy above white-box "
-                                               f"accuracy means the white-box attack was masked; mean over {long.seed.nunique()} seed(s)")
+                                               f"accuracy means the white-box attack was masked; mean over {long.seed.nunique()} seed(s)", INT_COLS)
 
 
 @register_table("table2")

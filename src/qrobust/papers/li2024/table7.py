@@ -2,7 +2,24 @@
 Robustness"): where robust optimization sits. Rows: schemes (initialization, PTQ/QAT and its
 quantizer, robust optimization: before = adversarially trained init, during QAT, fine-tuning on
 part of the data). Columns: per target (W: weights only, A: activations only, WA: both) and
-bit-width, clean, PGD and gradient-free (Square) accuracy. Mean over seeds; `_long.csv` has all."""
+bit-width, clean, PGD and gradient-free (Square) accuracy. Mean over seeds; `_long.csv` has all.
+
+`table7_long.csv`, one row per (scheme, target, bits, seed, attack, eps), raw values:
+    scheme            the config's scheme name
+    init              float, adv (adversarially trained float model) or random
+    mode              ptq or qat
+    robust            the scheme's robust optimization: none, during, finetune
+    target            w (weights only), a (activations only) or wa (both)
+    bits              bit-width of the quantized tensors, integer
+    weight_quantizer  weight quantizer name (uniform, pwlq, ...); empty when weights stay float
+    act_quantizer     activation quantizer name (uniform, pact, ...); empty when activations stay float
+    seed              seed
+    attack            attack name (pgd, square); clean for the clean accuracy
+    eps               attack eps (0.0 for clean)
+    acc               accuracy (%) at full precision
+Labels exist only in the table: target W/A/WA, "before" for an adversarially trained init with no
+other robust optimization, "QAT PACT" and the like.
+"""
 from __future__ import annotations
 
 import pandas as pd
@@ -13,23 +30,38 @@ from qrobust.tables._base import register_table, write_table_files
 LABEL = {"pgd": "PGD", "square": "Square", "fgsm": "FGSM", "bim": "BIM", "rfgsm": "R+FGSM", "random": "Random"}
 
 
+LONG_COLUMNS = ["scheme", "init", "mode", "robust", "target", "bits", "weight_quantizer", "act_quantizer", "seed",
+                "attack", "eps", "acc"]
+
+
 def long_frame(records: list[dict]) -> pd.DataFrame:
     rows = []
     for r in records:
         run = r["run"]
         q = run["quant"]
-        wq = (q.get("weight_quant") or {}).get("quantizer", "float")
-        aq = (q.get("act_quant") or {}).get("quantizer", "float")
-        base = {"scheme": run["scheme"], "init": run["init"], "mode": run["mode"],
-                "robust": "before" if run["init"] == "adv" and run["robust"] == "none" else run["robust"],
-                "target": run["target"].upper(), "bits": run["bits"], "weight": wq, "act": aq, "seed": run["seed"]}
+        base = {"scheme": run["scheme"], "init": run["init"], "mode": run["mode"], "robust": run["robust"],
+                "target": run["target"], "bits": run["bits"],
+                "weight_quantizer": (q.get("weight_quant") or {}).get("quantizer"),
+                "act_quantizer": (q.get("act_quant") or {}).get("quantizer"), "seed": run["seed"]}
         rows.append({**base, "attack": "clean", "eps": 0.0, "acc": r["clean_acc"]})
         rows += [{**base, "attack": c["attack"], "eps": c["eps"], "acc": c["acc"]} for c in r["results"]]
-    return pd.DataFrame(rows)
+    return pd.DataFrame(rows, columns=LONG_COLUMNS)
+
+
+def robust_label(init: str, robust: str) -> str:
+    """An adversarially trained init with no other robust optimization is robust optimization "before"."""
+    return "before" if init == "adv" and robust == "none" else robust
+
+
+def labelled(long: pd.DataFrame) -> pd.DataFrame:
+    """The long frame with the table's labels: robust "before", target W/A/WA, float for unquantized tensors."""
+    return long.assign(robust=[robust_label(i, r) for i, r in zip(long.init, long.robust)], target=long.target.str.upper(),
+                       weight=long.weight_quantizer.fillna("float"), act=long.act_quantizer.fillna("float"))
 
 
 def build(records: list[dict], out_csv) -> tuple[pd.DataFrame, list]:
-    long = long_frame(records)
+    raw = long_frame(records)
+    long = labelled(raw)
     mean = long.groupby(["scheme", "target", "bits", "attack"], sort=False).acc.mean()
     attacks = [a for a in dict.fromkeys(long.attack)]
     cols = list(dict.fromkeys(zip(long.target, long.bits)))
@@ -46,8 +78,8 @@ def build(records: list[dict], out_csv) -> tuple[pd.DataFrame, list]:
         rows.append(row)
     table = pd.DataFrame(rows)
     eps = long.loc[long.attack != "clean", "eps"].iloc[0]
-    files = write_table_files(table, long, out_csv, f"Table 7: accuracy (%) clean and under attack (eps={eps:.3g}) per scheme and target "
-                                    f"(W: weights only, A: activations only, WA: both); mean over {long.seed.nunique()} seed(s)")
+    files = write_table_files(table, raw, out_csv, f"Table 7: accuracy (%) clean and under attack (eps={eps:.3g}) per scheme and target "
+                                    f"(W: weights only, A: activations only, WA: both); mean over {long.seed.nunique()} seed(s)", ("bits",))
     return table, files
 
 

@@ -23,6 +23,7 @@ def pareto_front(df: pd.DataFrame, x: str, y: str) -> pd.DataFrame:
 @register_figure("pareto")
 def plot(long_csv, out_png) -> None:
     df = pd.read_csv(long_csv)
+    df["size_kb"] = df.size_bytes / 1024  # the long CSV keeps bytes; the figure shows KB
     df = df.groupby(["plan_id", "kind"], as_index=False)[["accuracy", "latency_ms", "size_kb"]].mean()
     df["plan"] = df.kind.map({"uniform": "uniform", "ohq-lp": "OHQ-LP", "random": "random"})
     sns.set_theme(style="whitegrid", context="paper")

@@ -6,13 +6,29 @@ allocations that meet the same budget (mean; `_long.csv` has every plan and seed
 measured end to end on the machine that ran the deploy job; `latency_model_ms` is the sum of the
 per-layer profile, where precisions without a kernel come from the fitted cost model (named in
 `latency_model_source`).
+
+`table6_long.csv`, one row per (deployed plan, seed), raw values:
+    plan_id               uniform-<precision>, or the LP / random plan's id
+    kind                  uniform, ohq-lp or random
+    budget                the config's budget name; empty for uniform plans
+    seed                  seed
+    plan                  per-layer precisions in layer order, joined by /
+    accuracy              test accuracy (%) at full precision
+    latency_ms            measured end to end, per batch
+    latency_model_ms      sum of the per-layer latency profile
+    latency_model_source  where the per-layer figures come from
+    size_bytes            model size in bytes
+    bitops                bit operations per image
+    solve_s               the LP's solve time (s); empty for other plans
+    hardware              the machine that ran the deploy job
+Labels ("Uniform INT8", "OHQ-LP") and units (KB, GBitOPs) exist only in the table.
 """
 from __future__ import annotations
 
 import pandas as pd
 
 from qrobust import _io
-from qrobust.tables._base import register_table, sibling, write_csv, write_latex, write_markdown
+from qrobust.tables._base import register_table, sibling, write_csv, write_latex, write_long_csv, write_markdown
 
 KIND_LABEL = {"uniform": "Uniform", "ohq-lp": "OHQ-LP", "random": "Random"}
 
@@ -29,8 +45,8 @@ def long_frame(deploys: list[dict]) -> pd.DataFrame:
             rows.append({"plan_id": pid, "kind": r["kind"], "budget": r["budget"] or "", "seed": d["seed"],
                          "plan": plan_label(r["plan"], d["layers"]), "accuracy": r["accuracy"],
                          "latency_ms": r["latency_ms"], "latency_model_ms": r["latency_model_ms"],
-                         "latency_model_source": r["latency_model_source"], "size_kb": r["size_bytes"] / 1024,
-                         "gbitops": r["bitops"] / 1e9,
+                         "latency_model_source": r["latency_model_source"], "size_bytes": r["size_bytes"],
+                         "bitops": r["bitops"],
                          "solve_s": alloc.get("allocation", {}).get("solve_seconds") if r["kind"] == "ohq-lp" else None,
                          "hardware": d["hardware"]})
     return pd.DataFrame(rows)
@@ -50,7 +66,8 @@ def _status_rows(deploys: list[dict]) -> list[dict]:
 
 
 def build(deploys: list[dict], out_csv) -> tuple[pd.DataFrame, list]:
-    long = long_frame(deploys)
+    raw = long_frame(deploys)
+    long = raw.assign(size_kb=raw.size_bytes / 1024, gbitops=raw.bitops / 1e9)
     budgets = list(deploys[0]["allocations"])
     # uniform baselines from high to low precision (the JSON files keep keys sorted, not in plan order)
     uniform = [f"uniform-{p}" for p in deploys[0]["precisions"] if f"uniform-{p}" in set(long.plan_id)]
@@ -75,7 +92,7 @@ def build(deploys: list[dict], out_csv) -> tuple[pd.DataFrame, list]:
     table = pd.DataFrame(rows + _status_rows(deploys))
     files = [out_csv] + [sibling(out_csv, s) for s in ("_long.csv", ".md", ".tex", ".json")]
     write_csv(table, files[0])
-    write_csv(long, files[1])
+    write_long_csv(raw, files[1])
     hw = deploys[0]["hardware"]
     batch = next(iter(deploys[0]["plans"].values())).get("batch_size", "?")
     write_markdown(table, files[2], f"Table 6: LP bit allocation vs uniform and random plans; latency per batch of {batch} images, "

@@ -7,16 +7,23 @@ import pandas as pd
 import seaborn as sns
 
 from qrobust.figures._base import register_figure, save
+from qrobust.tables._base import wa_bits_label
 
 
 def _label(df: pd.DataFrame) -> pd.Series:
-    return df.model.where(df.model == "float", df.model + " " + df.bits)
+    bits = pd.Series([wa_bits_label(w, a) for w, a in zip(df.weight_bits, df.act_bits)], index=df.index)
+    return df.model.where(df.model == "float", df.model + " " + bits)
+
+
+def _read(long_csv) -> pd.DataFrame:
+    df = pd.read_csv(long_csv, dtype={"variant": str})
+    df["label"] = _label(df)
+    return df
 
 
 @register_figure("corruptions")
 def corruption_heatmap(long_csv, out_png) -> None:
-    df = pd.read_csv(long_csv, dtype={"level": str})
-    df["label"] = _label(df)
+    df = _read(long_csv)
     cor = df[df.family == "corruption"].groupby(["noise", "label"], sort=False).acc.mean().unstack("label")
     sns.set_theme(style="white", context="paper")
     fig, ax = plt.subplots(figsize=(1.2 + 0.55 * cor.shape[1], 0.9 + 0.3 * cor.shape[0]))
@@ -29,11 +36,10 @@ def corruption_heatmap(long_csv, out_png) -> None:
 
 @register_figure("sysnoise")
 def system_noise_bars(long_csv, out_png) -> None:
-    df = pd.read_csv(long_csv, dtype={"level": str})
-    df["label"] = _label(df)
+    df = _read(long_csv)
     clean = df[df.family == "clean"].groupby("label").acc.mean()
     sys_ = df[df.family.isin(["system", "model_side"])].copy()
-    sys_["variant"] = sys_.noise.where(sys_.level.fillna("") == "", sys_.noise + ":" + sys_.level.fillna(""))
+    sys_["variant"] = sys_.noise.where(sys_.variant.isna(), sys_.noise + ":" + sys_.variant)
     sys_["change"] = sys_.acc - sys_.label.map(clean)
     sns.set_theme(style="whitegrid", context="paper")
     fig, ax = plt.subplots(figsize=(9, 0.6 + 0.25 * sys_.variant.nunique() * max(1, sys_.label.nunique() / 3)))

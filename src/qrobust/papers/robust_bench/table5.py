@@ -6,43 +6,77 @@ Columns: clean and attacked accuracy; mCA, the mean corruption accuracy over eve
 severity; each corruption (mean over its severities); each system-noise variant (data side:
 decoders, resize modes, colour conversion; model side: ceil_mode pooling, FP16, BF16, INT8
 kernels). `_long.csv` has every (model, seed, noise, level) number.
+
+`table5_long.csv`, one row per (model, seed, family, noise, severity/variant/eps), raw values:
+    model        quantize-suite scheme name (ptq-mse, qat-pact, ...); float for the float model
+    weight_bits  weight bits, integer; empty for the float model
+    act_bits     activation bits, integer; empty for the float model
+    seed         seed
+    family       clean, corruption, system (data-side system noise), model_side, adversarial
+    noise        corruption / system-noise / model-side noise / attack name (clean for clean)
+    severity     corruption severity, integer; empty otherwise
+    variant      system-noise variant (pil-bilinear, cv2-nearest, ...); empty otherwise
+    eps          attack eps; empty otherwise
+    reference    True for the system-noise variant the model was trained with
+    acc          accuracy (%) at full precision
+Labels ("W4A4", "W32A32", "FGSM (eps 0.1)", "resize:pil-bilinear (ref)") exist only in the table.
 """
 from __future__ import annotations
 
 import pandas as pd
 
 from qrobust import _io
-from qrobust.tables._base import register_table, write_table_files
+from qrobust.tables._base import register_table, wa_bits_label, write_table_files
 
 
-def _model(run: dict) -> tuple[str, str]:
+LONG_COLUMNS = ["model", "weight_bits", "act_bits", "seed", "family", "noise", "severity", "variant", "eps",
+                "reference", "acc"]
+INT_COLS = ("weight_bits", "act_bits", "severity")  # integers, empty where they do not apply
+
+
+def _model(run: dict) -> dict:
     if "scheme" in run:
-        return run["scheme"], f"W{run['weight_bits']}A{run['act_bits']}"
-    return "float", "W32A32"
+        return {"model": run["scheme"], "weight_bits": run["weight_bits"], "act_bits": run["act_bits"]}
+    return {"model": "float", "weight_bits": None, "act_bits": None}
 
 
 def long_frame(noise: list[dict], evals: list[dict]) -> pd.DataFrame:
     rows = []
+    empty = {"severity": None, "variant": None, "eps": None}
     for r in noise:
-        model, bits = _model(r["run"])
         ref = {k: str(v) for k, v in r.get("reference", {}).items()}
-        base = {"model": model, "bits": bits, "seed": r["run"]["seed"], "reference": False}
-        rows.append({**base, "family": "clean", "noise": "clean", "level": "", "acc": r["clean_acc"]})
-        for fam in ("corruption", "system"):
-            for name, levels in r[fam].items():
-                rows += [{**base, "family": fam, "noise": name, "level": str(lvl), "acc": acc,
-                          "reference": ref.get(name) == str(lvl)} for lvl, acc in levels.items()]
-        rows += [{**base, "family": "model_side", "noise": name, "level": "", "acc": acc}
+        base = {**_model(r["run"]), "seed": r["run"]["seed"], **empty, "reference": False}
+        rows.append({**base, "family": "clean", "noise": "clean", "acc": r["clean_acc"]})
+        rows += [{**base, "family": "corruption", "noise": name, "severity": int(lvl), "acc": acc}
+                 for name, levels in r["corruption"].items() for lvl, acc in levels.items()]
+        rows += [{**base, "family": "system", "noise": name, "variant": str(lvl), "acc": acc,
+                  "reference": ref.get(name) == str(lvl)} for name, levels in r["system"].items() for lvl, acc in levels.items()]
+        rows += [{**base, "family": "model_side", "noise": name, "acc": acc}
                  for name, acc in r["model_side"].items() if acc is not None]
     for e in evals:
-        model, bits = _model(e["run"])
-        rows.append({"model": model, "bits": bits, "seed": e["run"]["seed"], "family": "adversarial", "reference": False,
-                     "noise": e["attack"]["name"], "level": str(e["attack"].get("eps")), "acc": e["adv_acc"]})
-    return pd.DataFrame(rows)
+        rows.append({**_model(e["run"]), "seed": e["run"]["seed"], **empty, "family": "adversarial", "reference": False,
+                     "noise": e["attack"]["name"], "eps": e["attack"].get("eps"), "acc": e["adv_acc"]})
+    return pd.DataFrame(rows, columns=LONG_COLUMNS)
+
+
+def _level(row) -> str:
+    """One text per noise level, as the table's column names use it."""
+    if row.family == "corruption":
+        return str(int(row.severity))
+    if row.family == "system":
+        return row.variant
+    return str(row.eps) if row.family == "adversarial" else ""
+
+
+def labelled(long: pd.DataFrame) -> pd.DataFrame:
+    """The long frame with the table's labels: bits as W?A?, one `level` text per noise level."""
+    return long.assign(bits=[wa_bits_label(w, a) for w, a in zip(long.weight_bits, long.act_bits)],
+                       level=[_level(r) for r in long.itertuples()])
 
 
 def build(noise: list[dict], evals: list[dict], out_csv) -> tuple[pd.DataFrame, list]:
-    long = long_frame(noise, evals)
+    raw = long_frame(noise, evals)
+    long = labelled(raw)
     keyed = long.groupby(["model", "bits", "family", "noise", "level", "reference"], sort=False).acc.mean().reset_index()
     rows = []
     for (model, bits), sub in keyed.groupby(["model", "bits"], sort=False):
@@ -61,9 +95,9 @@ def build(noise: list[dict], evals: list[dict], out_csv) -> tuple[pd.DataFrame, 
             row[s.noise] = s.acc
         rows.append(row)
     table = pd.DataFrame(rows)
-    files = write_table_files(table, long, out_csv, "Table 5: accuracy (%) of each model under attack, natural corruptions (mCA: mean over "
+    files = write_table_files(table, raw, out_csv, "Table 5: accuracy (%) of each model under attack, natural corruptions (mCA: mean over "
                                     "corruptions and severities; per corruption: mean over severities) and system noises; "
-                                    f"mean over {long.seed.nunique()} seed(s)")
+                                    f"mean over {long.seed.nunique()} seed(s)", INT_COLS)
     return table, files
 
 
