@@ -54,12 +54,12 @@ BAD = [
     ("budget fraction above 1", "ohq.budgets.0.latency", 1.5, ["ohq.budgets[0].latency", "0..1"]),
     ("duplicate budget", "ohq.budgets.1.name", "lat25", ["ohq.budgets[1].name", "used twice"]),
     ("unknown engine", "ohq.engine", "tensorrt", ["ohq.engine", "x86", "onednn"]),
-    ("unknown corruption", "noise.corruptions", ["fog", "rain"], ["noise.corruptions[1]", "'rain'", "glass_blur"]),
-    ("severity 6", "noise.severities", [1, 6], ["noise.severities[1]", "1..5"]),
-    ("severity 0", "noise.severities", [0], ["noise.severities[0]", "1..5"]),
-    ("negative steps", "robustness.attack_kwargs", {"pgd": {"steps": -3}}, ["robustness.attack_kwargs.pgd.steps", ">= 1"]),
-    ("unknown robustness attack", "robustness.attacks", ["fgsm", "deepfool"], ["robustness.attacks[1]", "pgd", "square"]),
-    ("unknown attack option", "robustness.attack_kwargs", {"pgd": {"stepz": 3}}, ["robustness.attack_kwargs.pgd", "stepz"]),
+    ("unknown corruption", "robust_bench.corruptions", ["fog", "rain"], ["robust_bench.corruptions[1]", "'rain'", "glass_blur"]),
+    ("severity 6", "robust_bench.severities", [1, 6], ["robust_bench.severities[1]", "1..5"]),
+    ("severity 0", "robust_bench.severities", [0], ["robust_bench.severities[0]", "1..5"]),
+    ("negative steps", "dq.attack_kwargs", {"pgd": {"steps": -3}}, ["dq.attack_kwargs.pgd.steps", ">= 1"]),
+    ("unknown robustness attack", "dq.attacks", ["fgsm", "deepfool"], ["dq.attacks[1]", "pgd", "square"]),
+    ("unknown attack option", "dq.attack_kwargs", {"pgd": {"stepz": 3}}, ["dq.attack_kwargs.pgd", "stepz"]),
     ("int on cuda", "ohq.device", "cuda", ["ohq.precisions", "int2, int4, int8", "CPU kernels only", "fp16"]),
 ]
 
@@ -133,3 +133,105 @@ def test_snakemake_rejects_a_file_that_is_not_yaml(workdir):
     r = snakemake(workdir, "results/table1.csv", "--cores", "1", "--configfile", str(cfg))
     assert r.returncode != 0 and "not valid JSON or YAML" in r.stderr
     assert not (workdir / "results").exists()
+
+
+# A new registry entry is one file: the schema's name lists come from the registries (x-registry),
+# read from the packages' files, so no schema edit is needed for the config to name it.
+NEW_ATTACK = '''"""A throwaway attack: returns the images unchanged."""
+from qrobust.attacks._base import Attack, register_attack
+
+
+@register_attack("zzz_noop")
+class Noop(Attack):
+    def perturb(self, x, y):
+        return x
+'''
+NEW_MODEL = '''"""A throwaway model: one linear layer."""
+import torch.nn as nn
+
+from qrobust.models._base import register_model
+
+
+@register_model("zzz_linear")
+def zzz_linear(*, num_classes, in_channels, act="relu6", side=28):
+    return nn.Sequential(nn.Flatten(), nn.Linear(in_channels * side * side, num_classes))
+'''
+CHECK_NEW_ENTRIES = '''
+import json, sys
+import torch
+import yaml
+import qrobust
+from qrobust.config import ConfigError, validate_config
+from qrobust.attacks import ATTACKS, create_attack
+from qrobust.models import MODELS, create_model
+from qrobust._sources import stage_sources
+
+cfg = yaml.safe_load(open(sys.argv[1]))
+cfg["attack"]["name"] = "zzz_noop"
+cfg["model"]["name"] = "zzz_linear"
+cfg.setdefault("dq", {})["attacks"] = ["fgsm", "zzz_noop"]
+cfg["dq"]["substitute"] = {"name": "zzz_linear"}
+validate_config(cfg)
+cfg["attack"]["name"] = "zzz_nope"
+try:
+    validate_config(cfg)
+    error = None
+except ConfigError as e:
+    error = str(e)
+model = create_model("zzz_linear", num_classes=10, in_channels=1)
+x, y = torch.rand(4, 1, 28, 28), torch.arange(4)
+same = bool(torch.equal(create_attack("zzz_noop", model, eps=0.1)(x, y), x))
+print(json.dumps({"package": qrobust.__file__, "attacks": ATTACKS.names(), "models": MODELS.names(), "error": error,
+                  "same": same, "loaded": sorted(m for m in sys.modules if m.startswith("qrobust.attacks.")),
+                  "sources": stage_sources("evaluate", {"attack": ["zzz_noop"], "model": ["zzz_linear"]})}))
+'''
+
+
+def test_a_new_attack_or_model_is_one_file_and_valid_config_at_once(tmp_path):
+    import json
+    import os
+    import shutil
+
+    pkg = tmp_path / "src" / "qrobust"
+    shutil.copytree(ROOT / "src" / "qrobust", pkg, ignore=shutil.ignore_patterns("__pycache__"))
+    (pkg / "attacks" / "zzz_noop.py").write_text(NEW_ATTACK)
+    (pkg / "models" / "zzz_linear.py").write_text(NEW_MODEL)
+    env = dict(os.environ, PYTHONPATH=str(tmp_path / "src"))
+    r = subprocess.run([sys.executable, "-c", CHECK_NEW_ENTRIES, str(ROOT / "config" / "tiny.yaml")], env=env,
+                       capture_output=True, text=True, timeout=300)
+    assert r.returncode == 0, r.stderr[-3000:]
+    out = json.loads(r.stdout.strip().splitlines()[-1])
+    assert out["package"].startswith(str(tmp_path))
+    assert "zzz_noop" in out["attacks"] and "zzz_linear" in out["models"] and out["same"]
+    # the attack asked for is the one attack module imported
+    assert out["loaded"] == ["qrobust.attacks._base", "qrobust.attacks.zzz_noop"]
+    # an unknown name is still one line naming the key and every allowed name, the new one included
+    assert "\n" not in out["error"] and "attack.name" in out["error"] and "'zzz_nope'" in out["error"]
+    assert "allowed: bim, fgsm, pgd, random, rfgsm, square, zzz_noop" in out["error"]
+    # and a job running it declares its file, and no other attack's
+    assert "src/qrobust/attacks/zzz_noop.py" in out["sources"] and "src/qrobust/models/zzz_linear.py" in out["sources"]
+    assert not any(f.endswith(("square.py", "fgsm.py", "small_cnn.py")) for f in out["sources"])
+
+
+def test_an_entry_registered_at_run_time_is_valid_config():
+    import torch.nn as nn
+
+    from qrobust.attacks import ATTACKS, Attack
+    from qrobust.models import MODELS
+
+    class Noop(Attack):
+        def perturb(self, x, y):
+            return x
+
+    ATTACKS.register("zzz_runtime")(Noop)
+    MODELS.register("zzz_runtime_net")(lambda **kw: nn.Identity())
+    try:
+        cfg = _set(_set(BASE, "attack.name", "zzz_runtime"), "model.name", "zzz_runtime_net")
+        assert validate_config(cfg)["attack"]["name"] == "zzz_runtime"
+        with pytest.raises(ConfigError, match=r"'dq.attacks\[0\]': 'zzz_nope' is not allowed; allowed: .*zzz_runtime"):
+            validate_config(_set(cfg, "dq.attacks", ["zzz_nope"]))
+    finally:
+        ATTACKS.unregister("zzz_runtime")
+        MODELS.unregister("zzz_runtime_net")
+    with pytest.raises(ConfigError, match="attack.name': 'zzz_runtime' is not allowed"):
+        validate_config(_set(BASE, "attack.name", "zzz_runtime"))

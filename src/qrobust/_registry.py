@@ -1,43 +1,323 @@
-"""One small registry class shared by every family (datasets, models, attacks, ...)."""
+"""One small registry class shared by every family (datasets, models, attacks, noises, ...).
+
+Lazy families. A family declared in FAMILIES knows its entries without importing them: it reads
+the files of its package with `ast` and lists every module-level `@<decorator>("name")` (or
+`<decorator>("name")(obj)` statement) whose decorator is one of the family's. `get(name)` then
+imports only the module that registers `name`. So
+
+  - a new attack, model, dataset, noise, quantizer, calibrator, table or figure is ONE file in its
+    family's package (tables and figures: anywhere under qrobust/papers/) that registers itself,
+    and nothing else: config validation (qrobust.config) and the workflow see it by the same scan;
+  - a job runs only the entries it asks for, so the workflow can declare exactly those files as the
+    job's source inputs (qrobust._sources.stage_sources).
+
+Nothing here imports torch or an entry: the Snakefile uses the scan while it parses. Entries
+registered at run time
+(`REG.register(name)(obj)` outside the scanned files, e.g. in a test) are entries like the others.
+"""
 from __future__ import annotations
 
+import ast
+import importlib
+import inspect
+from dataclasses import dataclass
+from functools import lru_cache
+from pathlib import Path
 from typing import Callable, Dict, Generic, Iterator, TypeVar
 
 T = TypeVar("T")
 
+PKG_DIR = Path(__file__).resolve().parent
+PKG = PKG_DIR.name
+
+
+@dataclass(frozen=True)
+class Family:
+    """Where a lazy family's entries are found."""
+
+    home: str                    # the module that creates the Registry (a job importing it may use the family)
+    package: str                 # every .py file under it is scanned
+    decorators: tuple[str, ...]  # the (dotted) callables that register into this family
+    companions: tuple[str, ...] = ()  # families whose entry of the same name runs along (a dataset's raw-file list)
+    named: bool = True  # jobs name the entries they run (qrobust._sources); False: a job using the family runs any
+
+
+FAMILIES: Dict[str, Family] = {
+    "attack": Family("qrobust.attacks._base", "qrobust.attacks", ("register_attack", "ATTACKS.register")),
+    "model": Family("qrobust.models._base", "qrobust.models", ("register_model", "MODELS.register")),
+    "dataset": Family("qrobust.datasets._base", "qrobust.datasets", ("register_dataset", "DATASETS.register"),
+                      companions=("dataset raw-file list",)),
+    "dataset raw-file list": Family("qrobust.datasets._base", "qrobust.datasets", ("register_raw_files", "RAW_FILES.register")),
+    "noise": Family("qrobust.noises._base", "qrobust.noises", ("register_noise", "NOISES.register")),
+    # quantizers and calibrators come from scheme configs and from the specs stored in checkpoints:
+    # every job that quantizes or loads a quantized model may run any of them
+    "quantizer": Family("qrobust.quant.quantizers", "qrobust.quant", ("register_quantizer", "QUANTIZERS.register"),
+                        named=False),
+    "calibrator": Family("qrobust.quant.calibrators", "qrobust.quant", ("register_calibrator", "CALIBRATORS.register"),
+                         named=False),
+    "table": Family("qrobust.tables._base", "qrobust.papers", ("register_table", "TABLES.register")),
+    "figure": Family("qrobust.figures._base", "qrobust.papers", ("register_figure", "FIGURES.register")),
+    # the claims job judges every claim of every paper (papers/<paper>/claims.py, `@claim("id", ...)`)
+    "claim": Family("qrobust.claims", "qrobust.papers", ("claim",), named=False),
+}
+
+
+# ---------------------------------------------------------------------------------------------
+# the static scan (ast; nothing imported)
+
+
+def module_file(name: str) -> Path:
+    """The file of module `name` (qrobust.x.y -> qrobust/x/y.py or qrobust/x/y/__init__.py)."""
+    rel = Path(*name.split(".")[1:])
+    pkg = PKG_DIR / rel / "__init__.py"
+    return pkg if pkg.exists() else (PKG_DIR / rel).with_suffix(".py")
+
+
+def _module_name(path: Path) -> str:
+    rel = path.relative_to(PKG_DIR.parent).with_suffix("")
+    parts = rel.parts[:-1] if rel.name == "__init__" else rel.parts
+    return ".".join(parts)
+
+
+def _dotted(node) -> str | None:
+    if isinstance(node, ast.Name):
+        return node.id
+    if isinstance(node, ast.Attribute):
+        base = _dotted(node.value)
+        return f"{base}.{node.attr}" if base else None
+    return None
+
+
+def _const_attrs(cls: ast.ClassDef) -> dict:
+    """Class-level `x = <literal>` / `x: T = <literal>` of a class body."""
+    out = {}
+    for st in cls.body:
+        targets = st.targets if isinstance(st, ast.Assign) else [st.target] if isinstance(st, ast.AnnAssign) else []
+        value = getattr(st, "value", None)
+        for t in targets:
+            if isinstance(t, ast.Name) and value is not None:
+                try:
+                    out[t.id] = ast.literal_eval(value)
+                except ValueError:
+                    pass
+    return out
+
+
+@dataclass(frozen=True)
+class _ClassInfo:
+    module: str
+    name: str
+    bases: tuple[str, ...]  # dotted names as written
+    attrs: dict
+
+
+@dataclass(frozen=True)
+class _FileScan:
+    module: str
+    registrations: tuple  # (callable dotted name, entry name, class name or None, line)
+    classes: dict          # class name -> _ClassInfo
+    imported: dict         # local name -> (module, name) of `from m import name [as local]`
+
+
+@lru_cache(maxsize=None)
+def _scan_file(path: Path, mtime_ns: int, size: int) -> _FileScan:
+    module = _module_name(path)
+    tree = ast.parse(path.read_text(), filename=str(path))
+    regs, classes, imported = [], {}, {}
+
+    def reg_call(call, target, line):
+        if isinstance(call, ast.Call) and call.args and isinstance(call.args[0], ast.Constant) \
+                and isinstance(call.args[0].value, str):
+            fn = _dotted(call.func)
+            if fn:
+                regs.append((fn, call.args[0].value, target, line))
+
+    for st in tree.body:  # module level only: what importing the module runs
+        if isinstance(st, ast.ImportFrom) and st.module and not st.level:
+            for a in st.names:
+                imported[a.asname or a.name] = (st.module, a.name)
+        if isinstance(st, (ast.FunctionDef, ast.AsyncFunctionDef, ast.ClassDef)):
+            for d in st.decorator_list:
+                reg_call(d, st.name if isinstance(st, ast.ClassDef) else None, st.lineno)
+            if isinstance(st, ast.ClassDef):
+                bases = tuple(b for b in (_dotted(x) for x in st.bases) if b)
+                classes[st.name] = _ClassInfo(module, st.name, bases, _const_attrs(st))
+        elif isinstance(st, ast.Expr) and isinstance(st.value, ast.Call):  # REG.register("x")(obj)
+            reg_call(st.value.func, None, st.lineno)
+    return _FileScan(module, tuple(regs), classes, imported)
+
+
+def _package_files(package: str) -> list[Path]:
+    root = PKG_DIR.joinpath(*package.split(".")[1:])
+    return sorted(p for p in root.rglob("*.py") if "__pycache__" not in p.parts)
+
+
+def _scans(package: str) -> list[_FileScan]:
+    out = []
+    for p in _package_files(package):
+        st = p.stat()
+        out.append(_scan_file(p, st.st_mtime_ns, st.st_size))
+    return out
+
+
+@dataclass(frozen=True)
+class _Found:
+    module: str
+    cls: str | None  # the registered class, when it is one (for static attributes)
+    line: int
+
+
+def scan(family: str) -> Dict[str, _Found]:
+    """name -> where it is registered, for a family of FAMILIES, in file and line order; no import."""
+    fam = FAMILIES[family]
+    found: Dict[str, _Found] = {}
+    for s in _scans(fam.package):
+        for fn, name, cls, line in s.registrations:
+            if fn not in fam.decorators:
+                continue
+            if name in found:
+                first = found[name]
+                raise ValueError(f"{family} '{name}' is registered twice: {first.module} (line {first.line}) "
+                                 f"and {s.module} (line {line})")
+            found[name] = _Found(s.module, cls, line)
+    return found
+
+
+def static_attr(family: str, name: str, attr: str, default=None):
+    """A class attribute of a registered class, read from the source (the class, then its bases by
+    name: the same module, the module it was imported from, then any class of the package)."""
+    entry = scan(family).get(name)
+    if entry is None or entry.cls is None:
+        return default
+    by_module = {s.module: s for s in _scans(FAMILIES[family].package)}
+    by_name: Dict[str, _ClassInfo] = {}
+    for s in by_module.values():
+        for cname, info in s.classes.items():
+            by_name.setdefault(cname, info)
+
+    def lookup(module: str, dotted: str) -> _ClassInfo | None:
+        s = by_module.get(module)
+        local = dotted.split(".")[-1]
+        if s is not None and local in s.classes:
+            return s.classes[local]
+        if s is not None and local in s.imported:
+            src_mod, src_name = s.imported[local]
+            if src_mod in by_module and src_name in by_module[src_mod].classes:
+                return by_module[src_mod].classes[src_name]
+        return by_name.get(local)
+
+    todo, seen = [lookup(entry.module, entry.cls)], set()
+    while todo:  # depth first, left first: Python's MRO for the single-inheritance trees entries use
+        info = todo.pop(0)
+        if info is None or (info.module, info.name) in seen:
+            continue
+        seen.add((info.module, info.name))
+        if attr in info.attrs:
+            return info.attrs[attr]
+        todo[:0] = [lookup(info.module, b) for b in info.bases]
+    return default
+
+
+def entry_module(family: str, name: str) -> str:
+    """The module that registers `name` (KeyError naming the allowed names if none does)."""
+    found = scan(family)
+    if name not in found:
+        raise KeyError(f"unknown {family} '{name}'; allowed: {', '.join(sorted(found))}")
+    return found[name].module
+
+
+# ---------------------------------------------------------------------------------------------
+# the registry
+
+_LIVE: Dict[str, "Registry"] = {}  # family -> its Registry object, once its module is imported
+
 
 class Registry(Generic[T]):
-    """Maps a config name to a class or factory; `register` is used as a decorator."""
+    """Maps a config name to a class or factory; `register` is used as a decorator.
+
+    For a family of FAMILIES, names come from the scan and `get` imports the one module needed;
+    otherwise (or for entries registered at run time) from what has registered so far.
+    """
 
     def __init__(self, family: str):
         self.family = family
+        self.lazy = family in FAMILIES
         self._entries: Dict[str, T] = {}
+        self._extra: Dict[str, T] = {}  # registered from outside the scanned files (tests, plugins)
+        _LIVE[family] = self
+
+    def _found(self) -> Dict[str, _Found]:
+        return scan(self.family) if self.lazy else {}
 
     def register(self, name: str) -> Callable[[T], T]:
         def deco(obj: T) -> T:
             if name in self._entries:
                 raise ValueError(f"{self.family} '{name}' is registered twice")
+            where = self._found().get(name)
+            module = obj.__module__ if inspect.isclass(obj) or inspect.isfunction(obj) else None
+            if where is not None and module is not None and module != where.module:
+                raise ValueError(f"{self.family} '{name}' is registered twice: {where.module} and {module}")
             self._entries[name] = obj
+            if where is None:
+                self._extra[name] = obj
             return obj
 
         return deco
 
+    def unregister(self, name: str) -> None:
+        """Drop an entry registered at run time (tests); scanned entries stay."""
+        if name not in self._extra:
+            raise KeyError(f"{self.family} '{name}' was not registered at run time")
+        del self._extra[name]
+        del self._entries[name]
+
     def get(self, name: str) -> T:
+        if name not in self._entries:
+            where = self._found().get(name)
+            if where is not None:
+                importlib.import_module(where.module)  # its decorator registers it
+                if name not in self._entries:
+                    raise RuntimeError(f"{self.family} '{name}': importing {where.module} did not register it "
+                                       f"(is its decorator at module level?)")
         try:
             return self._entries[name]
         except KeyError:
-            allowed = ", ".join(sorted(self._entries))
-            raise KeyError(f"unknown {self.family} '{name}'; allowed: {allowed}") from None
+            raise KeyError(f"unknown {self.family} '{name}'; allowed: {', '.join(self.names())}") from None
 
-    def names(self) -> list[str]:
-        return sorted(self._entries)
+    def names(self, **where) -> list[str]:
+        """Sorted names; `where` keeps those whose (class) attributes have the given values, read
+        from the source for entries not imported yet (names(kind="system"))."""
+        out = set(self._found()) | set(self._entries)
+        return sorted(n for n in out if all(self.attr(n, k) == v for k, v in where.items()))
+
+    def attr(self, name: str, attr: str, default=None):
+        """An entry's attribute without importing it when it is not imported yet."""
+        if name in self._entries:
+            return getattr(self._entries[name], attr, default)
+        return static_attr(self.family, name, attr, default) if self.lazy else default
 
     def in_order(self) -> list[str]:
-        """Names in registration order (for reports that follow the papers' order)."""
-        return list(self._entries)
+        """Names in registration order (for reports that follow the papers' order); a lazy family
+        lists its scanned entries in file and line order, then those registered at run time."""
+        return list(self._found()) + [n for n in self._entries if n not in self._found()]
+
+    def loaded(self) -> list[str]:
+        """Names whose objects exist in this process (imported or registered at run time)."""
+        return sorted(self._entries)
 
     def __contains__(self, name: object) -> bool:
-        return name in self._entries
+        return name in self._entries or name in self._found()
 
     def __iter__(self) -> Iterator[str]:
         return iter(self.names())
+
+
+def family_names(family: str, exclude=(), **where) -> list[str]:
+    """A family's names without importing its package: the live registry's when this process has
+    one (so entries registered at run time count), the scan's otherwise."""
+    live = _LIVE.get(family)
+    if live is not None:
+        names = live.names(**where)
+    else:
+        names = sorted(n for n in scan(family) if all(static_attr(family, n, k) == v for k, v in where.items()))
+    return [n for n in names if n not in set(exclude)]

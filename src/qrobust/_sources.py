@@ -1,51 +1,40 @@
-"""Which package files each pipeline stage runs, found from the import graph (read with ast).
+"""Which package files each job runs, found from the import graph (read with ast).
 
-The Snakemake rules declare these files as inputs, so editing a file reruns exactly the
-stages that import it: the attack code reruns evaluations, not training. Nothing is imported
-here, so the Snakefile stays fast to parse.
+The Snakemake rules declare these files as inputs, so editing a file reruns exactly the jobs
+that run it. A job's files are
+
+  - the import closure of its module `qrobust.jobs.<job>` (every import statement, at module level
+    or inside a function, followed transitively) and the CLI's module-level imports;
+  - the registry entries it runs. Registries import an entry only when it is asked for by name
+    (qrobust._registry), so the closure holds none of them; the caller names them, as the config
+    and the rule's wildcards say: `stage_sources("evaluate", {"attack": ["fgsm"], "model": ["small_cnn"]})`.
+    Each named entry adds the file registering it and that file's own closure.
+
+So appending a comment to attacks/square.py reruns the jobs that run Square, not adversarial
+training with PGD. Nothing is imported here, so the Snakefile stays fast to parse.
 """
 from __future__ import annotations
 
 import ast
 from functools import lru_cache
 from pathlib import Path
+from typing import Iterable, Mapping
 
-PKG_DIR = Path(__file__).resolve().parent
-PKG = PKG_DIR.name
+from qrobust._registry import FAMILIES, PKG, PKG_DIR, entry_module, module_file, scan
 
-# What each CLI subcommand imports (tests/test_sources.py checks these against cli.py).
-STAGES: dict[str, list[str]] = {
-    "data": ["qrobust.datasets"],
-    "train": ["qrobust._runtime", "qrobust.checkpoint", "qrobust.datasets", "qrobust.models", "qrobust.quant", "qrobust.training.loop"],
-    "evaluate": ["qrobust._runtime", "qrobust.checkpoint", "qrobust.datasets", "qrobust.evaluation.attack"],
-    "train_adv": ["qrobust._runtime", "qrobust.training.adversarial", "qrobust.checkpoint", "qrobust.datasets", "qrobust.models",
-                  "qrobust.quant", "qrobust.training.loop"],
-    "robust_eval": ["qrobust._runtime", "qrobust.checkpoint", "qrobust.datasets", "qrobust.papers.dq.defenses",
-                    "qrobust.evaluation.robust"],
-    "make_noise": ["qrobust.datasets", "qrobust.noises"],
-    "noise_eval": ["qrobust._runtime", "qrobust.checkpoint", "qrobust.datasets", "qrobust.papers.robust_bench.noise_eval",
-                   "qrobust.quant.ptq"],
-    "quantize_adv": ["qrobust._runtime", "qrobust.training.adversarial", "qrobust.checkpoint", "qrobust.datasets",
-                     "qrobust.models", "qrobust.papers.li2024.method"],
-    "qu_anti": ["qrobust._runtime", "qrobust.checkpoint", "qrobust.datasets", "qrobust.papers.qu_anti.attack"],
-    "qu_anti_eval": ["qrobust._runtime", "qrobust.checkpoint", "qrobust.datasets", "qrobust.papers.qu_anti.attack", "qrobust.quant.ptq"],
-    "quantize": ["qrobust._runtime", "qrobust.checkpoint", "qrobust.datasets", "qrobust.quant.schemes"],
-    "ohq_profile": ["qrobust._runtime", "qrobust.models", "qrobust.papers.ohq.latency"],
-    "ohq_sensitivity": ["qrobust._runtime", "qrobust.checkpoint", "qrobust.datasets", "qrobust.papers.ohq.sensitivity"],
-    "ohq_allocate": ["qrobust.papers.ohq.plans"],
-    "ohq_deploy": ["qrobust._runtime", "qrobust.checkpoint", "qrobust.datasets", "qrobust.papers.ohq.deploy",
-                   "qrobust.papers.ohq.plans", "qrobust.quant.ptq"],
-    "table": ["qrobust.tables"],
-    "act_distance": ["qrobust._runtime", "qrobust.papers.dq.act_distance", "qrobust.checkpoint", "qrobust.datasets"],
-    "claims": ["qrobust.claims", "qrobust.tables._base"],
-    "figure": ["qrobust.figures"],
-}
+__all__ = ["stage_sources", "closure", "entry_modules", "module_file"]
 
 
-def module_file(name: str) -> Path:
-    rel = Path(*name.split(".")[1:])
-    pkg = PKG_DIR / rel / "__init__.py"
-    return pkg if pkg.exists() else (PKG_DIR / rel).with_suffix(".py")
+@lru_cache(maxsize=None)
+def _lazy_attrs(package: str) -> dict[str, str]:
+    """A package's `_LAZY = {"Name": "module"}`: names its __getattr__ imports on first use."""
+    path = module_file(package)
+    if path.name != "__init__.py":
+        return {}
+    for st in ast.parse(path.read_text()).body:
+        if isinstance(st, ast.Assign) and any(isinstance(t, ast.Name) and t.id == "_LAZY" for t in st.targets):
+            return dict(ast.literal_eval(st.value))
+    return {}
 
 
 def _resolve(module: str, node: ast.ImportFrom | ast.Import) -> list[str]:
@@ -64,10 +53,13 @@ def _resolve(module: str, node: ast.ImportFrom | ast.Import) -> list[str]:
     if target.split(".")[0] != PKG:
         return out
     out.append(target)
-    for a in node.names:  # `from . import fgsm` names submodules
+    lazy = _lazy_attrs(target)
+    for a in node.names:
         sub = f"{target}.{a.name}"
-        if module_file(sub).exists():
+        if module_file(sub).exists():  # `from . import fgsm` names submodules
             out.append(sub)
+        elif a.name in lazy:  # `from qrobust.noises import Corruption` runs noises/corruptions.py
+            out.append(lazy[a.name])
     return out
 
 
@@ -78,7 +70,7 @@ def _parents(name: str) -> list[str]:
 
 
 @lru_cache(maxsize=None)
-def _imports(module: str, top_level_only: bool) -> tuple[str, ...]:
+def _imports_cached(module: str, top_level_only: bool, mtime_ns: int) -> tuple[str, ...]:
     tree = ast.parse(module_file(module).read_text())
     nodes = tree.body if top_level_only else ast.walk(tree)
     found = []
@@ -89,22 +81,67 @@ def _imports(module: str, top_level_only: bool) -> tuple[str, ...]:
     return tuple(found)
 
 
-def closure(entries: list[str]) -> set[str]:
+def _imports(module: str, top_level_only: bool) -> tuple[str, ...]:
+    return _imports_cached(module, top_level_only, module_file(module).stat().st_mtime_ns)
+
+
+def closure(modules: Iterable[str], top_level_only: bool = False) -> set[str]:
+    """Every qrobust module that running `modules` may run (their parents included): what their
+    functions import too, or with `top_level_only` just what importing them runs."""
     seen: set[str] = set()
-    todo = [p for e in entries for p in _parents(e) + [e]]
+    todo = [p for e in modules for p in _parents(e) + [e]]
     while todo:
         m = todo.pop()
         if m in seen or not module_file(m).exists():
             continue
         seen.add(m)
-        todo.extend(_imports(m, top_level_only=False))
+        todo.extend(_imports(m, top_level_only=top_level_only))
     return seen
 
 
-def stage_sources(stage: str, root: str | Path = "src") -> list[str]:
-    """Sorted file paths (under `root`) that the `qrobust` CLI runs for `stage`."""
-    mods = closure(STAGES[stage])
-    # the CLI module counts with its module-level imports only: its subcommands import lazily
-    mods |= closure(list(_imports("qrobust.cli", top_level_only=True))) | {"qrobust", "qrobust.cli"}
+def entry_modules(family: str, names: Iterable[str]) -> set[str]:
+    """The modules registering `names` in `family` (and in its companion families: a dataset's
+    raw-file list); a KeyError names the allowed names when one is unknown."""
+    if family not in FAMILIES:
+        raise KeyError(f"unknown registry family '{family}'; allowed: {', '.join(sorted(FAMILIES))}")
+    mods = set()
+    for name in names:
+        mods.add(entry_module(family, name))
+        for comp in FAMILIES[family].companions:
+            found = scan(comp).get(name)
+            if found is not None:
+                mods.add(found.module)
+    return mods
+
+
+
+
+def _job_closure(job: str) -> set[str]:
+    if not module_file(f"{PKG}.jobs.{job}").exists():
+        raise KeyError(f"no job module qrobust/jobs/{job}.py")
+    mods = closure([f"{PKG}.jobs.{job}"])
+    # the CLI: its module-level imports (a job's parser loads no user command module)
+    return mods | closure([f"{PKG}.cli"], top_level_only=True)
+
+
+def stage_sources(job: str, entries: Mapping[str, Iterable[str]] | None = None, root: str | Path = "src") -> list[str]:
+    """Sorted file paths (under `root`) that `qrobust <job>` runs.
+
+    `entries`: registry family -> the names the job runs (`{"attack": ["pgd", "square"]}`); a family
+    left out contributes no entry, except families whose entries jobs do not name (quantizers,
+    calibrators: FAMILIES[...].named), which contribute all of theirs when the job uses the family.
+    None: every entry of every family the job's code uses (the safe over-approximation, for callers
+    that cannot say which entries ran).
+    """
+    mods = _job_closure(job)
+    named_given = entries is not None
+    entries = dict(entries) if entries is not None else {}
+    for family, fam in FAMILIES.items():
+        if fam.home in mods and family not in entries and (not fam.named or not named_given):
+            entries[family] = list(scan(family))
+    extra = set()
+    for family, names in entries.items():
+        extra |= entry_modules(family, list(names))
+    mods |= closure(sorted(extra))
     files = {module_file(m).relative_to(PKG_DIR.parent) for m in mods}
     return sorted(str(Path(root) / f) for f in files)

@@ -10,6 +10,8 @@ from pathlib import Path
 import jsonschema
 import yaml
 
+from qrobust._registry import family_names
+
 SCHEMA_PATH = Path(__file__).resolve().parent / "schemas" / "config.schema.yaml"
 
 
@@ -18,7 +20,26 @@ class ConfigError(ValueError):
 
 
 def load_schema() -> dict:
-    return yaml.safe_load(SCHEMA_PATH.read_text())
+    """The config schema, with every `x-registry` name list filled in as an `enum` (_fill_registry_enums)."""
+    schema = yaml.safe_load(SCHEMA_PATH.read_text())
+    _fill_registry_enums(schema)
+    return schema
+
+
+def _fill_registry_enums(node) -> None:
+    """`x-registry: FAMILY` (or {family, exclude: [...], where: {attr: value}}) -> `enum`: the names
+    the registry knows now, read from its package's files without importing them (qrobust._registry),
+    plus any registered at run time in this process. No schema edit for a new entry file."""
+    if isinstance(node, dict):
+        spec = node.get("x-registry")
+        if spec is not None:
+            spec = {"family": spec} if isinstance(spec, str) else spec
+            node["enum"] = family_names(spec["family"], exclude=spec.get("exclude", ()), **spec.get("where", {}))
+        for value in node.values():
+            _fill_registry_enums(value)
+    elif isinstance(node, list):
+        for value in node:
+            _fill_registry_enums(value)
 
 
 def load_config(path: str | Path) -> dict:
@@ -152,9 +173,19 @@ def _check_semantics(cfg: dict) -> None:
         raise ConfigError("config key 'model.act': relu is unbounded and cannot be quantized; use relu6, relu1 or tanh (or only null in quant.act_bits)")
     _check_quantize(cfg["quantize"])
     _check_ohq(cfg["ohq"])
-    _check_table7(cfg["table7"])
+    _check_li2024(cfg["li2024"])
     if cfg["train"]["schedule"] == "multistep" and not cfg["train"]["milestones"]:
         raise ConfigError("config key 'train.milestones': the multistep schedule needs at least one milestone epoch")
+
+
+def _check_scheme(key: str, s: dict) -> None:
+    """A PTQ/QAT scheme's quantizers and mode: the rules live in qrobust.quant.spec (torch-free); here the key is named."""
+    from qrobust.quant.spec import SchemeSpec, SpecError
+
+    try:
+        SchemeSpec.from_config(s)
+    except SpecError as e:
+        raise ConfigError(f"{key}.{e.field}': {e}") from None
 
 
 def _check_quantize(q: dict) -> None:
@@ -162,16 +193,7 @@ def _check_quantize(q: dict) -> None:
     for i, s in enumerate(q["schemes"]):
         if names.index(s["name"]) != i:
             raise ConfigError(f"config key 'quantize.schemes[{i}].name': '{s['name']}' is used twice; names label table rows")
-        if s["weight"]["quantizer"] == "pact":
-            raise ConfigError(f"config key 'quantize.schemes[{i}].weight.quantizer': pact learns an activation clip; use uniform for weights")
-        if s["act"]["per_channel"]:
-            raise ConfigError(f"config key 'quantize.schemes[{i}].act.per_channel': per-channel ranges are for weights only; set it false")
-        if s["act"]["quantizer"] == "pwlq":
-            raise ConfigError(f"config key 'quantize.schemes[{i}].act.quantizer': pwlq quantizes weights; use uniform or pact for activations")
-        if s["mode"] == "ptq" and s["act"]["quantizer"] == "pact":
-            raise ConfigError(f"config key 'quantize.schemes[{i}].act.quantizer': pact's clip is learned, so it needs mode: qat")
-        if s["mode"] == "ptq" and s["beta"]:
-            raise ConfigError(f"config key 'quantize.schemes[{i}].beta': DQ's regularizer acts in training; use mode: qat")
+        _check_scheme(f"config key 'quantize.schemes[{i}]", s)
 
 
 # precisions with a kernel of their own, per device kind (ohq/kernels.has_kernel)
@@ -193,19 +215,14 @@ def _check_ohq(o: dict) -> None:
                           "so it cannot be measured; drop it or set ohq.measured_only: false")
 
 
-def _check_table7(t: dict) -> None:
+def _check_li2024(t: dict) -> None:
     names = [s["name"] for s in t["schemes"]]
     for i, s in enumerate(t["schemes"]):
-        key = f"config key 'table7.schemes[{i}]"
+        key = f"config key 'li2024.schemes[{i}]"
         if names.index(s["name"]) != i:
             raise ConfigError(f"{key}.name': '{s['name']}' is used twice; names label table rows")
         if s["init"] == "random" and s["mode"] == "ptq":
             raise ConfigError(f"{key}.init': PTQ of a random model measures nothing; use init: float or adv, or mode: qat")
         if s["robust"] == "during" and s["mode"] == "ptq":
             raise ConfigError(f"{key}.robust': PTQ has no training to put adversarial examples in; use finetune or mode: qat")
-        if s["weight"]["quantizer"] == "pact":
-            raise ConfigError(f"{key}.weight.quantizer': pact learns an activation clip; use uniform or pwlq for weights")
-        if s["act"]["quantizer"] == "pact" and s["mode"] == "ptq":
-            raise ConfigError(f"{key}.act.quantizer': pact's clip is learned, so it needs mode: qat")
-        if s["act"]["quantizer"] == "pwlq":
-            raise ConfigError(f"{key}.act.quantizer': pwlq quantizes weights; use uniform or pact for activations")
+        _check_scheme(key, s)

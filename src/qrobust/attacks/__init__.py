@@ -1,8 +1,6 @@
-"""Attack registry; importing this package registers every attack."""
+"""Attack registry. Each attack is one module of this package that registers itself with
+`@register_attack("name")`; `create_attack(name, ...)` imports only that module (qrobust._registry)."""
 from qrobust.attacks._base import ATTACKS, Attack, register_attack
-from qrobust.attacks import bim, fgsm, pgd, random, rfgsm, square, transfer
-
-_REGISTERED = (bim, fgsm, pgd, random, rfgsm, square, transfer)  # imported for their @register_attack
 
 __all__ = ["ATTACKS", "Attack", "register_attack", "create_attack"]
 

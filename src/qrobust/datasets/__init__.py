@@ -1,4 +1,7 @@
-"""Dataset registry: `prepare(name, ...)` writes a prepared split; `load_prepared` reads it."""
+"""Dataset registry: `prepare(name, ...)` writes a prepared split; `load_prepared` reads it.
+
+Each dataset is one module of this package that registers its loader (`@DATASETS.register("name")`)
+and its raw-file list (`@RAW_FILES.register("name")`); `prepare` imports only that module."""
 from __future__ import annotations
 
 from pathlib import Path
@@ -7,7 +10,6 @@ import torch
 
 from qrobust import _io
 from qrobust.datasets._base import DATASETS, RAW_FILES, MissingDataError, Split
-from qrobust.datasets import imagefolder, mnist5k, torchvision_sets  # noqa: F401  (registration)
 
 __all__ = ["DATASETS", "RAW_FILES", "MissingDataError", "Split", "prepare", "load_prepared"]
 

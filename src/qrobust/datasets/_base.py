@@ -17,6 +17,8 @@ from qrobust._registry import Registry
 DATASETS: Registry = Registry("dataset")
 # name -> function(root) listing the raw files a dataset reads: loaders check them, provenance hashes them
 RAW_FILES: Registry = Registry("dataset raw-file list")
+register_dataset = DATASETS.register
+register_raw_files = RAW_FILES.register
 
 
 class MissingDataError(FileNotFoundError):
