@@ -25,6 +25,13 @@ def copy_workflow(dest: Path) -> Path:
     return dest
 
 
+def only(workdir: Path, pattern: str) -> Path:
+    """The one file matching `pattern` under `workdir` (keyed folders: results/checkpoints/train-*/...)."""
+    found = sorted(Path(workdir).glob(pattern))
+    assert len(found) == 1, f"{pattern}: {len(found)} matches ({[str(p) for p in found][:4]})"
+    return found[0]
+
+
 def snakemake(workdir: Path, *args: str, timeout: int = 600) -> subprocess.CompletedProcess:
     env = dict(os.environ, PATH=f"{BIN}{os.pathsep}{os.environ.get('PATH', '')}")
     return subprocess.run([str(BIN / "snakemake"), *args], cwd=workdir, env=env, capture_output=True, text=True,

@@ -1,11 +1,12 @@
 """The table1 DAG through Snakemake on the tiny config: shape, ranges, determinism, incrementality."""
+import json
 import re
 
 import pandas as pd
 import pytest
 import yaml
 
-from _helpers import ROOT, snakemake
+from _helpers import ROOT, only, snakemake
 
 pytestmark = pytest.mark.slow
 TARGETS = ["results/table1.csv", "results/figures/fig1.png"]
@@ -64,7 +65,7 @@ def test_checkpoints_load_with_weights_only(two_runs):
     import torch
 
     a, _ = two_runs
-    blob = torch.load(a / "results" / "checkpoints" / "vanilla_beta0_a2_s0.pt", weights_only=True)
+    blob = torch.load(only(a, "results/checkpoints/train-*/vanilla_beta0_a2_s0.pt"), weights_only=True)
     assert blob["spec"]["quant"]["act_bits"] == 2 and blob["extra"]["run"]["seed"] == 0
 
 
@@ -88,12 +89,12 @@ def test_editing_attack_code_reruns_evaluation_only(finished):
     edit(a / "src" / "qrobust" / "attacks" / "fgsm.py")
     jobs = planned_jobs(run(a, dry=True))
     n_runs = len(TINY["methods"]) * len(TINY["quant"]["act_bits"])
-    assert jobs == {"evaluate": n_runs, "table1": 1, "fig1": 1}
+    assert jobs == {"evaluate": n_runs, "table": 1, "figure": 1}
 
 
 def test_editing_training_code_reruns_training(finished):
     b = finished
-    edit(b / "src" / "qrobust" / "regularizers.py")
+    edit(b / "src" / "qrobust" / "papers" / "dq" / "regularizer.py")
     jobs = planned_jobs(run(b, dry=True))
     assert jobs.get("train") == len(TINY["methods"]) * len(TINY["quant"]["act_bits"])
     assert "prepare_data" not in jobs
@@ -102,7 +103,7 @@ def test_editing_training_code_reruns_training(finished):
 def test_changing_eps_reruns_evaluation_not_training(finished):
     jobs = planned_jobs(run(finished, "--config", "attack={name: fgsm, eps: 0.2}", dry=True))
     n_runs = len(TINY["methods"]) * len(TINY["quant"]["act_bits"])
-    assert jobs == {"evaluate": n_runs, "table1": 1, "fig1": 1}
+    assert jobs == {"evaluate": n_runs, "table": 1, "figure": 1}
 
 
 def test_report_holds_tables_figures_and_their_provenance(finished):
@@ -111,3 +112,37 @@ def test_report_holds_tables_figures_and_their_provenance(finished):
     html = (finished / "results" / "report.html").read_text(errors="replace")
     for item in ("table1.csv", "fig1.png", "table1 provenance", "fig1 provenance"):
         assert item in html, item
+
+
+def run_b(wd, *extra_yaml):
+    """Config B: the tiny config with one training epoch (so other checkpoints), plus `extra_yaml` lines."""
+    (wd / "config" / "b.yaml").write_text("\n".join(["train: {epochs: 1, batch_size: 32, lr: 0.05}", *extra_yaml]) + "\n")
+    target = "results/runs/b/table1.csv" if extra_yaml else "results/table1.csv"
+    r = snakemake(wd, target, "--cores", "2", "--configfile", "config/tiny.yaml", "config/b.yaml")
+    assert r.returncode == 0, r.stderr[-3000:]
+
+
+def test_config_a_then_b_then_a_retrains_nothing_and_overwrites_no_checkpoint(finished):
+    a_files = {p: p.read_bytes() for d in ("checkpoints", "metrics") for p in (finished / "results" / d).rglob("*.*")}
+    run_b(finished)
+    for p, data in a_files.items():  # A's checkpoints and metrics are untouched; B's sit in their own folders
+        assert p.read_bytes() == data, p
+    assert len(list((finished / "results" / "checkpoints").glob("train-*"))) == 2
+    assert planned_jobs(run(finished, dry=True)) == {"table": 1, "figure": 1}  # A's table again, from A's metrics
+
+
+def test_a_named_run_keeps_its_tables_beside_the_default_and_says_which_config_made_them(finished):
+    before = (finished / "results" / "table1.csv").read_bytes()
+    run_b(finished, "run: b")
+    assert (finished / "results" / "table1.csv").read_bytes() == before
+    assert (finished / "results" / "runs" / "b" / "table1.csv").read_bytes() != before
+    assert planned_jobs(run(finished, dry=True)) == {}
+    rec = json.loads((finished / "results" / "provenance" / "runs" / "b" / "table1.json").read_text())
+    assert rec["config"]["_run"] == {"run": "b", "configfiles": ["config/tiny.yaml", "config/b.yaml"]}
+
+
+def test_a_path_keyed_by_another_config_is_refused(finished):
+    wrong = "results/checkpoints/train-00000000/vanilla_beta0_afp_s0.pt"
+    r = snakemake(finished, wrong, "--cores", "1", "--configfile", "config/tiny.yaml", "-n")
+    assert r.returncode != 0 and "belongs to another config" in r.stdout + r.stderr
+    assert not (finished / wrong).exists()

@@ -56,7 +56,7 @@ def test_tiny_dag_through_slurm_matches_the_local_run(slurm_cluster, two_runs, t
     log_dir = wd / ".snakemake" / "slurm_logs"
     logs = list(log_dir.rglob("*.log"))  # rule_<name>/<wildcards>/<slurm job id>.log
     assert len(logs) == n_jobs
-    assert {p.relative_to(log_dir).parts[0] for p in logs} == {f"rule_{r}" for r in ("prepare_data", "train", "evaluate", "table1", "fig1")}
+    assert {p.relative_to(log_dir).parts[0] for p in logs} == {f"rule_{r}" for r in ("prepare_data", "train", "evaluate", "table", "figure")}
     local = two_runs[0]
     for name in ("table1.csv", "table1_std.csv", "table1_long.csv"):
         assert (wd / "results" / name).read_bytes() == (local / "results" / name).read_bytes(), name

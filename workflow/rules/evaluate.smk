@@ -1,0 +1,67 @@
+# Evaluation shared by the papers: one attack (Table 1, the quantizer suite) and every attack at
+# every eps, white-box and transferred (DQ Tables 2-4). Metrics sit in a folder keyed by the
+# evaluation's config, then by the checkpoint's key: results/metrics/<kind>/<eval key>/<ckpt key>/.
+
+
+rule evaluate:
+    input:
+        src=sources("evaluate", model=[MODEL], attack=[config["attack"]["name"]]),
+        ckpt="results/checkpoints/{ckey}/{run}.pt",
+        data=f"{DATA_DIR}/test.pt",
+    output:
+        metrics=f"results/metrics/eval/{EVAL_KEY}/{{ckey}}/{{run}}.json",
+        prov=f"results/provenance/evaluate/{EVAL_KEY}/{{ckey}}/{{run}}.json",
+    log:
+        f"logs/evaluate/{EVAL_KEY}/{{ckey}}/{{run}}.log",
+    benchmark:
+        f"benchmarks/evaluate/{EVAL_KEY}/{{ckey}}/{{run}}.tsv"
+    conda:
+        "../../environment.yml"
+    threads: lambda w: config["threads"]
+    resources:
+        mem_mb=2000,
+        runtime=30,
+    params:
+        cfg=lambda w: cfg_json("attack", "eval", "device", "threads"),
+        data=data_dir,
+        io=prov_io,
+    shell:
+        "qrobust evaluate --cfg {params.cfg:q} --data {params.data} --checkpoint {input.ckpt}"
+        " --out {output.metrics} --prov {output.prov} --prov-io {params.io:q} 2> {log}"
+
+
+rule robust_eval:
+    input:
+        src=sources(
+            "robust_eval",
+            model=[MODEL, SUBSTITUTE_MODEL],
+            attack=robust_attacks(config["dq"]["attacks"], config["dq"]["blackbox"]),
+        ),
+        ckpt="results/checkpoints/{ckey}/{run}_s{seed}.pt",
+        substitute=SUBSTITUTE,
+        data=f"{DATA_DIR}/test.pt",
+    output:
+        metrics=f"results/metrics/robust/{ROBUST_KEY}/{{ckey}}/{{run}}_s{{seed}}_{{defense}}.json",
+        prov=f"results/provenance/robust_eval/{ROBUST_KEY}/{{ckey}}/{{run}}_s{{seed}}_{{defense}}.json",
+    log:
+        f"logs/robust_eval/{ROBUST_KEY}/{{ckey}}/{{run}}_s{{seed}}_{{defense}}.log",
+    benchmark:
+        f"benchmarks/robust_eval/{ROBUST_KEY}/{{ckey}}/{{run}}_s{{seed}}_{{defense}}.tsv"
+    conda:
+        "../../environment.yml"
+    threads: lambda w: config["threads"]
+    resources:
+        mem_mb=2000,
+        runtime=120,
+    params:
+        cfg=lambda w: cfg_json(
+            "eval",
+            "device",
+            "threads",
+            dq={s: config["dq"][s] for s in ROBUST_SLICES},
+        ),
+        data=data_dir,
+        io=prov_io,
+    shell:
+        "qrobust robust_eval --cfg {params.cfg:q} --data {params.data} --checkpoint {input.ckpt}"
+        " --substitute {input.substitute} --defense {wildcards.defense} --out {output.metrics} --prov {output.prov} --prov-io {params.io:q} 2> {log}"

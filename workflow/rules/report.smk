@@ -1,0 +1,83 @@
+# One rule for every table, one for every figure, and the claims; under results/ (or
+# results/runs/<run>/ for a named run). Each table's inputs come from its paper's .smk.
+
+
+rule table:
+    input:
+        src=sources("table", table=lambda w: [w.table]),
+        metrics=lambda w: TABLES[w.table](w),
+    output:
+        csv=report(
+            f"{OUT}/{{table}}.csv",
+            caption="../report/{table}.rst",
+            category="Tables",
+            subcategory="{table}",
+        ),
+        long=f"{OUT}/{{table}}_long.csv",
+        md=f"{OUT}/{{table}}.md",
+        tex=f"{OUT}/{{table}}.tex",
+        json=f"{OUT}/{{table}}.json",
+        prov=report(
+            f"{PROV_OUT}/{{table}}.json",
+            caption="../report/provenance.rst",
+            category="Provenance",
+        ),
+    log:
+        f"logs/table/{OUT}/{{table}}.log",
+    wildcard_constraints:
+        table="|".join(TABLES),
+    conda:
+        "../../environment.yml"
+    params:
+        cfg=lambda w: cfg_json(**TABLE_CFG.get(w.table, dict)(), _run=RUN),
+        io=prov_io,
+    shell:
+        "qrobust table {wildcards.table} --cfg {params.cfg:q} --out {output.csv} --prov {output.prov} --prov-io {params.io:q} {input.metrics} 2> {log}"
+
+
+rule figure:
+    input:
+        src=sources("figure", figure=lambda w: [w.fig]),
+        data=lambda w: FIGURES[w.fig],
+    output:
+        png=report(
+            f"{OUT}/figures/{{fig}}.png",
+            caption="../report/{fig}.rst",
+            category="Figures",
+            subcategory="{fig}",
+        ),
+        pdf=f"{OUT}/figures/{{fig}}.pdf",
+        prov=f"{PROV_OUT}/figures/{{fig}}.json",
+    log:
+        f"logs/figure/{OUT}/{{fig}}.log",
+    wildcard_constraints:
+        fig="|".join(FIGURES),
+    conda:
+        "../../environment.yml"
+    params:
+        io=prov_io,
+    shell:
+        "qrobust figure {wildcards.fig} --input {input.data} --out {output.png} --prov {output.prov} --prov-io {params.io:q} 2> {log}"
+
+
+rule claims:
+    input:
+        src=sources("claims"),
+        tables=[f"{OUT}/{t}_long.csv" for t in CLAIM_TABLES],
+    output:
+        csv=report(
+            f"{OUT}/claims.csv", caption="../report/claims.rst", category="Claims"
+        ),
+        md=f"{OUT}/claims.md",
+        prov=f"{PROV_OUT}/claims.json",
+    log:
+        f"logs/claims/{OUT}.log",
+    conda:
+        "../../environment.yml"
+    params:
+        tables=lambda w, input: " ".join(
+            f"{t}={p}" for t, p in zip(CLAIM_TABLES, input.tables)
+        ),
+        io=prov_io,
+    shell:
+        "qrobust claims --out {output.csv} --prov {output.prov} --prov-io {params.io:q} {params.tables} 2> {log}"
