@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import os
+import re
 import shutil
 import subprocess
 import sys
@@ -64,3 +65,24 @@ def make_dvc_repo(dest: Path, remote: Path, run) -> Path:
     run(repo, "git", "add", "-A")
     run(repo, "git", "commit", "-qm", "dvc.lock")
     return repo
+
+
+# the tiny table1 DAG (conftest.two_runs runs it twice; the workflow tests reuse it)
+TARGETS = ["results/table1.csv", "results/figures/fig1.png"]
+OHQ_TARGETS = ["results/table6.csv", "results/figures/pareto.png", "results/quantizers.csv"]
+
+
+def run(workdir, *extra, dry=False):
+    args = [*TARGETS, "--cores", "2", "--configfile", "config/tiny.yaml", *extra]
+    r = snakemake(workdir, *(["-n", *args] if dry else args))
+    assert r.returncode == 0, r.stderr[-3000:]
+    return r
+
+
+def planned_jobs(r) -> dict:
+    """Job counts per rule from a dry run's 'Job stats' table ({} when nothing is to be done)."""
+    out = r.stdout + r.stderr
+    if "Nothing to be done" in out:
+        return {}
+    stats = out.split("Job stats:", 1)[1]
+    return {m.group(1): int(m.group(2)) for m in re.finditer(r"^(\w+)\s+(\d+)\s*$", stats, re.M) if m.group(1) != "total"}

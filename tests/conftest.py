@@ -34,7 +34,7 @@ def trained_small_cnn(mnist_small):
 def two_runs(tmp_path_factory):
     """The tiny table1 DAG run twice from scratch in two scratch copies (shared by the DAG tests)."""
     from _helpers import copy_workflow
-    from test_pipeline import run
+    from _helpers import run
 
     a = copy_workflow(tmp_path_factory.mktemp("run_a"))
     b = copy_workflow(tmp_path_factory.mktemp("run_b"))
@@ -51,7 +51,6 @@ def finished(two_runs, tmp_path):
     return shutil.copytree(two_runs[0], tmp_path / "copy", symlinks=True)
 
 
-OHQ_TARGETS = ["results/table6.csv", "results/figures/pareto.png", "results/quantizers.csv"]
 
 
 @pytest.fixture(scope="session")
@@ -59,7 +58,7 @@ def ohq_run(two_runs, tmp_path_factory):
     """A copy of the finished tiny table1 run, then the issue-4 targets on top (reusing its float checkpoint)."""
     import shutil
 
-    from _helpers import snakemake
+    from _helpers import OHQ_TARGETS, snakemake
 
     wd = shutil.copytree(two_runs[0], tmp_path_factory.mktemp("ohq") / "wf", symlinks=True)
     r = snakemake(wd, *OHQ_TARGETS, "--cores", "2", "--configfile", "config/tiny.yaml")

@@ -7,7 +7,7 @@ import pandas as pd
 import pytest
 
 from qrobust.claims import CLAIMS, PAPERS, evaluate_claims, judge
-from test_tables import _m, eval_record, noise_record, t7_record, t8_record
+from _records import _m, eval_record, noise_record, t7_record, t8_record
 
 COLUMNS = ["id", "paper", "source", "claim", "value", "spread", "n_seeds", "margin", "verdict", "evidence"]
 

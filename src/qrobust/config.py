@@ -19,9 +19,15 @@ class ConfigError(ValueError):
     pass
 
 
+PAPERS_DIR = Path(__file__).resolve().parent / "papers"
+
+
 def load_schema() -> dict:
-    """The config schema, with every `x-registry` name list filled in as an `enum` (_fill_registry_enums)."""
+    """The config schema: the shared sections, each paper's section (papers/<paper>/schema.yaml, under
+    the paper's folder name), and every `x-registry` name list filled in as an `enum`."""
     schema = yaml.safe_load(SCHEMA_PATH.read_text())
+    for section in sorted(PAPERS_DIR.glob("*/schema.yaml")):
+        schema["properties"][section.parent.name] = yaml.safe_load(section.read_text())
     _fill_registry_enums(schema)
     return schema
 

@@ -6,27 +6,10 @@ import pandas as pd
 import pytest
 import yaml
 
-from _helpers import ROOT, only, snakemake
+from _helpers import ROOT, TARGETS, only, planned_jobs, run, snakemake
 
 pytestmark = pytest.mark.slow
-TARGETS = ["results/table1.csv", "results/figures/fig1.png"]
 TINY = yaml.safe_load((ROOT / "config" / "tiny.yaml").read_text())
-
-
-def run(workdir, *extra, dry=False):  # also used by conftest.two_runs
-    args = [*TARGETS, "--cores", "2", "--configfile", "config/tiny.yaml", *extra]
-    r = snakemake(workdir, *(["-n", *args] if dry else args))
-    assert r.returncode == 0, r.stderr[-3000:]
-    return r
-
-
-def planned_jobs(r) -> dict:
-    """Job counts per rule from a dry run's 'Job stats' table ({} when nothing is to be done)."""
-    out = r.stdout + r.stderr
-    if "Nothing to be done" in out:
-        return {}
-    stats = out.split("Job stats:", 1)[1]
-    return {m.group(1): int(m.group(2)) for m in re.finditer(r"^(\w+)\s+(\d+)\s*$", stats, re.M) if m.group(1) != "total"}
 
 
 def test_table1_shape_and_ranges(two_runs):

@@ -5,8 +5,7 @@ import pandas as pd
 import pytest
 import yaml
 
-from _helpers import ROOT, only, snakemake
-from test_pipeline import planned_jobs
+from _helpers import ROOT, only, planned_jobs, snakemake
 
 pytestmark = pytest.mark.slow
 TARGETS = ["results/table2.csv", "results/table3.csv", "results/table4.csv", "results/table5.csv",

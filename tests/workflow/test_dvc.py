@@ -44,7 +44,7 @@ def test_restore_refuses_a_tampered_pull_and_changes_nothing(pushed):
     clone = tmp / "clone2"
     sh(tmp, "git", "clone", "-q", str(repo), str(clone))
     sh(clone, str(BIN / "dvc"), "pull")
-    ckpt = next((clone / "results" / "checkpoints").glob("*.pt"))
+    ckpt = next((clone / "results" / "checkpoints").glob("*/*.pt"))
     data = bytearray(ckpt.read_bytes())
     data[len(data) // 2] ^= 0x01
     ckpt.unlink()  # a new file: never write through a link into DVC's cache

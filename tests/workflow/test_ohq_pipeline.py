@@ -7,11 +7,10 @@ import pytest
 import torch
 import yaml
 
-from _helpers import BIN, ROOT, only, snakemake
-from test_pipeline import planned_jobs
+from _helpers import BIN, ROOT, only, planned_jobs, snakemake
 
 pytestmark = pytest.mark.slow
-from conftest import OHQ_TARGETS as TARGETS
+from _helpers import OHQ_TARGETS as TARGETS
 TINY = yaml.safe_load((ROOT / "config" / "tiny.yaml").read_text())
 
 

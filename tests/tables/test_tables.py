@@ -5,11 +5,7 @@ import pandas as pd
 import pytest
 
 from qrobust.papers.dq.table1 import LONG_COLUMNS, build, method_label
-
-
-def _m(method, beta, bits, seed, clean, adv):
-    return {"run": {"method": method, "beta": beta, "act_bits": bits, "seed": seed},
-            "clean_acc": clean, "adv_acc": adv, "n": 100, "attack": {"name": "fgsm", "eps": 0.1}}
+from _records import _m, eval_record, noise_record, t7_record, t8_record
 
 
 METRICS = [
@@ -99,31 +95,6 @@ def test_labels_match_the_paper(beta, label):
 
 
 # -- the other tables: synthetic records (also used by test_claims.py) -----------------------------
-
-def noise_record(scheme=None, seed=0, clean=80.0, cor=70.0, nearest=60.0, int8=79.0):
-    run = {"scheme": scheme, "weight_bits": 4, "act_bits": 4, "seed": seed} if scheme else {"method": "vanilla", "seed": seed}
-    return {"run": run, "clean_acc": clean, "reference": {"resize": "pil-bilinear"}, "model_side": {"int8": int8},
-            "corruption": {"brightness": {"1": cor + 5, "2": cor + 4}, "impulse_noise": {"1": cor - 5, "2": cor - 6},
-                           "glass_blur": {"1": cor - 4, "2": cor - 3}},
-            "system": {"resize": {"pil-bilinear": clean, "cv2-nearest": nearest}}}
-
-
-def eval_record(scheme=None, seed=0, adv=40.0):
-    run = {"scheme": scheme, "weight_bits": 4, "act_bits": 4, "seed": seed} if scheme else {"method": "vanilla", "seed": seed}
-    return {"run": run, "attack": {"name": "fgsm", "eps": 0.1}, "adv_acc": adv}
-
-
-def t7_record(scheme, init, robust, target, pgd, seed=0, mode="ptq"):
-    wq = {"quantizer": "uniform"} if "w" in target else None
-    aq = {"quantizer": "pact"} if "a" in target else None
-    return {"run": {"scheme": scheme, "init": init, "mode": mode, "robust": robust, "target": target, "bits": 4, "seed": seed,
-                    "quant": {"weight_quant": wq, "act_quant": aq}},
-            "clean_acc": 80.0, "results": [{"attack": "pgd", "eps": 0.1, "acc": pgd}]}
-
-
-def t8_record(model, accuracy: dict, seed=0, attack_bits=(4,), variant="attack quantizer"):
-    return {"model": model, "seed": seed, "attack_bits": list(attack_bits), "variants": {variant: {"accuracy": accuracy}}}
-
 
 def test_table5_long_is_raw_and_the_table_keeps_its_labels(tmp_path):
     from qrobust.papers.robust_bench.table5 import LONG_COLUMNS, build
