@@ -88,6 +88,8 @@ def write_record(path, *, rule: str, stage: str, config, inputs, outputs, seed=N
         "command": shlex.join(["qrobust", *sys.argv[1:]]),
         "config": config,
         "config_sha256": config_hash(config),
+        # the run and whole config the workflow was called with (set by workflow/rules/common.smk)
+        "run": json.loads(os.environ.get("QROBUST_RUN", "null")),
         "seed": seed,
         "device": device,
         "inputs": hash_files(inputs),

@@ -121,7 +121,8 @@ def test_a_named_run_keeps_its_tables_beside_the_default_and_says_which_config_m
     assert (finished / "results" / "runs" / "b" / "table1.csv").read_bytes() != before
     assert planned_jobs(run(finished, dry=True)) == {}
     rec = json.loads((finished / "results" / "provenance" / "runs" / "b" / "table1.json").read_text())
-    assert rec["config"]["_run"] == {"run": "b", "configfiles": ["config/tiny.yaml", "config/b.yaml"]}
+    assert rec["run"]["run"] == "b" and rec["run"]["configfiles"] == ["config/tiny.yaml", "config/b.yaml"]
+    assert len(rec["run"]["config_sha256"]) == 8
 
 
 def test_a_path_keyed_by_another_config_is_refused(finished):

@@ -27,7 +27,15 @@ PROV_OUT = (
     if config["run"]
     else "results/provenance"
 )
-RUN = {"run": config["run"], "configfiles": [str(f) for f in workflow.configfiles]}
+# every job's provenance record says which run and config made it (through the environment, so a
+# new config file or section reruns nothing whose own config slice is unchanged)
+os.environ["QROBUST_RUN"] = json.dumps(
+    {
+        "run": config["run"],
+        "configfiles": [str(f) for f in workflow.configfiles],
+        "config_sha256": key("config", config, sorted(config)).split("-")[1],
+    }
+)
 DATASET = config["data"]["dataset"]
 DATA_KEY = key(DATASET, config, ["data"])
 DATA_DIR = f"data/prepared/{DATA_KEY}"

@@ -29,7 +29,7 @@ rule table:
     conda:
         "../../environment.yml"
     params:
-        cfg=lambda w: cfg_json(**TABLE_CFG.get(w.table, dict)(), _run=RUN),
+        cfg=lambda w: cfg_json(**TABLE_CFG.get(w.table, dict)()),
         io=prov_io,
     shell:
         "qrobust table {wildcards.table} --cfg {params.cfg:q} --out {output.csv} --prov {output.prov} --prov-io {params.io:q} {input.metrics} 2> {log}"
