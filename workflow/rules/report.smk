@@ -9,7 +9,7 @@ rule table:
     output:
         csv=report(
             f"{OUT}/{{table}}.csv",
-            caption="../report/{table}.rst",
+            caption="../report/table.rst",
             category="Tables",
             subcategory="{table}",
         ),
@@ -21,6 +21,7 @@ rule table:
             f"{PROV_OUT}/{{table}}.json",
             caption="../report/provenance.rst",
             category="Provenance",
+            labels={"artefact": "{table} provenance"},
         ),
     log:
         f"logs/table/{OUT}/{{table}}.log",
@@ -42,12 +43,17 @@ rule figure:
     output:
         png=report(
             f"{OUT}/figures/{{fig}}.png",
-            caption="../report/{fig}.rst",
+            caption="../report/figure.rst",
             category="Figures",
             subcategory="{fig}",
         ),
         pdf=f"{OUT}/figures/{{fig}}.pdf",
-        prov=f"{PROV_OUT}/figures/{{fig}}.json",
+        prov=report(
+            f"{PROV_OUT}/figures/{{fig}}.json",
+            caption="../report/provenance.rst",
+            category="Provenance",
+            labels={"artefact": "{fig} provenance"},
+        ),
     log:
         f"logs/figure/{OUT}/{{fig}}.log",
     wildcard_constraints:
