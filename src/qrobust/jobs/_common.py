@@ -16,6 +16,17 @@ def job_config(a, device_key: str | None = None):
     return cfg, resolve_device(device)
 
 
+def load_run(path, device):
+    """An evaluation's model and its training run (whose seed the evaluation's draws use)."""
+    from qrobust._runtime import seed_everything
+    from qrobust.checkpoint import load_checkpoint
+
+    model, blob = load_checkpoint(path, device)
+    run = blob["extra"]["run"]
+    seed_everything(run["seed"])
+    return model, run
+
+
 def parse_bits(s: str):
     return None if s in ("fp", "null", "None") else int(s)
 

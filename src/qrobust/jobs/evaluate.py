@@ -15,16 +15,12 @@ def add_arguments(p) -> None:
 
 def run(a) -> dict:
     from qrobust import _io
-    from qrobust._runtime import seed_everything
-    from qrobust.checkpoint import load_checkpoint
     from qrobust.datasets import load_prepared
     from qrobust.evaluation.attack import evaluate
-    from qrobust.jobs._common import job_config
+    from qrobust.jobs._common import job_config, load_run
 
     cfg, device = job_config(a)
-    model, blob = load_checkpoint(a.checkpoint, device)
-    run_ = blob["extra"]["run"]
-    seed_everything(run_["seed"])
+    model, run_ = load_run(a.checkpoint, device)
     split, _ = load_prepared(a.data, "test")
     res = evaluate(model, split.x, split.y, cfg["attack"], device, cfg.get("eval", {}).get("batch_size", 500), seed=run_["seed"])
     res["run"] = run_

@@ -16,17 +16,13 @@ def run(a) -> dict:
     import torch
 
     from qrobust import _io
-    from qrobust._runtime import seed_everything
-    from qrobust.checkpoint import load_checkpoint
     from qrobust.datasets import load_prepared
-    from qrobust.jobs._common import job_config
+    from qrobust.jobs._common import job_config, load_run
     from qrobust.papers.robust_bench.noise_eval import noise_accuracy
     from qrobust.quant.ptq import calibration_images
 
     cfg, device = job_config(a)
-    model, blob = load_checkpoint(a.checkpoint, device)
-    run_ = blob["extra"]["run"]
-    seed_everything(run_["seed"])
+    model, run_ = load_run(a.checkpoint, device)
     test, _ = load_prepared(a.data, "test")
     train, _ = load_prepared(a.data, "train")
     noised = [torch.load(p, weights_only=True) for p in a.noised]

@@ -19,16 +19,13 @@ def add_arguments(p) -> None:
 def evaluate_robust(a, r: dict) -> dict:
     """The job body, shared with li2024_eval (same measurement, another config section)."""
     from qrobust import _io
-    from qrobust._runtime import seed_everything
     from qrobust.checkpoint import load_checkpoint
     from qrobust.datasets import load_prepared
     from qrobust.evaluation.robust import robust_accuracy
-    from qrobust.jobs._common import job_config
+    from qrobust.jobs._common import job_config, load_run
 
     cfg, device = job_config(a)
-    model, blob = load_checkpoint(a.checkpoint, device)
-    run_ = blob["extra"]["run"]
-    seed_everything(run_["seed"])
+    model, run_ = load_run(a.checkpoint, device)
     if a.defense == "fs":
         from qrobust.papers.dq.defenses import wrap
 
