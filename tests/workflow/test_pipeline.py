@@ -35,7 +35,7 @@ def test_table1_shape_and_ranges(two_runs):
     assert len(long) == len(TINY["methods"]) * len(TINY["quant"]["act_bits"]) * 2
     for name in ("table1.md", "table1.tex", "figures/fig1.png", "figures/fig1.pdf"):
         assert (a / "results" / name).stat().st_size > 100
-    assert (a / "logs" / "train" / "dq_beta0.001_a2_s0.log").read_text().count("epoch 2/2 loss") == 1
+    assert only(a, "logs/train/train-*/dq_beta0.001_a2_s0.log").read_text().count("epoch 2/2 loss") == 1
 
 
 def test_same_seed_gives_byte_identical_tables(two_runs):
@@ -121,7 +121,7 @@ def test_a_named_run_keeps_its_tables_beside_the_default_and_says_which_config_m
     assert (finished / "results" / "runs" / "b" / "table1.csv").read_bytes() != before
     assert planned_jobs(run(finished, dry=True)) == {}
     rec = json.loads((finished / "results" / "provenance" / "runs" / "b" / "table1.json").read_text())
-    assert rec["run"]["run"] == "b" and rec["run"]["configfiles"] == ["config/tiny.yaml", "config/b.yaml"]
+    assert rec["run"]["run"] == "b" and {"config/tiny.yaml", "config/b.yaml"} <= set(rec["run"]["configfiles"])
     assert len(rec["run"]["config_sha256"]) == 8
 
 

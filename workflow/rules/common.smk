@@ -32,7 +32,7 @@ PROV_OUT = (
 os.environ["QROBUST_RUN"] = json.dumps(
     {
         "run": config["run"],
-        "configfiles": [str(f) for f in workflow.configfiles],
+        "configfiles": [os.path.relpath(f) for f in workflow.configfiles],
         "config_sha256": key("config", config, sorted(config)).split("-")[1],
     }
 )
