@@ -2,16 +2,14 @@
 
 Each family of files (prepared data, checkpoints of one kind, one kind of metrics) sits in a
 folder named `<family>-<8 hex>`, the sha256 of the config slices that made it and of the keys
-of the files it was made from. Two configs therefore never write to the same path, and going
-back to an earlier config finds its files where they were: nothing is retrained.
+of the files it was made from (settings that change only speed, such as `threads`, are in no
+slice). Two configs therefore never write to the same path, and going back to an earlier config
+finds its files where they were: nothing is retrained.
 """
 from __future__ import annotations
 
 import hashlib
 import json
-
-# settings that change how fast a job runs, never what it computes
-NOT_CONTENT = ("threads",)
 
 
 def pick(config: dict, dotted: str):

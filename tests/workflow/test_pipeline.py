@@ -122,7 +122,7 @@ def test_a_named_run_keeps_its_tables_beside_the_default_and_says_which_config_m
     assert planned_jobs(run(finished, dry=True)) == {}
     rec = json.loads((finished / "results" / "provenance" / "runs" / "b" / "table1.json").read_text())
     assert rec["run"]["run"] == "b" and {"config/tiny.yaml", "config/b.yaml"} <= set(rec["run"]["configfiles"])
-    assert len(rec["run"]["config_sha256"]) == 8
+    assert len(rec["run"]["config_sha256"]) == 64
 
 
 def test_a_path_keyed_by_another_config_is_refused(finished):

@@ -1,5 +1,6 @@
 # Validation, where files live (config-keyed folders), source inputs, config slices and the
 # target function. Which runs a table needs lives in each paper's package (papers/<p>/design.py).
+import hashlib
 import json
 import os
 import sys
@@ -33,7 +34,9 @@ os.environ["QROBUST_RUN"] = json.dumps(
     {
         "run": config["run"],
         "configfiles": [os.path.relpath(f) for f in workflow.configfiles],
-        "config_sha256": key("config", config, sorted(config)).split("-")[1],
+        "config_sha256": hashlib.sha256(
+            json.dumps(config, sort_keys=True).encode()
+        ).hexdigest(),
     }
 )
 DATASET = config["data"]["dataset"]
