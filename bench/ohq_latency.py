@@ -33,7 +33,8 @@ MODELS = {
 _DEFAULT_ALLOC_CHILD = """
 import json, sys, torch
 torch.set_num_threads(1)
-from qrobust.quant.kernels import time_interleaved, make_layer
+from qrobust.quant.kernels import make_layer
+from qrobust.quant.timing import time_interleaved
 from qrobust.models import create_model
 m = create_model("small_cnn", **json.loads(sys.argv[1]))
 x = torch.randn(int(sys.argv[2]), 1, 28, 28)
@@ -83,7 +84,7 @@ def main() -> None:
 
     torch.set_num_threads(args.threads)  # one core: per-layer cost without threading noise
     from qrobust.models import create_model
-    from qrobust.quant.kernels import steady_allocator
+    from qrobust.quant.timing import steady_allocator
     from qrobust.papers.ohq.latency import compare_int8_fp32, hardware_name, profile_layers
 
     # before this process calls mallopt: the default-allocator cost of the first conv, for the note below

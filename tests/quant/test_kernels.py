@@ -5,8 +5,10 @@ import pytest
 import torch
 import torch.nn as nn
 
-from qrobust.quant.kernels import (LayerQParams, fake_quant_weight, has_kernel, kernel_layer, make_layer, parse_precision,
-                                 precision_bits, simulate_layer, time_module, weight_qparams)
+from qrobust.quant.kernels import has_kernel, kernel_layer, make_layer
+from qrobust.quant.precision import parse_precision, precision_bits
+from qrobust.quant.simulate import LayerQParams, fake_quant_weight, simulate_layer, weight_qparams
+from qrobust.quant.timing import time_module
 
 CASES = {
     "conv_bias": (lambda: nn.Conv2d(8, 16, 3, stride=2, padding=1, bias=True), (16, 8, 14, 14)),

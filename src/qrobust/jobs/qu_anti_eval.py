@@ -34,7 +34,7 @@ def run(a) -> dict:
     from qrobust.checkpoint import load_checkpoint
     from qrobust.datasets import load_prepared
     from qrobust.jobs._common import job_config
-    from qrobust.papers.qu_anti.attack import evaluate_bits
+    from qrobust.papers.qu_anti.evaluate import evaluate_bits
     from qrobust.quant.ptq import calibration_images
 
     cfg, device = job_config(a)

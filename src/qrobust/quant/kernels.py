@@ -22,11 +22,9 @@ import warnings
 import torch
 import torch.nn as nn
 
-from qrobust.quant.precision import Precision, ordered, parse_precision, precision_bits  # noqa: F401
-from qrobust.quant.simulate import (LayerQParams, SimulatedLayer, check_module, conv_padding,  # noqa: F401
-                                    fake_quant_weight, simulate_layer, weight_qparams, weight_spec)
+from qrobust.quant.precision import parse_precision
+from qrobust.quant.simulate import LayerQParams, check_module, conv_padding, weight_qparams, weight_spec
 from qrobust.quant.quantizers import make_quantizer
-from qrobust.quant.timing import steady_allocator, time_interleaved, time_module  # noqa: F401
 
 # torch >= 2.10 warns that quantized tensor creation is deprecated; it is still what the CPU
 # kernels consume, and the warning would fire in every profile and test run.

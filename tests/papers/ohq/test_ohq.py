@@ -8,7 +8,8 @@ import torch
 
 from qrobust.papers.ohq import plans as jobs
 from qrobust.papers.ohq.deploy import accuracy, build_mixed, deploy_all
-from qrobust.quant.kernels import KernelLayer, ordered
+from qrobust.quant.kernels import KernelLayer
+from qrobust.quant.precision import ordered
 from qrobust.papers.ohq.latency import profile_model
 from qrobust.papers.ohq.sensitivity import kl_sensitivity, layer_ranges, sensitivity_job
 from qrobust.quant import QuantConfig, quantize_
@@ -57,7 +58,7 @@ def test_sensitivity_is_deterministic_for_a_seed(float_model, mnist_small, sens)
 
 
 def test_kl_of_a_layer_matches_running_the_simulated_model_by_hand(float_model, mnist_small, sens):
-    from qrobust.quant.kernels import simulate_layer
+    from qrobust.quant.simulate import simulate_layer
     from qrobust.papers.ohq.sensitivity import qparams_for
     from qrobust.quant.graph import set_submodule
     import copy

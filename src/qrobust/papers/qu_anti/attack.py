@@ -49,10 +49,8 @@ from dataclasses import dataclass
 import torch
 import torch.nn as nn
 
-from qrobust.papers.qu_anti.evaluate import evaluate_bits  # noqa: F401  (public entry point)
-from qrobust.papers.qu_anti.losses import apply_trigger, as_float, is_int, loss_terms, qu_anti_loss, source_mask  # noqa: F401
-from qrobust.papers.qu_anti.quantize import FIRST_INPUT_BITS, attack_specs, quantized  # noqa: F401
-from qrobust.quant.spec import ROUNDINGS, QuantizerSpec, SpecError  # noqa: F401  (ROUNDINGS: re-exported)
+from qrobust.papers.qu_anti.losses import as_float, is_int, loss_terms
+from qrobust.quant.spec import QuantizerSpec, SpecError
 
 MODES = ("indiscriminate", "targeted", "backdoor")
 
