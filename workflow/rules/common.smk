@@ -39,6 +39,12 @@ os.environ["QROBUST_RUN"] = json.dumps(
         ).hexdigest(),
     }
 )
+
+
+envvars:
+    "QROBUST_RUN",  # set just above; passed on to jobs that run elsewhere (SLURM)
+
+
 DATASET = config["data"]["dataset"]
 DATA_KEY = key(DATASET, config, ["data"])
 DATA_DIR = f"data/prepared/{DATA_KEY}"
