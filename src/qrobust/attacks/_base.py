@@ -5,22 +5,45 @@ import torch
 import torch.nn as nn
 
 from qrobust._registry import Registry
+from qrobust.quant.fake_quant import gradient_path
 
 ATTACKS: Registry = Registry("attack")
 register_attack = ATTACKS.register
+
+# an attack's gradient path through the model's quantizers -> the quantizers' mode (quant/fake_quant.py)
+#   ste        the real forward, straight-through gradients (what training uses)
+#   bpda       the real forward, gradients of a soft staircase at `temperature` (Athalye et al. 2018)
+#   surrogate  crafted on a smooth copy (soft staircase forward and backward, same weights)
+#   float      crafted on the float twin (every quantizer the identity)
+# The caller classifies the result with the real model, outside the attack.
+PATHS = {"ste": "ste", "bpda": "bpda", "surrogate": "smooth", "float": "float"}
 
 
 class Attack:
     """Subclasses implement `perturb(x, y)`; `__call__` handles mode and bounds.
 
     Images are float in [0, 1]; the model includes its own normalization. Gradients reach the
-    input through fake quantizers by their straight-through estimator.
+    input through fake quantizers by their straight-through estimator, or by the gradient path set
+    with `through` (create_attack's `path=`).
     """
+
+    path: str = "ste"
+    temperature: float = 0.25
+    gradient_free: bool = False  # True: queries outputs only (black-box); gradient paths do not apply
 
     def __init__(self, model: nn.Module, eps: float, seed: int = 0):
         if not 0.0 <= eps <= 1.0:
             raise ValueError(f"eps must lie in [0, 1] for images in [0, 1], got {eps}")
         self.model, self.eps, self.seed = model, eps, seed
+
+    def through(self, path: str = "ste", temperature: float = 0.25) -> "Attack":
+        """Run this attack through gradient path `path` (PATHS) of the model's quantizers; returns self."""
+        if path not in PATHS:
+            raise ValueError(f"unknown gradient path '{path}'; allowed: {', '.join(PATHS)}")
+        with gradient_path(PATHS[path], temperature):  # validates the temperature
+            pass
+        self.path, self.temperature = path, float(temperature)
+        return self
 
     def project(self, x_adv: torch.Tensor, x: torch.Tensor) -> torch.Tensor:
         delta = torch.clamp(x_adv - x, -self.eps, self.eps)
@@ -40,6 +63,8 @@ class Attack:
         was_training = self.model.training
         self.model.eval()
         try:
-            return self.project(self.perturb(x.detach(), y), x.detach()).detach()
+            with gradient_path(PATHS[self.path], self.temperature):
+                adv = self.perturb(x.detach(), y)
+            return self.project(adv, x.detach()).detach()
         finally:
             self.model.train(was_training)

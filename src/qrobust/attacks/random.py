@@ -20,6 +20,8 @@ from qrobust.attacks._linf import LinfAttack, make_generator
 
 @register_attack("random")
 class Random(LinfAttack):
+    gradient_free = True
+
     def __init__(self, model, eps: float = 8 / 255, seed: int = 0):
         super().__init__(model, eps, seed)
 

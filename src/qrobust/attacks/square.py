@@ -52,6 +52,8 @@ def margin(logits: torch.Tensor, y: torch.Tensor) -> torch.Tensor:
 
 @register_attack("square")
 class Square(LinfAttack):
+    gradient_free = True
+
     def __init__(self, model, eps: float = 8 / 255, n_queries: int = 1000, p_init: float = 0.05, seed: int = 0):
         super().__init__(model, eps, seed)
         if n_queries < 1 or not 0.0 < p_init <= 1.0:

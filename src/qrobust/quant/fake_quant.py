@@ -6,10 +6,93 @@ Forward: x -> (clamp(round(x / scale) + zero_point, qmin, qmax) - zero_point) * 
 Backward: identity where round(x / scale) + zero_point lies in [qmin, qmax], zero outside (the usual
 STE, as in torch.ao's FakeQuantize). With a float32 tensor scale and nearest rounding the values
 and gradients are torch.fake_quantize_per_tensor_affine's (per_channel_affine's) to the bit.
+
+Gradient paths (`gradient_path`, for attacks; the default is `ste`, training always uses it):
+  ste     the forward above, the STE backward;
+  bpda    the same exact forward, backward through the soft staircase `soft_round` at a temperature
+          (Athalye et al. 2018's BPDA): the gradient peaks at the rounding thresholds instead of being
+          flat, so an attack sees where a quantized value flips;
+  smooth  forward AND backward through the soft staircase: a smooth copy of the quantized network
+          with the same weights (attacks crafted on it transfer to the real model: `surrogate`);
+  float   every quantizer is the identity: the float twin of the quantized network.
 """
 from __future__ import annotations
 
+import contextlib
+import contextvars
+import math
+
 import torch
+
+# -- gradient paths -------------------------------------------------------------------------------
+PATHS = ("ste", "bpda", "smooth", "float")
+_PATH: contextvars.ContextVar = contextvars.ContextVar("qrobust_gradient_path", default=("ste", 0.25))
+
+
+@contextlib.contextmanager
+def gradient_path(path: str = "ste", temperature: float = 0.25):
+    """Within the block every quantizer takes `path` (see the module docstring); `temperature` is the
+    soft staircase's (bpda, smooth): smaller is closer to the hard staircase, steeper at thresholds."""
+    if path not in PATHS:
+        raise ValueError(f"unknown gradient path '{path}'; allowed: {', '.join(PATHS)}")
+    if not (isinstance(temperature, (int, float)) and math.isfinite(temperature) and temperature > 0):
+        raise ValueError(f"the soft staircase's temperature must be a finite number > 0, got {temperature!r}")
+    token = _PATH.set((path, float(temperature)))
+    try:
+        yield
+    finally:
+        _PATH.reset(token)
+
+
+def current_path() -> tuple[str, float]:
+    """(path, temperature) in force here."""
+    return _PATH.get()
+
+
+def soft_round(v: torch.Tensor, temperature: float) -> torch.Tensor:
+    """Soft rounding (Agustsson & Theis, NeurIPS 2020): m + tanh((v - m) / t) / (2 tanh(1 / (2t))) with
+    m = floor(v) + 1/2. Continuous, equal to round(v) at integers and half-integers' neighbours in the
+    limit t -> 0; the identity as t -> infinity."""
+    a = 1.0 / temperature
+    m = torch.floor(v.detach()) + 0.5
+    return m + torch.tanh(a * (v - m)) / (2.0 * math.tanh(a / 2.0))
+
+
+def soft_round_grad(v: torch.Tensor, temperature: float) -> torch.Tensor:
+    """d soft_round / dv: a (1 - tanh^2(a r)) / (2 tanh(a / 2)), r = v - floor(v) - 1/2, a = 1/t."""
+    a = 1.0 / temperature
+    r = v - torch.floor(v) - 0.5
+    return a * (1.0 - torch.tanh(a * r) ** 2) / (2.0 * math.tanh(a / 2.0))
+
+
+class _Replace(torch.autograd.Function):
+    """Forward: `value`. Backward: grad * `gradmul` to `x` (precomputed, same shape as x)."""
+
+    @staticmethod
+    def forward(ctx, x, value, gradmul):
+        ctx.save_for_backward(gradmul)
+        return value.clone()
+
+    @staticmethod
+    def backward(ctx, grad):
+        (gradmul,) = ctx.saved_tensors
+        return grad * gradmul, None, None
+
+
+def round_ste(v: torch.Tensor, rounding: str = "nearest", draws=None, ste_grad: float = 1.0) -> torch.Tensor:
+    """Integer codes of `v` whose gradient follows the gradient path: under `ste` the value is rounded and
+    the gradient is `ste_grad` (1: straight through; 0: rounding's true derivative, zero almost everywhere,
+    i.e. a deliberately masked quantizer); `bpda` rounds with the soft staircase's gradient; `smooth`
+    returns the soft staircase itself; `float` returns v."""
+    path, t = _PATH.get()
+    if path == "float":
+        return v
+    if path == "smooth":
+        return soft_round(v, t)
+    with torch.no_grad():
+        q = round_codes(v.detach(), rounding, draws)
+        g = soft_round_grad(v.detach(), t) if path == "bpda" else torch.full_like(v, float(ste_grad))
+    return _Replace.apply(v, q, g)
 
 
 class _PassThrough(torch.autograd.Function):
@@ -28,7 +111,10 @@ class _PassThrough(torch.autograd.Function):
 
 
 def straight_through(x: torch.Tensor, value: torch.Tensor) -> torch.Tensor:
-    """`value` in the forward pass, the identity's gradient to `x` in the backward pass."""
+    """`value` in the forward pass, the identity's gradient to `x` in the backward pass (under the
+    `float` gradient path: `x` itself, the float twin)."""
+    if _PATH.get()[0] == "float":
+        return x
     return _PassThrough.apply(x, value)
 
 
@@ -79,11 +165,21 @@ def round_codes(v: torch.Tensor, rounding: str, draws: SeededDraws | None = None
 
 
 def fake_quantize(x: torch.Tensor, scale, zero_point, qmin: int, qmax: int, rounding: str = "nearest",
-                  draws: SeededDraws | None = None) -> torch.Tensor:
+                  draws: SeededDraws | None = None, ste_grad: float = 1.0) -> torch.Tensor:
     """x on the grid (scale, zero_point, [qmin, qmax]) with the STE gradient; `scale` gets no gradient.
-    Nearest rounding: torch.fake_quantize_per_tensor_affine's values and gradient."""
+    Nearest rounding: torch.fake_quantize_per_tensor_affine's values and gradient. Under a gradient path
+    other than `ste` (see `gradient_path`) the gradient (bpda), the forward too (smooth) or the whole
+    quantizer (float) change; `ste_grad` scales the STE inside the range (0: a masked quantizer)."""
     if isinstance(scale, torch.Tensor):
         scale = scale.detach()
+    path, t = _PATH.get()
+    if path == "float":
+        return x
+    if path != "ste" or ste_grad != 1.0:
+        v = x * (1.0 / scale)
+        q = round_ste(v, rounding, draws, ste_grad) + zero_point
+        inside = (q.detach() >= qmin) & (q.detach() <= qmax)  # not clamp's backward: it drops qmin, qmax
+        return (torch.where(inside, q, torch.clamp(q.detach(), qmin, qmax)) - zero_point) * scale
     if rounding == "nearest":
         return _FakeQuantize.apply(x, scale, zero_point, qmin, qmax)
     with torch.no_grad():
@@ -142,7 +238,7 @@ def quantize_weight_symmetric(w: torch.Tensor, bits: int) -> torch.Tensor:
     """Per-tensor symmetric weights; 1 bit is sign(w) * mean|w| (XNOR-Net), which has no zero level."""
     if bits == 1:
         w0 = w.detach()
-        return _PassThrough.apply(w, w0.abs().mean() * torch.where(w0 >= 0, 1.0, -1.0))
+        return straight_through(w, w0.abs().mean() * torch.where(w0 >= 0, 1.0, -1.0))
     qmax = 2 ** (bits - 1) - 1
     scale = w.abs().max().detach().clamp_min(1e-12) / qmax
     return fake_quantize(w, scale, 0, -qmax, qmax)

@@ -18,8 +18,8 @@ import torch
 import torch.nn as nn
 
 from qrobust.quant.calibrators import as_rows, calibrate
-from qrobust.quant.fake_quant import (SeededDraws, code_range, fake_quantize, qparams, quantize_range, round_codes,
-                                      straight_through)
+from qrobust.quant.fake_quant import (SeededDraws, code_range, current_path, fake_quantize, qparams, quantize_range,
+                                      round_codes, round_ste, straight_through)
 from qrobust.quant.pwlq import levels as pwlq_levels
 from qrobust.quant.pwlq import pwlq_values, search_breakpoint
 from qrobust.quant.spec import QUANTIZERS, QuantizerSpec
@@ -191,6 +191,8 @@ class PACTQuantizer(Quantizer):
         y = torch.where(x < alpha, torch.relu(x), alpha)  # gradient 1 to alpha where x >= alpha
         levels = 2 ** self.spec.bits - 1
         scale = alpha.detach().clamp_min(1e-8) / levels
+        if current_path()[0] != "ste":  # bpda, smooth or float: the rounding's gradient path decides
+            return round_ste(y / scale, self.spec.rounding, self.draws) * scale
         with torch.no_grad():
             q = round_codes(y / scale, self.spec.rounding, self.draws) * scale
         return straight_through(y, q)

@@ -3,8 +3,8 @@
 `median` x `median` median filter, in front of the classifier.
 
 White-box attacks see the whole pipeline. The rounding has no gradient, so it passes the
-gradient straight through (BPDA, Athalye et al. 2018); otherwise the defense would only mask
-gradients. The median filter's gradient goes to the selected pixel, as torch.median gives it.
+gradient straight through (BPDA's identity, Athalye et al. 2018); otherwise the defense would only
+mask gradients. Under an attack's `bpda` gradient path it takes the soft staircase's gradient instead. The median filter's gradient goes to the selected pixel, as torch.median gives it.
 """
 from __future__ import annotations
 
@@ -12,7 +12,7 @@ import torch
 import torch.nn as nn
 import torch.nn.functional as F
 
-from qrobust.quant.fake_quant import straight_through
+from qrobust.quant.fake_quant import current_path, round_ste, straight_through
 
 
 class FeatureSqueeze(nn.Module):
@@ -22,7 +22,10 @@ class FeatureSqueeze(nn.Module):
 
     def squeeze(self, x: torch.Tensor) -> torch.Tensor:
         levels = 2 ** self.bits - 1
-        x = straight_through(x, torch.round(x.detach() * levels) / levels)
+        if current_path()[0] == "ste":
+            x = straight_through(x, torch.round(x.detach() * levels) / levels)
+        else:  # an attack's bpda / smooth / float path goes through the squeezer's rounding too
+            x = round_ste(x * levels) / levels
         k = self.median
         if k > 1:
             # pad so the output keeps H x W (an even window takes the extra row/column at the end)
