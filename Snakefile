@@ -20,6 +20,7 @@ include: "workflow/rules/robust_bench.smk"
 include: "workflow/rules/ohq.smk"
 include: "workflow/rules/li2024.smk"
 include: "workflow/rules/qu_anti.smk"
+include: "workflow/rules/masking.smk"
 include: "workflow/rules/report.smk"
 
 

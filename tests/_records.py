@@ -29,3 +29,19 @@ def t7_record(scheme, init, robust, target, pgd, seed=0, mode="ptq"):
 
 def t8_record(model, accuracy: dict, seed=0, attack_bits=(4,), variant="attack quantizer"):
     return {"model": model, "seed": seed, "attack_bits": list(attack_bits), "variants": {variant: {"accuracy": accuracy}}}
+
+
+def worst_record(run: dict, worst: float, flags=(), eps=0.1, n=100, clean=90.0, defense="none"):
+    """A worst_case job's record (evaluation/worst_case.py + masking.py), with the fields tables read."""
+    return {"run": run, "defense": defense, "n": n, "eps": eps, "n_classes": 10, "clean_acc": clean,
+            "worst_acc": worst, "best": "pgd@bpda",
+            "members": [{"name": "pgd@ste", "attack": "pgd", "path": "ste", "source": None, "kind": "white",
+                         "kwargs": {}, "acc": worst + 10.0, "seconds": 0.1},
+                        {"name": "pgd@bpda", "attack": "pgd", "path": "bpda", "source": None, "kind": "white",
+                         "kwargs": {}, "acc": worst, "seconds": 0.1}],
+            "autoattack": None, "correct": {}, "skipped": [],
+            "checkpoint": "results/checkpoints/train-00000000/"
+                          + "_".join(f"{k}{v}" for k, v in sorted(run.items()) if not isinstance(v, dict)) + ".pt",
+            "audit": {"checks": [{"check": f, "flagged": True, "value": 1.0, "threshold": 0.0, "detail": f}
+                                 for f in flags],
+                      "flags": list(flags), "masked": bool(flags), "eps_sweep": []}}

@@ -7,9 +7,10 @@ import pandas as pd
 import pytest
 
 from qrobust.claims import CLAIMS, PAPERS, evaluate_claims, judge
-from _records import _m, eval_record, noise_record, t7_record, t8_record
+from _records import _m, eval_record, noise_record, t7_record, t8_record, worst_record
 
-COLUMNS = ["id", "paper", "source", "claim", "value", "spread", "n_seeds", "margin", "verdict", "evidence"]
+# masking: the audit's flags on the models behind a claim judged on worst-case rows ("" otherwise)
+COLUMNS = ["id", "paper", "source", "claim", "value", "spread", "n_seeds", "margin", "verdict", "evidence", "masking"]
 
 
 def _verdict(tables: dict, key: str) -> str:
@@ -50,18 +51,47 @@ def test_table1_claims_read_raw_method_beta_and_empty_bits(tmp_path):
                _m("dq", 3e-4, None, 0, 90.0, 61.0), _m("dq", 3e-4, 2, 0, 85.0, 41.0),   # no better than vanilla
                _m("dq", 1e-3, None, 0, 90.0, 62.0), _m("dq", 1e-3, 2, 0, 85.0, 50.0)]  # the best beta
     methods = [{"name": "vanilla", "beta": 0.0}, {"name": "dq", "beta": 3e-4}, {"name": "dq", "beta": 1e-3}]
-    long = _long(build, tmp_path, "t1", metrics, act_bits=[None, 2], methods=methods)
+    # worst case: 10 points under FGSM everywhere, so the differences are FGSM's
+    worst = [worst_record(m["run"], m["adv_acc"] - 10.0) for m in metrics]
+    long = _long(build, tmp_path, "t1", metrics, act_bits=[None, 2], methods=methods, worst=worst)
     df = evaluate_claims({"table1": long}).set_index("id")
     assert df.loc["dq-vanilla-quantized-less-robust", "verdict"] == "holds"
     assert df.loc["dq-vanilla-quantized-less-robust", "value"] == 20.0
     # each beta is its own DQ method: the best one (1e-3) is 10 points above vanilla
     assert df.loc["dq-improves-quantized-robustness", "value"] == 10.0
     assert df.loc["dq-keeps-clean-accuracy", "verdict"] == "holds"
-    fp = (long.method == "vanilla") & long.act_bits.isna() & (long.metric == "adv")
-    long.loc[fp, "value"] = 30.0  # the full-precision model is now the weak one
+    # the claims read the worst case, not FGSM: FGSM numbers alone change nothing
+    fgsm_fp = (long.method == "vanilla") & long.act_bits.isna() & (long.metric == "adv")
+    long.loc[fgsm_fp, "value"] = 0.0
+    assert _verdict({"table1": long}, "dq-vanilla-quantized-less-robust") == "holds"
+    fp = (long.method == "vanilla") & long.act_bits.isna() & (long.metric == "worst")
+    long.loc[fp, "value"] = 20.0  # the full-precision model is now the weak one
     assert _verdict({"table1": long}, "dq-vanilla-quantized-less-robust") == "fails"
-    long.loc[(long.beta == 1e-3) & (long.act_bits == 2) & (long.metric == "adv"), "value"] = 30.0
-    assert _verdict({"table1": long}, "dq-improves-quantized-robustness") == "inconclusive"  # best DQ now 41 vs 40
+    long.loc[(long.beta == 1e-3) & (long.act_bits == 2) & (long.metric == "worst"), "value"] = 20.0
+    assert _verdict({"table1": long}, "dq-improves-quantized-robustness") == "inconclusive"  # best DQ now 31 vs 30
+    # no worst-case evaluations: the robustness claims are not run (never judged on FGSM alone)
+    no_worst = long[long.metric != "worst"]
+    assert _verdict({"table1": no_worst}, "dq-vanilla-quantized-less-robust") == "not run"
+
+
+def test_masking_flags_reach_the_claims(tmp_path):
+    from qrobust.papers.dq.table1 import build
+
+    metrics = [_m("vanilla", 0.0, None, 0, 90.0, 60.0), _m("vanilla", 0.0, 2, 0, 85.0, 40.0),
+               _m("dq", 1e-3, None, 0, 90.0, 62.0), _m("dq", 1e-3, 2, 0, 85.0, 50.0)]
+    methods = [{"name": "vanilla", "beta": 0.0}, {"name": "dq", "beta": 1e-3}]
+    # a flag of one attack path (the STE attacks trail the best one): reported, verdict kept
+    worst = [worst_record(m["run"], m["adv_acc"] - 10.0, flags=("ste_gap",) if m["run"]["act_bits"] else ())
+             for m in metrics]
+    long = _long(build, tmp_path, "t1", metrics, act_bits=[None, 2], methods=methods, worst=worst)
+    row = evaluate_claims({"table1": long}).set_index("id").loc["dq-vanilla-quantized-less-robust"]
+    assert row.verdict == "holds" and row.masking == "vanilla 2-bit s0: ste_gap"
+    # a flag that questions the worst case itself (no chance at a large eps): verdict masked, named
+    worst[1] = worst_record(metrics[1]["run"], 30.0, flags=("ste_gap", "eps_reaches_chance"))
+    long = _long(build, tmp_path, "t1", metrics, act_bits=[None, 2], methods=methods, worst=worst)
+    row = evaluate_claims({"table1": long}).set_index("id").loc["dq-vanilla-quantized-less-robust"]
+    assert row.verdict == "masked" and "eps_reaches_chance" in row.masking
+    assert "on the worst case it holds; flagged: eps_reaches_chance" in row.evidence
 
 
 def test_table5_claims_read_raw_bits_and_variants(tmp_path):
@@ -88,7 +118,9 @@ def test_table7_claims_read_raw_targets_and_robust(tmp_path):
     recs = [t7_record("f-ptq", "float", "none", "w", 30.0), t7_record("f-ptq", "float", "none", "a", 40.0),
             t7_record("adv-ptq", "adv", "none", "w", 45.0), t7_record("adv-ptq", "adv", "none", "a", 55.0),
             t7_record("f-ft", "float", "finetune", "w", 50.0)]
-    long = _long(build, tmp_path, "t7", recs)
+    # the claims read the worst case: here 5 points under PGD everywhere, so the differences are PGD's
+    worst = [worst_record(r["run"], r["results"][0]["acc"] - 5.0) for r in recs]
+    long = _long(build, tmp_path, "t7", recs, worst=worst)
     df = evaluate_claims({"table7": long}).set_index("id")
     assert df.loc["activation-quantization-more-robust", "verdict"] == "holds"
     assert df.loc["robust-init-helps", "verdict"] == "holds" and df.loc["robust-init-helps", "value"] == 15.0

@@ -207,7 +207,8 @@ def test_a_new_attack_or_model_is_one_file_and_valid_config_at_once(tmp_path):
     assert out["loaded"] == ["qrobust.attacks._base", "qrobust.attacks.zzz_noop"]
     # an unknown name is still one line naming the key and every allowed name, the new one included
     assert "\n" not in out["error"] and "attack.name" in out["error"] and "'zzz_nope'" in out["error"]
-    assert "allowed: bim, fgsm, pgd, random, rfgsm, square, zzz_noop" in out["error"]
+    assert ("allowed: apgd_ce, apgd_dlr, apgd_t, autoattack, bim, fab_t, fgsm, pgd, random, rfgsm, square, zzz_noop"
+            in out["error"])
     # and a job running it declares its file, and no other attack's
     assert "src/qrobust/attacks/zzz_noop.py" in out["sources"] and "src/qrobust/models/zzz_linear.py" in out["sources"]
     assert not any(f.endswith(("square.py", "fgsm.py", "small_cnn.py")) for f in out["sources"])

@@ -82,7 +82,7 @@ def test_entries_none_declares_every_entry_of_the_registries_the_job_uses():
 
 
 def test_an_unknown_entry_or_family_is_refused_with_the_allowed_names():
-    with pytest.raises(KeyError, match="unknown attack 'deepfool'; allowed: bim, fgsm"):
+    with pytest.raises(KeyError, match="unknown attack 'deepfool'; allowed: apgd_ce, apgd_dlr, apgd_t, autoattack, bim"):
         stage_sources("evaluate", {"attack": ["deepfool"]})
     with pytest.raises(KeyError, match="unknown registry family 'attacks'"):
         stage_sources("evaluate", {"attacks": ["fgsm"]})

@@ -8,6 +8,14 @@ margin, inconclusive otherwise; the margin is max(tolerance, 2 x the standard de
 seeds), so one seed is judged by the tolerance alone (1 accuracy point unless the claim says
 otherwise). Ranking claims (which corruption hurts most) hold or fail outright and say so.
 
+Robustness claims are judged on worst-case accuracy (the per-example worst case over the attack
+ensemble, evaluation/worst_case.py), never on one attack. Each worst-case number carries the
+gradient-masking audit's flags (papers/masking); `with_masking` names them in the claim's `masking`
+column and turns the verdict into `masked` when a flag questions the worst case itself
+(ENSEMBLE_FLAGS). Flags of one attack or one gradient path (the STE attacks trail the best one, a
+zero STE gradient, black-box beating white-box, single-step beating iterative) are reported but
+leave the verdict: the per-example worst case already takes the stronger attack.
+
 This module is the engine (the `Claim` record, the registry, `judge`, `evaluate_claims`); each
 paper's claims live in qrobust/papers/<paper>/claims.py and register themselves with `claim`.
 """
@@ -63,6 +71,29 @@ def outright(ok: bool, n_seeds: int, evidence: str) -> dict:
             "verdict": "holds" if ok else "fails", "evidence": evidence}
 
 
+# audit checks whose flag means the worst case itself may be too high: even the best attack did not
+# reach chance at a large eps, twice the steps and restarts moved it, or AutoAttack's own checks fired
+ENSEMBLE_FLAGS = ("eps_reaches_chance", "more_steps_stable", "autoattack_checks")
+
+
+def with_masking(res: dict, rows: pd.DataFrame, describe: Callable) -> dict:
+    """`res` judged on the worst-case rows `rows` (with a `masking` column of ";"-joined flags):
+    adds `masking` (flagged models, by `describe(row)`, and their flags) and makes the verdict
+    `masked` when a model has an ENSEMBLE_FLAGS flag; the worst-case verdict stays in the evidence."""
+    res = dict(res)
+    flags = rows["masking"].astype(object).where(rows["masking"].notna(), "").astype(str)
+    flagged = rows[flags != ""]
+    seen: dict = {}
+    for _, r in flagged.iterrows():
+        seen.setdefault(describe(r), set()).update(str(r["masking"]).split(";"))
+    res["masking"] = "; ".join(f"{m}: {', '.join(sorted(f))}" for m, f in seen.items())
+    critical = sorted({f for fs in seen.values() for f in fs} & set(ENSEMBLE_FLAGS))
+    if critical and res.get("verdict") in ("holds", "fails", "inconclusive"):
+        res["evidence"] = f"{res.get('evidence', '')} [on the worst case it {res['verdict']}; flagged: {', '.join(critical)}]"
+        res["verdict"] = "masked"
+    return res
+
+
 def per_seed(df: pd.DataFrame, fn) -> list[float]:
     return [fn(g) for _, g in df.groupby("seed")]
 
@@ -88,5 +119,8 @@ def evaluate_claims(tables: dict[str, pd.DataFrame]) -> pd.DataFrame:
         except (KeyError, IndexError, ValueError) as e:  # a table without the rows this claim compares
             rows.append({**base, "verdict": "not run", "evidence": f"the table lacks what the claim compares ({e})"})
             continue
-        rows.append({**base, **res})
-    return pd.DataFrame(rows)
+        rows.append({**base, "masking": "", **res})
+    df = pd.DataFrame(rows)
+    if "masking" not in df:  # every claims.csv has the column, even when no claim ran
+        df["masking"] = ""
+    return df

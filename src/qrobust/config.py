@@ -180,6 +180,7 @@ def _check_semantics(cfg: dict) -> None:
     _check_quantize(cfg["quantize"])
     _check_ohq(cfg["ohq"])
     _check_li2024(cfg["li2024"])
+    _check_worst_case(cfg["worst_case"], cfg["attack"])
     if cfg["train"]["schedule"] == "multistep" and not cfg["train"]["milestones"]:
         raise ConfigError("config key 'train.milestones': the multistep schedule needs at least one milestone epoch")
 
@@ -219,6 +220,32 @@ def _check_ohq(o: dict) -> None:
         bad = sorted(set(o["precisions"]) - _KERNELS["cpu"])
         raise ConfigError(f"config key 'ohq.precisions': {', '.join(bad)} has no kernel on cpu (and int has none on cuda), "
                           "so it cannot be measured; drop it or set ohq.measured_only: false")
+
+
+def _check_worst_case(w: dict, attack: dict) -> None:
+    """The ensemble's members: transfer needs sources and inner (and only it takes them); AutoAttack's
+    version and attacks go together; `paths: best` needs an earlier member to compare. eps null -> attack.eps."""
+    if w["eps"] is None:
+        w["eps"] = attack["eps"]
+    for i, m in enumerate(w["ensemble"]):
+        key = f"config key 'worst_case.ensemble[{i}]"
+        name = m["attack"]
+        if name == "transfer":
+            for k in ("sources", "inner"):
+                if k not in m:
+                    raise ConfigError(f"{key}.{k}': transfer needs {k} (e.g. sources: [surrogate, float, substitute], inner: pgd)")
+            if "paths" in m:
+                raise ConfigError(f"{key}.paths': a transfer is crafted on its sources; drop paths (sources: surrogate, float, substitute)")
+        else:
+            for k in ("sources", "inner"):
+                if k in m:
+                    raise ConfigError(f"{key}.{k}': only attack: transfer takes {k}")
+        if name != "autoattack" and ("version" in m or "attacks" in m):
+            raise ConfigError(f"{key}': version and attacks are AutoAttack's settings; use attack: autoattack")
+        if name == "autoattack" and (m.get("version") == "custom") != ("attacks" in m):
+            raise ConfigError(f"{key}.attacks': AutoAttack takes a list of attacks with version: custom, and only then")
+        if m.get("paths") == "best" and i == 0:
+            raise ConfigError(f"{key}.paths': best picks the path on which earlier members did best; put this member after a gradient attack")
 
 
 def _check_li2024(t: dict) -> None:

@@ -3,6 +3,7 @@
 import hashlib
 import json
 import os
+import re
 import sys
 
 from qrobust._keys import key
@@ -55,6 +56,14 @@ EVAL_KEY = key("eval", config, ["attack", "eval"])
 ROBUST_SLICES = ["eps", "attacks", "blackbox", "attack_kwargs", "squeeze"]
 ROBUST_KEY = key(
     "robust", config, [f"dq.{s}" for s in ROBUST_SLICES] + ["eval"], [SUB_KEY]
+)
+# the worst-case ensemble and masking audit (evaluation/worst_case.py, masking.py); the squeezer's
+# settings are in the key because a Feature Squeezing model is evaluated through them
+_WORST_SUB = any(
+    "substitute" in m.get("sources", ()) for m in config["worst_case"]["ensemble"]
+)
+WORST_KEY = key(
+    "worst", config, ["worst_case", "eval", "dq.squeeze"], [SUB_KEY] if _WORST_SUB else []
 )
 # the float model of Table 1: the start of every quantization, OHQ and Qu-ANTI-zation job
 FLOAT_RUN = "vanilla_beta0_afp"
@@ -160,6 +169,35 @@ def eval_file(ckey, run):
 
 def robust_file(ckey, run, defense="none"):
     return f"results/metrics/robust/{ROBUST_KEY}/{ckey}/{run}_{defense}.json"
+
+
+def worst_file(ckey, run, defense="none"):
+    return f"results/metrics/worst/{WORST_KEY}/{ckey}/{run}_{defense}.json"
+
+
+def worst_uses_substitute():
+    return _WORST_SUB
+
+
+def worst_attacks():
+    """The registry attacks the worst-case job runs: every member, transfer's inner ones, and the
+    audit's PGD sweep (evaluation/masking.py) and FGSM-free zero-gradient check."""
+    names = []
+    for m in config["worst_case"]["ensemble"]:
+        names += [m["attack"]] + ([m["inner"]] if "inner" in m else [])
+    return list(dict.fromkeys(names + ["pgd"]))
+
+
+def worst_substitute(wildcards):
+    """The substitute of the run's seed, when a transfer member crafts on it."""
+    if not worst_uses_substitute():
+        return []
+    seed = re.search(r"_s([0-9]+)$", wildcards.run)
+    if seed is None:
+        raise ValueError(
+            f"worst_case: run '{wildcards.run}' has no _s<seed> suffix to pick its substitute"
+        )
+    return [SUBSTITUTE.format(seed=seed.group(1))]
 
 
 def timing_threads(wildcards):

@@ -5,19 +5,21 @@ from qrobust.papers.dq import design as dq_design
 ACT_DISTANCE_KEY = key("act_distance", config, ["dq.eps", "seeds"], [TRAIN_KEY])
 TABLES["table1"] = lambda w: [
     eval_file(TRAIN_KEY, r) for r in dq_design.table1_runs(config)
-]
+] + [worst_file(TRAIN_KEY, r) for r in dq_design.table1_runs(config)]
 TABLE_CFG["table1"] = lambda: {
     "act_bits": config["quant"]["act_bits"],
     "methods": config["methods"],
 }
 TABLES["table2"] = lambda w: [
-    robust_file(ckpt_key(r), r, d) for r, d in dq_design.table2_runs(config)
+    f(ckpt_key(r), r, d)
+    for f in (robust_file, worst_file)
+    for r, d in dq_design.table2_runs(config)
 ]
 TABLES["table3"] = lambda w: [
-    robust_file(TRAIN_KEY, r) for r in dq_design.table3_runs(config)
+    f(TRAIN_KEY, r) for f in (robust_file, worst_file) for r in dq_design.table3_runs(config)
 ]
 TABLES["table4"] = lambda w: [
-    robust_file(ckpt_key(r), r) for r in dq_design.table4_runs(config)
+    f(ckpt_key(r), r) for f in (robust_file, worst_file) for r in dq_design.table4_runs(config)
 ]
 FIGURES["fig1"] = f"{OUT}/table1_long.csv"
 FIGURES["beta_sweep"] = f"{OUT}/table1_long.csv"

@@ -65,3 +65,42 @@ rule robust_eval:
     shell:
         "qrobust robust_eval --cfg {params.cfg:q} --data {params.data} --checkpoint {input.ckpt}"
         " --substitute {input.substitute} --defense {wildcards.defense} --out {output.metrics} --prov {output.prov} --prov-io {params.io:q} 2> {log}"
+
+
+# Robust accuracy as the per-example worst case over the worst_case ensemble, and the
+# gradient-masking audit, of one model (any checkpoint: Tables 1-4 and 7 ask for theirs).
+rule worst_case:
+    input:
+        src=sources(
+            "worst_case",
+            model=[MODEL] + ([SUBSTITUTE_MODEL] if worst_uses_substitute() else []),
+            attack=worst_attacks(),
+        ),
+        ckpt="results/checkpoints/{ckey}/{run}.pt",
+        substitute=worst_substitute,
+        data=f"{DATA_DIR}/test.pt",
+    output:
+        metrics=f"results/metrics/worst/{WORST_KEY}/{{ckey}}/{{run}}_{{defense}}.json",
+        prov=f"results/provenance/worst_case/{WORST_KEY}/{{ckey}}/{{run}}_{{defense}}.json",
+    log:
+        f"logs/worst_case/{WORST_KEY}/{{ckey}}/{{run}}_{{defense}}.log",
+    benchmark:
+        f"benchmarks/worst_case/{WORST_KEY}/{{ckey}}/{{run}}_{{defense}}.tsv"
+    conda:
+        "../../environment.yml"
+    threads: lambda w: config["threads"]
+    resources:
+        mem_mb=2000,
+        runtime=240,
+    params:
+        cfg=lambda w: cfg_json(
+            "worst_case", "eval", "device", "threads", dq={"squeeze": config["dq"]["squeeze"]}
+        ),
+        data=data_dir,
+        substitute=lambda w, input: (
+            f"--substitute {input.substitute}" if input.substitute else ""
+        ),
+        io=prov_io,
+    shell:
+        "qrobust worst_case --cfg {params.cfg:q} --data {params.data} --checkpoint {input.ckpt}"
+        " {params.substitute} --defense {wildcards.defense} --out {output.metrics} --prov {output.prov} --prov-io {params.io:q} 2> {log}"

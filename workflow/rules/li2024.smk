@@ -15,7 +15,7 @@ LI_KEY = {
 TABLES["table7"] = lambda w: [
     f"results/metrics/li2024/{LI_EVAL_KEY}/{LI_KEY[name]}/{run}_none.json"
     for name, run in li_design.models(config)
-]
+] + [worst_file(LI_KEY[name], run) for name, run in li_design.models(config)]
 CLAIM_TABLES += ["table7"]
 
 

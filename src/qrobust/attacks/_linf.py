@@ -1,6 +1,8 @@
-"""Shared pieces of the Linf attacks: an exact projection, seeded generators, Kurakin's defaults."""
+"""Shared pieces of the Linf attacks: an exact projection, seeded generators, derived seeds, Kurakin's
+defaults, the best-iterate bookkeeping of the iterative attacks."""
 from __future__ import annotations
 
+import numpy as np
 import torch
 import torch.nn.functional as F
 
@@ -24,6 +26,68 @@ def make_generator(seed: int, device: torch.device) -> torch.Generator:
     return torch.Generator(device=device).manual_seed(seed)
 
 
+def derive_seed(*parts: int) -> int:
+    """A seed in [0, 2**32) for the tuple `parts` of non-negative ints, e.g. derive_seed(run_seed, batch).
+
+    The tuple is first written as 32-bit words without ambiguity (its length, then per part its number of
+    words and the words), so tuples of different lengths or with parts >= 2**32 never share an input
+    (numpy's SeedSequence alone treats [0] and [0, 0], or [2**32] and [0, 1], alike); numpy's
+    SeedSequence then hashes these words. Unlike an arithmetic rule such as seed * 1000 + batch, nothing
+    repeats systematically across runs, cells or batches; two distinct tuples get the same value only by
+    a hash coincidence (probability about k**2 / 2**33 among k tuples). 32 bits so that every seeder
+    accepts it (torch.manual_seed, torch.Generator, numpy's legacy np.random.seed).
+
+        >>> derive_seed(0, 1000) != derive_seed(1, 0)
+        True
+    """
+    words = [len(parts)]
+    for p in parts:
+        p = int(p)
+        if p < 0:
+            raise ValueError(f"derive_seed takes non-negative ints, got {parts}")
+        chunk = []
+        while True:
+            chunk.append(p & 0xFFFFFFFF)
+            p >>= 32
+            if not p:
+                break
+        words += [len(chunk), *chunk]
+    return int(np.random.SeedSequence(words).generate_state(1)[0])
+
+
+KEEP = ("best", "last")  # which iterate an iterative attack returns (pgd, bim)
+
+
+def check_keep(keep: str) -> str:
+    """`keep` if it is one of KEEP (ValueError naming them otherwise)."""
+    if keep not in KEEP:
+        raise ValueError(f"unknown keep '{keep}'; allowed: {', '.join(KEEP)}")
+    return keep
+
+
+def _rows(mask: torch.Tensor, like: torch.Tensor) -> torch.Tensor:
+    """A per-example mask shaped to broadcast over `like` (N x ...)."""
+    return mask.view(-1, *([1] * (like.dim() - 1)))
+
+
+class BestIterate:
+    """Per example, the last iterate seen that fools the model (seen via the logits at that iterate)."""
+
+    def __init__(self, x: torch.Tensor):
+        self.best = x.clone()
+        self.fooled = torch.zeros(len(x), dtype=torch.bool, device=x.device)
+
+    def see(self, adv: torch.Tensor, logits: torch.Tensor, y: torch.Tensor) -> None:
+        now = logits.argmax(1) != y
+        self.best = torch.where(_rows(now, adv), adv, self.best)
+        self.fooled |= now
+
+    def final(self, adv: torch.Tensor, fooled_final: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        """The final iterate where it fools the model or nothing did; the last fooling one elsewhere."""
+        take = fooled_final | ~self.fooled
+        return torch.where(_rows(take, adv), adv, self.best), fooled_final | self.fooled
+
+
 class LinfAttack(Attack):
     """Attack with an exact, idempotent Linf projection and a gradient helper."""
 
@@ -39,3 +103,18 @@ class LinfAttack(Attack):
             loss = F.cross_entropy(self.model(x_adv), y)
             (grad,) = torch.autograd.grad(loss, x_adv)
         return grad
+
+    def loss_grad_logits(self, x_adv: torch.Tensor, y: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        """loss_grad and the (detached) logits at `x_adv` of the same forward: whether the iterate already
+        fools the model comes for free."""
+        with torch.enable_grad():
+            x_adv = x_adv.detach().requires_grad_(True)
+            logits = self.model(x_adv)
+            loss = F.cross_entropy(logits, y)
+            (grad,) = torch.autograd.grad(loss, x_adv)
+        return grad, logits.detach()
+
+    def fools(self, x_adv: torch.Tensor, y: torch.Tensor) -> torch.Tensor:
+        """Per example, whether the model (under the attack's gradient path) misclassifies `x_adv`."""
+        with torch.no_grad():
+            return self.model(x_adv).argmax(1) != y

@@ -9,58 +9,73 @@ section 2; restarts (default 1): per example the first restart that fools the mo
 last one if none does (later restarts only run on the examples still classified correctly; with
 random_start=False all restarts would be identical, so one is run);
 random_start (default True: start at x + U(-eps, eps), clamped to [0, 1]); seed (torch.Generator
-seed of the starts, default 0).
+seed of the starts, default 0); keep (default "best"): which iterate of a run is returned, per example:
+  "best"  the last iterate that fools the model, or the final iterate if none does. A step of size
+          alpha can leave the decision region again (large alpha, oscillating iterates); "best" never
+          returns a weaker point than "last". The logits of the forward that each gradient step makes
+          anyway tell whether its iterate fools the model; one extra forward judges the final iterate.
+  "last"  the final iterate, as torchattacks.PGD returns it (for parity with torchattacks).
+"Fools" is judged by the forward the attack itself sees: the real model for the ste and bpda paths
+(create_attack's path=), the smooth copy or float twin for surrogate and float.
 Each step: x <- clip_[0,1](x0 + clip_[-eps,eps](x + alpha * sign(grad CE) - x0)), the update and
 projection of torchattacks.PGD; its start draws `uniform_(-eps, eps)` from the global RNG, ours the
 same call from a generator seeded with `seed`, i.e. the same numbers as after torch.manual_seed(seed).
 Example:
     >>> adv = PGD(model, eps=8 / 255, restarts=3)(images, labels)
+    >>> adv = PGD(model, eps=8 / 255, keep="last")(images, labels)  # == torchattacks.PGD, same seed
 """
 from __future__ import annotations
 
 import torch
 
 from qrobust.attacks._base import register_attack
-from qrobust.attacks._linf import LinfAttack, kurakin_defaults, make_generator
+from qrobust.attacks._linf import BestIterate, LinfAttack, check_keep, kurakin_defaults, make_generator
 
 
 @register_attack("pgd")
 class PGD(LinfAttack):
     def __init__(self, model, eps: float = 8 / 255, alpha: float | None = None, steps: int | None = None,
-                 restarts: int = 1, random_start: bool = True, seed: int = 0):
+                 restarts: int = 1, random_start: bool = True, seed: int = 0, keep: str = "best"):
         super().__init__(model, eps, seed)
         self.alpha, self.steps = kurakin_defaults(eps, alpha, steps)
         if restarts < 1:
             raise ValueError(f"restarts must be >= 1, got {restarts}")
         self.restarts, self.random_start = int(restarts), bool(random_start)
+        self.keep = check_keep(keep)
 
-    def _run(self, x, y, g):
+    def _run(self, x, y, g, need_fooled: bool):
+        """One run from a (random) start: (the iterate kept, whether it fools the model or None)."""
         if self.random_start:
             adv = (x + torch.empty_like(x).uniform_(-self.eps, self.eps, generator=g)).clamp_(0.0, 1.0)
         else:
             adv = x
+        track = BestIterate(adv) if self.keep == "best" else None
         for _ in range(self.steps):
-            adv = torch.sign(self.loss_grad(adv, y)).mul_(self.alpha).add_(adv)
+            if track is None:
+                grad = self.loss_grad(adv, y)
+            else:
+                grad, logits = self.loss_grad_logits(adv, y)
+                track.see(adv, logits, y)
+            adv = torch.sign(grad).mul_(self.alpha).add_(adv)
             delta = adv.sub_(x).clamp_(-self.eps, self.eps)
             adv = delta.add_(x).clamp_(0.0, 1.0)
-        return adv
-
-    def _fooled(self, adv, y):
-        with torch.no_grad():
-            return self.model(adv).argmax(1) != y
+        if track is None and not need_fooled:
+            return adv, None
+        fooled = self.fools(adv, y)
+        return (adv, fooled) if track is None else track.final(adv, fooled)
 
     def perturb(self, x, y):
         g = make_generator(self.seed, x.device) if self.random_start else None
-        adv = self._run(x, y, g)
-        if self.restarts == 1 or not self.random_start:  # without a random start every restart is the same
+        once = self.restarts == 1 or not self.random_start  # without a random start every restart is the same
+        adv, fooled = self._run(x, y, g, need_fooled=not once)
+        if once:
             return adv
         adv = adv.clone()
-        fooled = self._fooled(adv, y)
         for _ in range(self.restarts - 1):
             idx = (~fooled).nonzero().squeeze(1)
             if idx.numel() == 0:
                 break
-            cand = self._run(x[idx], y[idx], g)
+            cand, cand_fooled = self._run(x[idx], y[idx], g, need_fooled=True)
             adv[idx] = cand
-            fooled[idx] = self._fooled(cand, y[idx])
+            fooled[idx] = cand_fooled
         return adv

@@ -8,23 +8,29 @@ import torch.nn as nn
 from tqdm import tqdm
 
 from qrobust.attacks import create_attack
+from qrobust.attacks._linf import derive_seed
 
 
 def evaluate(model: nn.Module, x: torch.Tensor, y: torch.Tensor, attack: dict, device: torch.device,
              batch_size: int = 500, seed: int = 0, progress: bool = True) -> dict:
-    """x: uint8 N x C x H x W; attack: {"name": ..., **kwargs}. Accuracies are in percent."""
+    """x: uint8 N x C x H x W; attack: {"name": ..., **kwargs}. Accuracies are in percent.
+
+    Robust accuracy counts an example only if the model classifies it correctly both clean and attacked
+    (an attack that lands a misclassified image on the right class does not make it robust). Batch b
+    (b = 0, 1, ...) is attacked with seed derive_seed(seed, b), so batches draw different random numbers.
+    """
     model.to(device).eval()
     kw = {k: v for k, v in attack.items() if k != "name"}
-    atk = create_attack(attack["name"], model, seed=seed, **kw)
     clean = adv = 0
-    for i in tqdm(range(0, len(y), batch_size), desc=f"eval {attack['name']}", file=sys.stderr,
-                  disable=not progress, mininterval=2.0):
+    for b, i in enumerate(tqdm(range(0, len(y), batch_size), desc=f"eval {attack['name']}", file=sys.stderr,
+                               disable=not progress, mininterval=2.0)):
         xb = x[i:i + batch_size].float().div_(255.0).to(device)
         yb = y[i:i + batch_size].to(device)
         with torch.no_grad():
-            clean += (model(xb).argmax(1) == yb).sum().item()
-        xa = atk(xb, yb)
+            ok = model(xb).argmax(1) == yb
+        clean += ok.sum().item()
+        xa = create_attack(attack["name"], model, seed=derive_seed(seed, b), **kw)(xb, yb)
         with torch.no_grad():
-            adv += (model(xa).argmax(1) == yb).sum().item()
+            adv += (ok & (model(xa).argmax(1) == yb)).sum().item()
     n = len(y)
     return {"n": n, "clean_acc": 100.0 * clean / n, "adv_acc": 100.0 * adv / n, "attack": attack}

@@ -24,7 +24,7 @@ def run(a) -> dict:
         tables[name] = pd.read_csv(path)
     df = evaluate_claims(tables)
     write_csv(df, a.out)
-    cols = ["paper", "source", "claim", "verdict", "evidence", "value", "spread", "n_seeds"]
+    cols = ["paper", "source", "claim", "verdict", "evidence", "masking", "value", "spread", "n_seeds"]
     write_markdown(df[[c for c in cols if c in df]], Path(a.out).with_suffix(".md"),
                    "Claims: each published finding tested on the regenerated numbers")
     print(df[["id", "verdict"]].to_string(index=False), file=sys.stderr)

@@ -51,6 +51,8 @@ def adversarial_loss(cfg: AdvConfig, g: torch.Generator):
         eps = sample_eps(cfg, g)
         # a capped step count gets Madry et al.'s step size 2.5 * eps / steps (reaches the budget)
         kw = {"steps": cfg.steps, "alpha": 2.5 * eps / cfg.steps} if cfg.attack == "pgd" and cfg.steps else {}
+        if cfg.attack in ("pgd", "bim"):
+            kw["keep"] = "last"  # Madry et al. train on the final iterate (evaluation keeps the best one)
         seed = int(torch.randint(0, 2**31 - 1, (), generator=g))
         x_adv = create_attack(cfg.attack, model, eps=eps, seed=seed, **kw)(xb, yb)
         model.train()

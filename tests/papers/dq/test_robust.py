@@ -1,5 +1,6 @@
 """Defenses, adversarial training, robust evaluation and the table/claim builders of issue 5."""
 import copy
+import json
 
 import numpy as np
 import pandas as pd
@@ -107,8 +108,116 @@ def test_table2_layout(tmp_path):
     assert all(f.exists() for f in files)
     # the long CSV is raw: config names, integer bits, every number as computed
     lines = (tmp_path / "t2_long.csv").read_text().splitlines()
-    assert lines[0] == "method,beta,act,act_bits,adv,defense,seed,attack,eps,blackbox,acc"
-    assert "dq,0.001,relu6,4,rfgsm,none,0,random,0.05,False,89.0" in lines
+    assert lines[0] == "method,beta,act,act_bits,adv,defense,seed,attack,eps,blackbox,acc,masking"
+    assert "dq,0.001,relu6,4,rfgsm,none,0,random,0.05,False,89.0," in lines  # masking: empty off worst rows
+    assert "worst" not in set(pd.read_csv(tmp_path / "t2_long.csv").attack)
+    assert "Worst-case" not in (tmp_path / "t2.md").read_text()
+
+
+def _worst(rec, worst, flags=(), eps=0.1, seed_ck=None):
+    """The worst_case job's record of `rec`'s model (the fields the tables read)."""
+    run = rec["run"]
+    name = f"{run['method']}_{run['act']}_a{run['act_bits']}_{run['adv']}_s{run['seed']}"
+    return {"n": 100, "eps": eps, "n_classes": 10, "clean_acc": rec["clean_acc"], "worst_acc": worst,
+            "members": [{"name": "pgd@bpda", "attack": "pgd", "path": "bpda", "source": None, "kind": "white",
+                         "kwargs": {}, "acc": worst, "seconds": 0.1}],
+            "best": "pgd@bpda", "autoattack": None, "correct": {}, "skipped": [],
+            "audit": {"checks": [{"check": f, "flagged": True, "value": 1.0, "threshold": 0.0, "detail": ""} for f in flags],
+                      "flags": list(flags), "masked": bool(flags), "eps_sweep": []},
+            "run": dict(run), "defense": rec["defense"], "checkpoint": f"results/checkpoints/train-0/{name}.pt",
+            "seconds": {}}
+
+
+def _write(tmp_path, recs, sub):
+    """Each record as a JSON file under tmp_path/results/metrics/<sub>/; returns the paths."""
+    d = tmp_path / "results" / "metrics" / sub
+    d.mkdir(parents=True, exist_ok=True)
+    paths = []
+    for i, r in enumerate(recs):
+        (d / f"{i}.json").write_text(json.dumps(r))
+        paths.append(str(d / f"{i}.json"))
+    return paths
+
+
+T2_SETUP = ((None, "none"), (None, "fs"), ("rfgsm", "none"), ("pgd", "none"))
+
+
+def test_table2_gains_a_worst_case_column_and_rows(tmp_path):
+    from qrobust.papers.dq.tables234 import table2
+
+    recs = [_record(m, adv, d, seed=s, base=90 + (m == "dq")) for adv, d in T2_SETUP for m in ("vanilla", "dq")
+            for s in (0, 1)]
+    # every model but the feature-squeezing DQ ones; worst case 30 + seed (vanilla) / 40 + seed (DQ)
+    worst = [_worst(r, (30 if r["run"]["method"] == "vanilla" else 40) + r["run"]["seed"],
+                    flags=("ste_gap",) if r["run"]["seed"] == 1 else ())
+             for r in recs if not (r["defense"] == "fs" and r["run"]["method"] == "dq")]
+    paths = _write(tmp_path, recs, "robust/robust-0") + _write(tmp_path, worst, "worst/worst-0")
+    t, files = table2(paths, tmp_path / "t2.csv", {})
+    assert list(t.columns) == ["Training Technique", "Clean", "Random", "FGSM", "R+FGSM", "PGD", "FGSM(B)", "PGD(B)",
+                               "Worst-case (eps 0.1)"]
+    v = t.set_index("Training Technique")["Worst-case (eps 0.1)"]
+    assert v["Normal"] == 30.5 and v["Adversarial PGD + DQ"] == 40.5  # one number: the mean over seeds
+    assert pd.isna(v["Feature Squeezing + DQ"])  # no worst-case record: an empty cell
+    assert t.loc[0, "FGSM"] == "80/70/60"  # the attack cells stay a/b/c over the three eps
+    assert "Worst-case: per-example worst case" in (tmp_path / "t2.md").read_text()
+    long = pd.read_csv(tmp_path / "t2_long.csv", keep_default_na=False, na_values={"acc": [""], "act_bits": [""]})
+    w = long[long.attack == "worst"]
+    assert len(w) == len(worst) == 14
+    assert set(w.eps) == {0.1} and not w.blackbox.any()
+    row = w[(w.method == "vanilla") & (w.adv == "pgd") & (w.seed == 1)].iloc[0]
+    assert (row.acc, row.masking, row.defense) == (31.0, "ste_gap", "none")
+    assert set(w[w.seed == 0].masking) == {""}
+    assert set(long[long.attack != "worst"].masking) == {""}
+
+
+def test_a_worst_case_record_without_its_model_is_named(tmp_path):
+    from qrobust.papers.dq.tables234 import build_table2
+
+    recs = [_record("vanilla"), _record("dq")]
+    stray = _worst(_record("vanilla", adv="pgd"), 30.0)
+    with pytest.raises(ValueError, match=r"table2: the worst-case record of .*vanilla_relu6_a4_pgd_s0\.pt"):
+        build_table2(recs, tmp_path / "t2.csv", [stray])
+
+
+def test_table3_worst_case_column(tmp_path):
+    from qrobust.papers.dq.tables234 import build_table3
+
+    recs = [_record(m, act=a, bits=2, base=b) for a, b in (("relu6", 90.0), ("relu1", 80.0)) for m in ("vanilla", "dq")]
+    t, _ = build_table3(recs, tmp_path / "t3.csv")
+    assert list(t.columns) == ["Activation", "Method", "Bits", "Clean", "FGSM (eps 0.1)"]  # as before without worst files
+    worst = [_worst(r, r["clean_acc"] - 50.0, eps=0.2) for r in recs]
+    t, _ = build_table3(recs, tmp_path / "t3.csv", worst)
+    assert list(t.columns) == ["Activation", "Method", "Bits", "Clean", "FGSM (eps 0.1)", "Worst-case (eps 0.2)"]
+    assert t["Worst-case (eps 0.2)"].tolist() == [40.0, 40.0, 30.0, 30.0]
+    long = pd.read_csv(tmp_path / "t3_long.csv")
+    assert long[long.attack == "worst"].eps.tolist() == [0.2] * 4
+
+
+def test_table4_worst_case_and_the_union_of_flags(tmp_path):
+    from qrobust.papers.dq.tables234 import build_table4
+
+    recs = [_record("vanilla", adv="pgd", act=act, bits=bits, seed=s) for act, bits in (("relu6", None), ("tanh", 2))
+            for s in (0, 1)] + [_record("vanilla", adv="fgsm", bits=None)]
+    t, _ = build_table4(recs, tmp_path / "t4.csv")
+    cols = ["Training", "Model", "Attack", "Clean", "White-Box", "Black-Box", "Gradient masking"]
+    assert list(t.columns) == cols
+    caption = (tmp_path / "t4.md").read_text().splitlines()[0]
+    assert "black-box accuracy below white-box" in caption and "above" not in caption
+    flags = {(None, 0): (), (None, 1): (), (2, 0): ("ste_gap",), (2, 1): ("blackbox_not_better", "ste_gap")}
+    worst = [_worst(r, 20.0 + r["run"]["seed"], flags=flags[(r["run"]["act_bits"], r["run"]["seed"])])
+             for r in recs if r["run"]["adv"] == "pgd"]
+    t, _ = build_table4(recs, tmp_path / "t4.csv", worst)
+    assert list(t.columns) == cols + ["Worst-case", "Masking flags"]
+    t = t.set_index("Model")
+    assert t.loc["2-bit tanh", "Worst-case"] == 20.5
+    assert t.loc["2-bit tanh", "Masking flags"] == "blackbox_not_better;ste_gap"  # the union, in the audit's order
+    pgd_fp = t[(t.Training == "Adversarial PGD")].loc["full precision"]
+    assert pgd_fp["Masking flags"] == "none"
+    fgsm = t[t.Training == "Adversarial FGSM"].iloc[0]
+    assert pd.isna(fgsm["Worst-case"]) and pd.isna(fgsm["Masking flags"])  # no worst-case record
+    long = pd.read_csv(tmp_path / "t4_long.csv")
+    w = long[long.attack == "worst"]
+    assert sorted(w.masking.fillna("")) == ["", "", "blackbox_not_better;ste_gap", "ste_gap"]
 
 
 def test_claims_follow_the_numbers(tmp_path):
@@ -118,7 +227,8 @@ def test_claims_follow_the_numbers(tmp_path):
 
     recs = [_record(m, adv, d, base=90 + 2 * (m == "dq")) for adv, d in ((None, "none"), (None, "fs"), ("rfgsm", "none"),
                                                                            ("pgd", "none")) for m in ("vanilla", "dq")]
-    build_table2(recs, tmp_path / "t2.csv")
+    # the robustness claims read the worst case: 50 points under clean
+    build_table2(recs, tmp_path / "t2.csv", [_worst(r, r["clean_acc"] - 50.0) for r in recs])
     long = pd.read_csv(tmp_path / "t2_long.csv")
     row = evaluate_claims({"table2": long}).set_index("id").loc["dq-helps-every-defense"]
     assert row.verdict == "holds"

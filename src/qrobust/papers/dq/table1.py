@@ -1,20 +1,23 @@
 """Table 1 of Defensive Quantization (Lin et al., ICLR 2019): clean and FGSM accuracy vs activation bits.
 
-Rows: each method with a clean and an adv. row. Columns: Full Prec., one per bit-width, then
-Quantize Gain (best quantized adv. minus full-precision adv.) and Best Acc. (max adv. over all),
-both on adv. rows only, as in the paper. Several seeds: the table holds the mean, a companion
-`_std.csv` the standard deviation (ddof=1; 0 with one seed).
+Rows: each method with a clean and an adv. (the paper's FGSM) row, and, when the worst-case
+evaluations are passed, a worst-case row: robust accuracy as the per-example worst case over the
+worst_case ensemble (evaluation/worst_case.py; on its own first n test images and eps). Columns:
+Full Prec., one per bit-width, then Quantize Gain (best quantized minus full precision) and Best
+Acc. (max over all), on adv. and worst-case rows, as the paper has them for adv. Several seeds: the
+table holds the mean, a companion `_std.csv` the standard deviation (ddof=1; 0 with one seed).
 
 `table1_long.csv`, one row per (method, beta, act_bits, seed, metric), raw values:
     method    config method name (vanilla, dq)
     beta      DQ's regularization weight at full precision (0.0 for vanilla)
     act_bits  activation bits, integer; empty for full precision
     seed      training seed
-    metric    clean or adv
+    metric    clean, adv (the config's attack) or worst (worst-case over the ensemble)
     value     accuracy (%) at full precision
-    attack    attack name (fgsm)
+    attack    attack name (fgsm); worst-case for the worst rows
     eps       attack eps
-    n_test    number of test images
+    n_test    number of test images (the worst rows: the ensemble's first n)
+    masking   the gradient-masking audit's flagged checks, ";"-joined (worst rows; empty elsewhere)
 Labels ("Vanilla", "DQ (1e-3)", "Full Prec.") exist only in the table, its Markdown/LaTeX/JSON.
 """
 from __future__ import annotations
@@ -25,6 +28,7 @@ import pandas as pd
 
 from qrobust import _io
 from qrobust.tables._base import register_table, sibling, write_csv, write_latex, write_long_csv, write_markdown
+from qrobust.tables.worst import split
 
 FP = "Full Prec."
 
@@ -41,18 +45,25 @@ def bits_label(bits) -> str:
     return FP if bits is None or pd.isna(bits) else str(int(bits))
 
 
-LONG_COLUMNS = ["method", "beta", "act_bits", "seed", "metric", "value", "attack", "eps", "n_test"]
+LONG_COLUMNS = ["method", "beta", "act_bits", "seed", "metric", "value", "attack", "eps", "n_test", "masking"]
+METRIC_LABEL = {"clean": "clean", "adv": "adv.", "worst": "worst-case"}
 
 
-def long_frame(metrics: list[dict]) -> pd.DataFrame:
-    """One row per (method, beta, act_bits, seed, metric) from the evaluation JSONs: raw values."""
+def long_frame(metrics: list[dict], worst: list[dict] = ()) -> pd.DataFrame:
+    """One row per (method, beta, act_bits, seed, metric) from the evaluation JSONs (clean, adv) and the
+    worst-case JSONs (worst): raw values."""
     rows = []
     for m in metrics:
         run = m["run"]
         for metric, key in (("clean", "clean_acc"), ("adv", "adv_acc")):
             rows.append({"method": run["method"], "beta": float(run["beta"]), "act_bits": run["act_bits"],
                          "seed": run["seed"], "metric": metric, "value": m[key], "attack": m["attack"]["name"],
-                         "eps": m["attack"]["eps"], "n_test": m["n"]})
+                         "eps": m["attack"]["eps"], "n_test": m["n"], "masking": ""})
+    for w in worst:
+        run = w["run"]
+        rows.append({"method": run["method"], "beta": float(run["beta"]), "act_bits": run["act_bits"],
+                     "seed": run["seed"], "metric": "worst", "value": w["worst_acc"], "attack": "worst-case",
+                     "eps": w["eps"], "n_test": w["n"], "masking": ";".join(w["audit"]["flags"])})
     df = pd.DataFrame(rows, columns=LONG_COLUMNS)
     # full precision first, then by bit-width
     return df.sort_values(["beta", "method", "act_bits", "seed", "metric"], kind="stable",
@@ -68,9 +79,11 @@ def labelled(long: pd.DataFrame) -> pd.DataFrame:
 def wide(df: pd.DataFrame, agg: str, methods: list[str], bit_cols: list[str]) -> pd.DataFrame:
     g = df.groupby(["method", "metric", "act_bits"])["value"]
     stat = g.mean() if agg == "mean" else g.std(ddof=1).fillna(0.0)
+    metrics = [m for m in METRIC_LABEL if m in set(df.metric)]
     out = []
     for method in methods:
-        for metric, shown in (("clean", "clean"), ("adv", "adv.")):
+        for metric in metrics:
+            shown = METRIC_LABEL[metric]
             row = {"Method": method, "Acc.": shown}
             for b in bit_cols:
                 row[b] = stat.get((method, metric, b), math.nan)
@@ -78,10 +91,10 @@ def wide(df: pd.DataFrame, agg: str, methods: list[str], bit_cols: list[str]) ->
     return pd.DataFrame(out, columns=["Method", "Acc."] + bit_cols)
 
 
-def per_seed_gain(long: pd.DataFrame, bit_cols: list[str]) -> pd.DataFrame:
+def per_seed_gain(long: pd.DataFrame, bit_cols: list[str], metric: str = "adv") -> pd.DataFrame:
     """Gain and best per seed, then averaged, so the std companion can report their spread too."""
     quant_cols = [b for b in bit_cols if b != FP]
-    adv = long[long.metric == "adv"].pivot_table(index=["method", "seed"], columns="act_bits", values="value")
+    adv = long[long.metric == metric].pivot_table(index=["method", "seed"], columns="act_bits", values="value")
     per_seed = pd.DataFrame(index=adv.index)
     per_seed["Quantize Gain"] = (adv[quant_cols].max(axis=1) - adv[FP]) if (quant_cols and FP in adv) else math.nan
     per_seed["Best Acc."] = adv[[c for c in bit_cols if c in adv]].max(axis=1)
@@ -90,35 +103,49 @@ def per_seed_gain(long: pd.DataFrame, bit_cols: list[str]) -> pd.DataFrame:
 
 @register_table("table1")
 def from_files(paths: list[str], out_csv, cfg: dict) -> tuple[pd.DataFrame, list]:
-    return build(load_metrics(paths), out_csv, act_bits=cfg["act_bits"], methods=cfg["methods"])
+    evals, worst = split(paths)
+    return build(load_metrics(evals), out_csv, act_bits=cfg["act_bits"], methods=cfg["methods"],
+                 worst=load_metrics(worst))
 
 
-def build(metrics: list[dict], out_csv, act_bits: list, methods: list[dict]) -> tuple[pd.DataFrame, list]:
+def build(metrics: list[dict], out_csv, act_bits: list, methods: list[dict],
+          worst: list[dict] = ()) -> tuple[pd.DataFrame, list]:
     """Write the table and its companions; return the mean table and every file written."""
-    raw = long_frame(metrics)
+    raw = long_frame(metrics, worst)
     long = labelled(raw)
     bit_cols = [bits_label(b) for b in sorted(act_bits, key=lambda b: -1 if b is None else b)]
     labels = [method_label(m["name"], m["beta"]) for m in methods]
-    missing = {(lab, b) for lab in labels for b in bit_cols} - set(zip(long.method, long.act_bits))
-    if missing:
-        lab, b = sorted(missing)[0]
-        raise ValueError(f"table1: no evaluation for {lab} at {b} bits; pass every metrics file of the config")
-    gain = per_seed_gain(long, bit_cols)
+    for metric, what in (("adv", "evaluation"), ("worst", "worst-case evaluation")):
+        if metric == "worst" and not worst:
+            continue
+        sub = long[long.metric == metric]
+        missing = {(lab, b) for lab in labels for b in bit_cols} - set(zip(sub.method, sub.act_bits))
+        if missing:
+            lab, b = sorted(missing)[0]
+            raise ValueError(f"table1: no {what} for {lab} at {b} bits; pass every metrics file of the config")
+    gains = {METRIC_LABEL[m]: per_seed_gain(long, bit_cols, m) for m in ("adv", "worst") if m in set(long.metric)}
     tables = {}
     for agg in ("mean", "std"):
         t = wide(long, agg, labels, bit_cols)
-        g = gain.groupby(level="method").agg(agg if agg == "mean" else (lambda s: s.std(ddof=1) if len(s) > 1 else 0.0))
+        reduce = agg if agg == "mean" else (lambda s: s.std(ddof=1) if len(s) > 1 else 0.0)
+        g = {shown: gain.groupby(level="method").agg(reduce) for shown, gain in gains.items()}
         for col in ("Quantize Gain", "Best Acc."):
-            t[col] = [g.loc[m, col] if shown == "adv." else math.nan for m, shown in zip(t["Method"], t["Acc."])]
+            t[col] = [g[shown].loc[m, col] if shown in g else math.nan for m, shown in zip(t["Method"], t["Acc."])]
         tables[agg] = t
     files = [out_csv] + [sibling(out_csv, s) for s in ("_std.csv", "_long.csv", ".md", ".tex", ".json")]
     write_csv(tables["mean"], files[0])
     write_csv(tables["std"], files[1])
     write_long_csv(raw, files[2], int_cols=("act_bits",))
     n_seeds = long.seed.nunique()
-    eps = long.eps.iloc[0]
-    write_markdown(tables["mean"], files[3],
-                   f"Table 1: clean and FGSM (eps={eps:.4g}) accuracy (%) vs activation bits, mean over {n_seeds} seed(s)")
+    adv = long[long.metric == "adv"]
+    eps = adv.eps.iloc[0]
+    title = (f"Table 1: clean and {adv.attack.iloc[0].upper()} (eps={eps:.4g}) accuracy (%) vs activation bits, "
+             f"mean over {n_seeds} seed(s)")
+    w = long[long.metric == "worst"]
+    if len(w):
+        title += (f"; worst-case: per-example worst case over the attack ensemble at eps={w.eps.iloc[0]:.4g} "
+                  f"on the first {int(w.n_test.iloc[0])} test images (masking audit: masking.csv)")
+    write_markdown(tables["mean"], files[3], title)
     write_latex(tables["mean"], files[4])
     _io.write_json(files[5], flat_metrics(tables["mean"]))
     return tables["mean"], files
@@ -127,8 +154,9 @@ def build(metrics: list[dict], out_csv, act_bits: list, methods: list[dict]) -> 
 def flat_metrics(table: pd.DataFrame) -> dict:
     """{"Vanilla": {"adv": {"Full Prec.": 66.5, ...}}, ...}: what `dvc metrics show` lists."""
     out: dict = {}
+    names = {v: k for k, v in METRIC_LABEL.items()}
     for _, row in table.iterrows():
-        metric = "adv" if row["Acc."] == "adv." else "clean"
+        metric = names[row["Acc."]]
         cells = {c: round(float(v), 2) for c, v in row.items() if c not in ("Method", "Acc.") and pd.notna(v)}
         out.setdefault(row["Method"], {})[metric] = cells
     return out

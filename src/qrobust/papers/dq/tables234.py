@@ -7,11 +7,21 @@ table3  ReLU6 vs ReLU1, vanilla vs DQ, k-bit activations: clean accuracy and FGS
         the middle eps (DQ Table 4).
 table4  gradient-masking checks (DQ appendix Tables 5 and 6): white-box vs black-box accuracy
         for PGD-trained FP, Tanh-quantized and ReLU6-quantized models (PGD), and for FGSM- vs
-        R+FGSM-trained models (FGSM). Black-box above white-box flags gradient masking.
+        R+FGSM-trained models (FGSM). Black-box accuracy BELOW white-box accuracy flags gradient
+        masking: the transferred attack found adversarial examples the white-box attack, with the
+        model's own gradients, missed.
 Several seeds: cells are means; `_long.csv` keeps every seed.
 
+Worst case. With the `worst_case` job's files among the inputs (path under /metrics/worst/), each
+of those models also gets its worst-case accuracy (the per-example worst case over the attack
+ensemble, at the job's eps) and the gradient-masking audit's flags (papers/masking): Table 2 a
+"Worst-case (eps X)" column (mean over seeds, one number), Table 3 "Worst-case (eps X)", Table 4
+"Worst-case" and "Masking flags" (the union over the row's models; "none": nothing flagged).
+Without worst-case files the tables are as before.
+
 `table2_long.csv`, `table3_long.csv`, `table4_long.csv` share one raw schema, one row per
-(model, defense, attack, eps, white/black-box), the clean accuracy as attack `clean`:
+(model, defense, attack, eps, white/black-box), the clean accuracy as attack `clean`, the
+worst-case accuracy as attack `worst`:
     method    config method name (vanilla, dq)
     beta      DQ's regularization weight at full precision (0.0 for vanilla)
     act       activation function (relu6, relu1, tanh)
@@ -19,10 +29,13 @@ Several seeds: cells are means; `_long.csv` keeps every seed.
     adv       adversarial training attack (fgsm, rfgsm, pgd), none without
     defense   inference-time defense (none, fs: feature squeezing)
     seed      training seed
-    attack    attack name (random, fgsm, rfgsm, pgd, ...); clean for the clean accuracy
-    eps       attack eps at full precision (0.0 for clean)
-    blackbox  True for transfer from the substitute model
+    attack    attack name (random, fgsm, rfgsm, pgd, ...); clean for the clean accuracy; worst for
+              the per-example worst case over the worst_case job's ensemble
+    eps       attack eps at full precision (0.0 for clean; the worst_case job's eps for worst)
+    blackbox  True for transfer from the substitute model (False for clean and worst)
     acc       accuracy (%) at full precision
+    masking   on worst rows: the audit's flagged checks, ";"-joined in the audit's order (empty:
+              none flagged); empty on every other row
 Labels ("Adversarial PGD + DQ", "R+FGSM", "(B)") exist only in the tables.
 """
 from __future__ import annotations
@@ -30,24 +43,41 @@ from __future__ import annotations
 import pandas as pd
 
 from qrobust import _io
+from qrobust.tables import worst as wc
 from qrobust.tables._base import register_table, write_table_files
 
 ATTACK_LABEL = {"random": "Random", "fgsm": "FGSM", "rfgsm": "R+FGSM", "bim": "BIM", "pgd": "PGD", "square": "Square"}
 ADV_LABEL = {"none": "Normal", "fgsm": "Adversarial FGSM", "rfgsm": "Adversarial R+FGSM", "pgd": "Adversarial PGD"}
-LONG_COLUMNS = ["method", "beta", "act", "act_bits", "adv", "defense", "seed", "attack", "eps", "blackbox", "acc"]
+LONG_COLUMNS = ["method", "beta", "act", "act_bits", "adv", "defense", "seed", "attack", "eps", "blackbox", "acc", "masking"]
 INT_COLS = ("act_bits",)  # written as integers, empty for full precision
 
 
-def long_frame(records: list[dict]) -> pd.DataFrame:
+def long_frame(records: list[dict], worst=None, table: str = "table2") -> pd.DataFrame:
+    """The long rows of the robust-eval `records`; `worst` (worst-case records, a list or
+    qrobust.tables.worst.load_worst's dict) adds a `worst` row for each model it holds."""
     rows = []
-    for r in records:
+    for r, w in wc.attach(records, worst, table):
         run = r["run"]
         base = {"method": run["method"], "beta": float(run["beta"]), "act": run.get("act"), "act_bits": run["act_bits"],
                 "adv": run.get("adv") or "none", "defense": r["defense"], "seed": run["seed"]}
-        rows.append({**base, "attack": "clean", "eps": 0.0, "blackbox": False, "acc": r["clean_acc"]})
-        rows += [{**base, "attack": c["attack"], "eps": c["eps"], "blackbox": c["blackbox"], "acc": c["acc"]}
+        rows.append({**base, "attack": "clean", "eps": 0.0, "blackbox": False, "acc": r["clean_acc"], "masking": ""})
+        rows += [{**base, "attack": c["attack"], "eps": c["eps"], "blackbox": c["blackbox"], "acc": c["acc"], "masking": ""}
                  for c in r["results"]]
+        if w is not None:
+            rows.append({**base, "attack": "worst", "eps": float(w["eps"]), "blackbox": False, "acc": w["worst_acc"],
+                         "masking": wc.flags(w)})
     return pd.DataFrame(rows, columns=LONG_COLUMNS)
+
+
+def _worst_eps(long: pd.DataFrame) -> list[float]:
+    return sorted(long.loc[long.attack == "worst", "eps"].unique())
+
+
+def _worst_caption(long: pd.DataFrame) -> str:
+    if not (long.attack == "worst").any():
+        return ""
+    return ("; Worst-case: per-example worst case over the attack ensemble (gradient-masking flags in the "
+            "long CSV's `masking` column and in masking.csv)")
 
 
 def _col(attack: str, blackbox: bool) -> str:
@@ -59,28 +89,31 @@ def _technique(row) -> str:
     return label + (" + DQ" if row["method"] == "dq" else "")
 
 
-def build_table2(records: list[dict], out_csv) -> tuple[pd.DataFrame, list]:
-    long = long_frame(records)
+def build_table2(records: list[dict], out_csv, worst=None) -> tuple[pd.DataFrame, list]:
+    long = long_frame(records, worst, "table2")
     long["technique"] = long.apply(_technique, axis=1)
-    eps = sorted(long.loc[long.attack != "clean", "eps"].unique())
+    eps = sorted(long.loc[~long.attack.isin(["clean", "worst"]), "eps"].unique())
     mean = long.groupby(["technique", "attack", "blackbox", "eps"]).acc.mean()
-    cols = [(a, b) for b in (False, True) for a in dict.fromkeys(long.loc[long.blackbox == b, "attack"]) if a != "clean"]
+    cols = [(a, b) for b in (False, True) for a in dict.fromkeys(long.loc[long.blackbox == b, "attack"])
+            if a not in ("clean", "worst")]
     rows = []
     for tech in dict.fromkeys(long.technique):
         row = {"Training Technique": tech, "Clean": mean[(tech, "clean", False, 0.0)]}
         for a, b in cols:
             row[_col(a, b)] = "/".join(f"{mean[(tech, a, b, e)]:.0f}" for e in eps)
+        for e in _worst_eps(long):
+            row[f"Worst-case (eps {e:.3g})"] = mean.get((tech, "worst", False, e))
         rows.append(row)
     table = pd.DataFrame(rows)
     eps_txt = ", ".join(f"{e:.4g}" for e in eps)
     files = write_table_files(table, long.drop(columns="technique"), out_csv,
                    f"Table 2: accuracy (%) under attack, cells a/b/c at eps = {eps_txt}; (B): black-box transfer from "
-                   f"a separately trained substitute; mean over {long.seed.nunique()} seed(s)", INT_COLS)
+                   f"a separately trained substitute{_worst_caption(long)}; mean over {long.seed.nunique()} seed(s)", INT_COLS)
     return table, files
 
 
-def build_table3(records: list[dict], out_csv) -> tuple[pd.DataFrame, list]:
-    long = long_frame(records)
+def build_table3(records: list[dict], out_csv, worst=None) -> tuple[pd.DataFrame, list]:
+    long = long_frame(records, worst, "table3")
     eps = sorted(long.loc[long.attack == "fgsm", "eps"].unique())
     mid = eps[len(eps) // 2]
     mean = long.groupby(["act", "method", "attack", "blackbox", "eps"]).acc.mean()
@@ -91,14 +124,16 @@ def build_table3(records: list[dict], out_csv) -> tuple[pd.DataFrame, list]:
                 continue
             rows.append({"Activation": act.upper().replace("RELU", "ReLU"), "Method": "DQ" if method == "dq" else "Vanilla",
                          "Bits": int(long.act_bits.iloc[0]), "Clean": mean[(act, method, "clean", False, 0.0)],
-                         f"FGSM (eps {mid:.3g})": mean[(act, method, "fgsm", False, mid)]})
+                         f"FGSM (eps {mid:.3g})": mean[(act, method, "fgsm", False, mid)],
+                         **{f"Worst-case (eps {e:.3g})": mean.get((act, method, "worst", False, e)) for e in _worst_eps(long)}})
     table = pd.DataFrame(rows)
     return table, write_table_files(table, long, out_csv, "Table 3: ReLU6 vs ReLU1 with k-bit activations, vanilla vs DQ: "
-                                               f"accuracy (%), mean over {long.seed.nunique()} seed(s)", INT_COLS)
+                                               f"accuracy (%){_worst_caption(long)}; mean over {long.seed.nunique()} seed(s)", INT_COLS)
 
 
-def build_table4(records: list[dict], out_csv) -> tuple[pd.DataFrame, list]:
-    long = long_frame(records)
+def build_table4(records: list[dict], out_csv, worst=None) -> tuple[pd.DataFrame, list]:
+    long = long_frame(records, worst, "table4")
+    with_worst = (long.attack == "worst").any()
     rows = []
     for (adv, act, bits), sub in long.groupby(["adv", "act", "act_bits"], dropna=False, sort=False):
         attack = "pgd" if adv == "pgd" else "fgsm"
@@ -107,24 +142,45 @@ def build_table4(records: list[dict], out_csv) -> tuple[pd.DataFrame, list]:
         m = sub.groupby(["attack", "blackbox", "eps"]).acc.mean()
         white, black = m[(attack, False, mid)], m[(attack, True, mid)]
         quant = "full precision" if pd.isna(bits) else f"{int(bits)}-bit {act}"
-        rows.append({"Training": ADV_LABEL[adv], "Model": quant, "Attack": f"{ATTACK_LABEL[attack]} (eps {mid:.3g})",
-                     "Clean": m[("clean", False, 0.0)], "White-Box": white, "Black-Box": black,
-                     "Gradient masking": "yes" if black < white else "no"})
+        row = {"Training": ADV_LABEL[adv], "Model": quant, "Attack": f"{ATTACK_LABEL[attack]} (eps {mid:.3g})",
+               "Clean": m[("clean", False, 0.0)], "White-Box": white, "Black-Box": black,
+               "Gradient masking": "yes" if black < white else "no"}
+        if with_worst:
+            w = sub[sub.attack == "worst"]
+            row["Worst-case"] = w.acc.mean() if len(w) else None
+            # the union of the flags of the row's models (none: nothing flagged); empty when none has a worst-case record
+            row["Masking flags"] = (";".join(wc.ordered_flags(f for fs in w.masking for f in fs.split(";"))) or "none"
+                                    if len(w) else None)
+        rows.append(row)
     table = pd.DataFrame(rows)
-    return table, write_table_files(table, long, out_csv, "Table 4: gradient-masking check: black-box accuracy above white-box "
-                                               f"accuracy means the white-box attack was masked; mean over {long.seed.nunique()} seed(s)", INT_COLS)
+    weps = ", ".join(f"{e:.3g}" for e in _worst_eps(long))
+    worst_txt = (f"; Worst-case: per-example worst case over the attack ensemble at eps {weps}, Masking flags: the "
+                 "gradient-masking audit's flagged checks over the row's models (masking.csv)") if with_worst else ""
+    return table, write_table_files(table, long, out_csv, "Table 4: gradient-masking check: black-box accuracy below white-box "
+                                               "accuracy (the transferred attack fools images the white-box attack missed) means "
+                                               f"the white-box attack was masked{worst_txt}; mean over {long.seed.nunique()} seed(s)",
+                                    INT_COLS)
+
+
+def _load(paths) -> tuple[list[dict], dict]:
+    """(robust-eval records, {identity: worst-case record}) from the table's input files."""
+    other, worst = wc.split(paths)
+    return [_io.read_json(p) for p in other], wc.load_worst(worst)
 
 
 @register_table("table2")
 def table2(paths, out_csv, cfg):
-    return build_table2([_io.read_json(p) for p in paths], out_csv)
+    records, worst = _load(paths)
+    return build_table2(records, out_csv, worst)
 
 
 @register_table("table3")
 def table3(paths, out_csv, cfg):
-    return build_table3([_io.read_json(p) for p in paths], out_csv)
+    records, worst = _load(paths)
+    return build_table3(records, out_csv, worst)
 
 
 @register_table("table4")
 def table4(paths, out_csv, cfg):
-    return build_table4([_io.read_json(p) for p in paths], out_csv)
+    records, worst = _load(paths)
+    return build_table4(records, out_csv, worst)

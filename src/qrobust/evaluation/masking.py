@@ -1,0 +1,191 @@
+"""Gradient-masking audit of a worst-case evaluation: the checks of Carlini et al., "On Evaluating
+Adversarial Robustness" (arXiv 1902.06705, 2019, section 5) and of AutoAttack (Croce & Hein, ICML
+2020), each a named flag with its numbers, on the images the worst case ran on.
+
+Checks (each {"check", "flagged", "value", "threshold", "detail"}; a check whose inputs are missing
+is left out, e.g. autoattack_checks without an AutoAttack member):
+  autoattack_checks            AutoAttack's own warnings (value: how many); flagged if any.
+  eps_reaches_chance           PGD on the best white-box path at every eps of `sweep_eps`: accuracy
+                               at the largest must be <= 100 / n_classes + chance_margin.
+  iterative_beats_single_step  pgd@path - fgsm@path for every path with both (value: the largest);
+                               flagged if > 0: an iterative attack must not be weaker than one step.
+  more_steps_stable            PGD with twice the steps (half the step size: the same travel) and
+                               twice the restarts on the best white-box path vs the same-path pgd
+                               member (or `pgd` at eps): flagged if |difference| >= steps_tolerance.
+  blackbox_not_better          % of images some black-box member fools while every white-box member
+                               fails; flagged if > blackbox_tolerance.
+  zero_gradient                % of the clean-correct images whose cross-entropy input gradient is
+                               exactly zero under the ste path; flagged if > 0.
+  ste_gap                      accuracy of the best @ste member minus the lowest of any member (how
+                               much STE attacks overstate robustness); flagged if > gap_tolerance.
+Accuracies and tolerances are in % (points). The audit's PGD runs draw from
+derive_seed(seed, AUDIT, run, batch): four numbers, never the (seed, member, batch) of a worst-case member.
+"""
+from __future__ import annotations
+
+import torch
+import torch.nn as nn
+import torch.nn.functional as F
+
+from qrobust.attacks import PATHS, create_attack
+from qrobust.attacks._linf import derive_seed, kurakin_defaults
+from qrobust.evaluation.robust import step_size
+from qrobust.evaluation.worst_case import check_paths, unbits
+
+AUDIT = 1  # the audit's seeds: derive_seed(seed, AUDIT, run, batch)
+DEFAULT_PGD = {"steps": 20, "restarts": 1}
+
+
+def _check(name: str, flagged: bool, value, threshold, detail: str) -> dict:
+    return {"check": name, "flagged": bool(flagged), "value": value, "threshold": threshold, "detail": detail}
+
+
+class _Runner:
+    """PGD runs of the audit on the worst case's images, each with its own seed stream."""
+
+    def __init__(self, model, x, y, clean, *, device, seed, batch_size, temperature):
+        self.model, self.x, self.y, self.clean = model, x, y, clean
+        self.device, self.seed, self.batch_size, self.temperature = device, seed, batch_size, temperature
+        self.runs = 0
+
+    def batches(self):
+        for b, i in enumerate(range(0, len(self.y), self.batch_size)):
+            xb = self.x[i:i + self.batch_size].float().div_(255.0).to(self.device)
+            yield b, i, xb, self.y[i:i + self.batch_size].to(self.device)
+
+    def pgd(self, eps: float, path: str, kw: dict) -> float:
+        """% of images correct clean and under PGD(kw) at eps through `path`."""
+        run, self.runs = self.runs, self.runs + 1
+        ok = 0
+        for b, i, xb, yb in self.batches():
+            atk = create_attack("pgd", self.model, path=path, temperature=self.temperature, eps=eps,
+                                seed=derive_seed(self.seed, AUDIT, run, b), **kw)
+            adv = atk(xb, yb)
+            with torch.no_grad():
+                pred = self.model(adv).argmax(1).cpu()
+            ok += (self.clean[i:i + len(yb)] & (pred == yb.cpu())).sum().item()
+        return 100.0 * ok / len(self.y)
+
+    def zero_gradients(self) -> int:
+        """Clean-correct images whose CE input gradient is exactly zero (real model, ste path)."""
+        zero = 0
+        for _, i, xb, yb in self.batches():
+            keep = self.clean[i:i + len(yb)].to(xb.device)
+            if not keep.any():
+                continue
+            xk = xb[keep].clone().requires_grad_(True)
+            with torch.enable_grad():
+                loss = F.cross_entropy(self.model(xk), yb[keep], reduction="sum")  # per-example gradients
+                (g,) = torch.autograd.grad(loss, xk)
+            zero += (g.flatten(1).abs().amax(1) == 0).sum().item()
+        return zero
+
+
+def audit(model: nn.Module, x: torch.Tensor, y: torch.Tensor, wc: dict, *, eps: float,
+          paths=("ste", "bpda", "surrogate", "float"), temperature: float = 0.25, device="cpu", seed: int = 0,
+          batch_size: int = 500, sweep_eps=None, pgd: dict | None = None, chance_margin: float = 5.0,
+          steps_tolerance: float = 2.0, blackbox_tolerance: float = 1.0, gap_tolerance: float = 5.0) -> dict:
+    """The gradient-masking checks (module docstring) for `wc` = worst_case(model, x, y, ...) on the same
+    images. `sweep_eps`: the eps of the sweep (default eps x 1, 2, 4, 8, capped at 1); `pgd`: the sweep's
+    PGD kwargs (default {steps: 20, restarts: 1}; pgd's step-size rule applies at each eps).
+
+    Returns {"checks": [...], "flags": [names of flagged checks], "masked": bool, "eps_sweep": [{"eps",
+    "path", "acc"}]}."""
+    paths = check_paths(paths)
+    n = len(y)
+    if wc.get("n") != n or len(wc["correct"]["clean"]) != n:
+        raise ValueError(f"the worst case ran on {wc.get('n')} images, the audit got {n}: audit the same images")
+    pgd = dict(DEFAULT_PGD if pgd is None else pgd)
+    if sweep_eps is None:
+        sweep_eps = sorted({min(eps * k, 1.0) for k in (1, 2, 4, 8)})
+    if not isinstance(sweep_eps, (list, tuple)) or not sweep_eps:
+        raise ValueError(f"audit.sweep_eps must be a non-empty list of eps in [0, 1], got {sweep_eps!r}")
+    model.to(device).eval()
+    y = torch.as_tensor(y, dtype=torch.long)
+    clean = unbits(wc["correct"]["clean"])
+    runner = _Runner(model, x, y, clean, device=device, seed=seed, batch_size=batch_size, temperature=temperature)
+    members = wc["members"]
+    correct = {m["name"]: unbits(wc["correct"][m["name"]]) for m in members}
+    white = [m for m in members if m["kind"] == "white"]
+    black = [m for m in members if m["kind"] == "black"]
+    best_white = min(white, key=lambda m: m["acc"]) if white else None
+    path = best_white["path"] if best_white else "ste"
+    checks = []
+
+    # AutoAttack's own checks
+    aa = wc.get("autoattack")
+    if aa is not None:
+        flags = list(aa.get("flags") or [])
+        checks.append(_check("autoattack_checks", len(flags) > 0, len(flags), 0,
+                             f"AutoAttack ({aa['member']}) raised {len(flags)} warning(s)"
+                             + (": " + " | ".join(flags) if flags else "") + "."))
+
+    # accuracy must reach chance as eps grows
+    sweep = [{"eps": float(e), "path": path, "acc": runner.pgd(float(e), path, step_size("pgd", float(e), pgd))}
+             for e in sweep_eps]
+    top = max(sweep, key=lambda r: r["eps"])
+    n_classes = wc["n_classes"]
+    chance = 100.0 / n_classes + chance_margin
+    checks.append(_check("eps_reaches_chance", top["acc"] > chance, top["acc"], chance,
+                         f"PGD@{path} at the largest eps {top['eps']:.4g} leaves {top['acc']:.2f}% accuracy; "
+                         f"chance for {n_classes} classes plus {chance_margin:g} points is {chance:.2f}%."))
+
+    # iterative attacks must beat single-step ones
+    order = paths + [p for p in PATHS if p not in paths]
+    pairs = []
+    for p in order:
+        it = next((m for m in members if m["attack"] == "pgd" and m["path"] == p), None)
+        one = next((m for m in members if m["attack"] == "fgsm" and m["path"] == p), None)
+        if it and one:
+            pairs.append((p, it["acc"] - one["acc"]))
+    if pairs:
+        worst_p, diff = max(pairs, key=lambda t: t[1])
+        checks.append(_check("iterative_beats_single_step", diff > 0, diff, 0.0,
+                             f"pgd minus fgsm accuracy is at most {diff:+.2f} points (on path {worst_p}; "
+                             f"paths compared: {', '.join(p for p, _ in pairs)})."))
+
+    # more steps and restarts must not change the result
+    base = next((m for m in members if m["attack"] == "pgd" and m["path"] == path), None)
+    if base is not None:
+        base_kw, base_acc, base_name = dict(base["kwargs"]), base["acc"], base["name"]
+    else:
+        base_kw = step_size("pgd", eps, pgd)
+        base_acc, base_name = runner.pgd(eps, path, base_kw), f"audit pgd@{path}"
+    alpha, steps = kurakin_defaults(eps, base_kw.get("alpha"), base_kw.get("steps"))
+    strong_kw = {**base_kw, "steps": 2 * steps, "alpha": alpha / 2, "restarts": 2 * int(base_kw.get("restarts", 1))}
+    strong_acc = runner.pgd(eps, path, strong_kw)
+    diff = abs(strong_acc - base_acc)
+    checks.append(_check("more_steps_stable", diff >= steps_tolerance, diff, steps_tolerance,
+                         f"PGD@{path} with {2 * steps} steps and {strong_kw['restarts']} restarts reaches "
+                         f"{strong_acc:.2f}% vs {base_acc:.2f}% for {base_name} ({steps} steps): "
+                         f"{diff:.2f} points apart."))
+
+    # black-box attacks must not beat white-box ones
+    if white and black:
+        black_wins = clean.clone() & torch.stack([~correct[m["name"]] for m in black]).any(0)
+        white_fail = torch.stack([correct[m["name"]] for m in white]).all(0)
+        pct = 100.0 * (black_wins & white_fail).sum().item() / n
+        checks.append(_check("blackbox_not_better", pct > blackbox_tolerance, pct, blackbox_tolerance,
+                             f"{pct:.2f}% of the images are fooled by a black-box member ({len(black)}) "
+                             f"but by no white-box member ({len(white)})."))
+
+    # zero gradients
+    n_clean = int(clean.sum().item())
+    zero = runner.zero_gradients()
+    pct = 100.0 * zero / n_clean if n_clean else 0.0
+    checks.append(_check("zero_gradient", pct > 0, pct, 0.0,
+                         f"{zero} of {n_clean} clean-correct images ({pct:.2f}%) have an exactly zero "
+                         f"cross-entropy input gradient under the ste path."))
+
+    # STE attacks overstating robustness
+    ste = [m for m in members if m["path"] == "ste" and m["kind"] == "white"]
+    if ste:
+        best_ste = min(ste, key=lambda m: m["acc"])
+        low = min(members, key=lambda m: m["acc"])
+        gap = best_ste["acc"] - low["acc"]
+        checks.append(_check("ste_gap", gap > gap_tolerance, gap, gap_tolerance,
+                             f"the best STE member {best_ste['name']} leaves {best_ste['acc']:.2f}%, "
+                             f"{gap:.2f} points above the lowest member {low['name']} ({low['acc']:.2f}%)."))
+
+    flags = [c["check"] for c in checks if c["flagged"]]
+    return {"checks": checks, "flags": flags, "masked": bool(flags), "eps_sweep": sweep}

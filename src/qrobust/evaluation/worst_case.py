@@ -1,0 +1,282 @@
+"""Worst-case robust accuracy over an ensemble of attacks, compared per example.
+
+An image counts as robust only if the real model classifies it correctly clean AND under every
+member of the ensemble: the per-example worst case, never a mean over attacks (Carlini et al.,
+"On Evaluating Adversarial Robustness", 2019; Croce & Hein, AutoAttack, ICML 2020).
+
+Ensemble members (config entries, in order):
+  {attack: <registered name>, paths: [..] | best, **kwargs}
+      a gradient attack runs once per gradient path (attacks._base.PATHS: ste, bpda, surrogate,
+      float; default: worst_case's `paths`), named "<attack>@<path>". `paths: best` runs it once,
+      on the path whose gradient members so far reached the lowest accuracy (ties: the first in
+      `paths` order) -- for expensive attacks (AutoAttack). ste and bpda run on the real model:
+      kind "white"; surrogate and float are crafted on a copy (smooth copy, float twin) and
+      transferred: kind "black".
+  {attack: square | random, **kwargs}
+      a gradient-free attack runs once, named "<attack>", kind "black".
+  {attack: transfer, sources: [surrogate, float, substitute], inner: pgd, **inner_kwargs}
+      one member per source, named "transfer:<source>", kind "black": the inner attack crafted on
+      the smooth copy, on the float twin, or on the separately trained `substitute` (skipped, and
+      listed under "skipped", when there is none).
+kwargs go to the attack; pgd and bim with `steps` but no `alpha` get alpha = 2.5 * eps / steps
+(evaluation.robust.step_size). Each (member, batch) draws from its own seed
+derive_seed(seed, member_index, batch_index); member indices count the planned members, skipped
+ones included, so leaving out the substitute changes no other member's numbers.
+"""
+from __future__ import annotations
+
+import sys
+import time
+from dataclasses import dataclass, field
+
+import torch
+import torch.nn as nn
+
+from qrobust.attacks import ATTACKS, PATHS, create_attack
+from qrobust.attacks._linf import derive_seed
+from qrobust.evaluation.robust import step_size
+
+WHITE_PATHS = ("ste", "bpda")  # the real model's forward: white-box
+SOURCES = ("surrogate", "float", "substitute")  # transfer sources
+RESERVED = ("eps", "seed", "path", "temperature", "model", "substitute")  # set by worst_case, not by a member
+
+
+@dataclass
+class Member:
+    """One planned member: `path` is "best" until resolved, None for gradient-free and substitute ones."""
+
+    index: int
+    attack: str
+    path: str | None
+    source: str | None
+    kwargs: dict = field(default_factory=dict)
+    inner: str | None = None
+
+    def name(self) -> str:
+        if self.attack == "transfer":
+            return f"transfer:{self.source}"
+        return self.attack if self.path is None else f"{self.attack}@{self.path}"
+
+    def kind(self) -> str:
+        return "white" if self.attack != "transfer" and self.path in WHITE_PATHS else "black"
+
+    @property
+    def gradient(self) -> bool:
+        return self.attack != "transfer" and self.path is not None
+
+
+def _allowed(values) -> str:
+    return ", ".join(values)
+
+
+def check_paths(paths, what: str = "worst_case.paths", best: bool = False) -> list[str]:
+    """A non-empty list of distinct gradient paths (PATHS); `best`: a member's, which may also be "best"."""
+    allowed = _allowed(PATHS) + (" (or paths: best)" if best else "")
+    if isinstance(paths, str):
+        paths = [paths]
+    if not isinstance(paths, (list, tuple)) or not paths:
+        raise ValueError(f"{what} must be a non-empty list of gradient paths; allowed: {allowed}")
+    for p in paths:
+        if p not in PATHS:
+            raise ValueError(f"{what}: unknown gradient path {p!r}; allowed: {allowed}")
+    if len(set(paths)) != len(paths):
+        raise ValueError(f"{what} lists a path twice: {list(paths)}")
+    return list(paths)
+
+
+def _registered(name, where: str) -> str:
+    if not isinstance(name, str) or name not in ATTACKS:
+        try:
+            ATTACKS.get(str(name))
+        except KeyError as e:
+            raise ValueError(f"{where}: {e.args[0]}") from None
+    return name
+
+
+def _check_kwargs(attack: str, kw: dict, where: str) -> None:
+    """The member's arguments must be ones the attack takes (before anything runs)."""
+    import inspect
+
+    params = inspect.signature(ATTACKS.get(attack)).parameters
+    if any(p.kind is inspect.Parameter.VAR_KEYWORD for p in params.values()):
+        return
+    allowed = [n for n in params if n not in ("self", "model") + RESERVED]
+    bad = sorted(set(kw) - set(allowed))
+    if bad:
+        raise ValueError(f"{where}: {attack} takes no argument {', '.join(map(repr, bad))}; "
+                         f"its arguments: {_allowed(allowed) or 'none'}")
+
+
+def plan(ensemble, paths) -> list[Member]:
+    """Validate `ensemble` (list of member specs) and expand it into members, in order.
+
+    Every error is one line naming the entry and the allowed values."""
+    paths = check_paths(paths)
+    if not isinstance(ensemble, (list, tuple)) or not ensemble:
+        raise ValueError("worst_case.ensemble is empty: list at least one attack "
+                         "(e.g. {attack: pgd, steps: 20}, {attack: square}, {attack: transfer})")
+    members: list[Member] = []
+    for i, spec in enumerate(ensemble):
+        if not isinstance(spec, dict) or "attack" not in spec:
+            raise ValueError(f"worst_case.ensemble[{i}] must be a mapping with an 'attack' key, got {spec!r}")
+        name = spec["attack"]
+        where = f"worst_case.ensemble[{i}] ({name})"
+        _registered(name, where)
+        kw = {k: v for k, v in spec.items() if k not in ("attack", "paths", "sources", "inner")}
+        bad = sorted(set(kw) & set(RESERVED))
+        if bad:
+            raise ValueError(f"{where}: {', '.join(bad)} cannot be set per member (worst_case sets them)")
+        if name == "transfer":
+            if "paths" in spec:
+                raise ValueError(f"{where}: a transfer member takes sources, not paths; "
+                                 f"allowed sources: {_allowed(SOURCES)}")
+            sources = spec.get("sources", list(SOURCES))
+            if isinstance(sources, str):
+                sources = [sources]
+            if not isinstance(sources, (list, tuple)) or not sources:
+                raise ValueError(f"{where}: sources must be a non-empty list; allowed: {_allowed(SOURCES)}")
+            for s in sources:
+                if s not in SOURCES:
+                    raise ValueError(f"{where}: unknown transfer source {s!r}; allowed: {_allowed(SOURCES)}")
+            if len(set(sources)) != len(sources):
+                raise ValueError(f"{where}: a source is listed twice: {list(sources)}")
+            inner = _registered(spec.get("inner", "pgd"), f"{where} inner")
+            if inner == "transfer":
+                raise ValueError(f"{where}: the inner attack cannot be 'transfer'")
+            _check_kwargs(inner, kw, where)
+            for s in sources:
+                members.append(Member(len(members), "transfer", s if s != "substitute" else None, s, kw, inner))
+            continue
+        for key in ("sources", "inner"):
+            if key in spec:
+                raise ValueError(f"{where}: '{key}' belongs to transfer members only")
+        _check_kwargs(name, kw, where)
+        if ATTACKS.attr(name, "gradient_free", False):
+            if "paths" in spec:
+                raise ValueError(f"{where}: a gradient-free attack runs once and takes no paths")
+            members.append(Member(len(members), name, None, None, kw))
+            continue
+        mpaths = spec.get("paths", paths)
+        if mpaths == "best":
+            if not any(m.gradient for m in members):
+                raise ValueError(f"{where}: paths 'best' needs a gradient attack earlier in the ensemble "
+                                 f"(e.g. {{attack: pgd}} first); or list paths from: {_allowed(PATHS)}")
+            members.append(Member(len(members), name, "best", None, kw))
+            continue
+        for p in check_paths(mpaths, f"{where} paths", best=True):
+            members.append(Member(len(members), name, p, None, kw))
+    return members
+
+
+def best_path(records: list[dict], paths) -> str | None:
+    """The gradient path whose gradient members reached the lowest accuracy (ties: `paths` order,
+    then PATHS order); None when no gradient member ran."""
+    order = list(paths) + [p for p in PATHS if p not in paths]
+    lowest: dict[str, float] = {}
+    for r in records:
+        if r["gradient"]:
+            lowest[r["path"]] = min(lowest.get(r["path"], float("inf")), r["acc"])
+    if not lowest:
+        return None
+    return min((p for p in order if p in lowest), key=lambda p: lowest[p])  # min keeps the first of ties
+
+
+def _attack(m: Member, model, *, eps, temperature, substitute, seed):
+    if m.attack == "transfer":
+        kw = step_size(m.inner, eps, m.kwargs)
+        if m.source == "substitute":
+            return create_attack("transfer", model, eps=eps, seed=seed, substitute=substitute, inner=m.inner, **kw), \
+                {"inner": m.inner, **kw}
+        return create_attack(m.inner, model, path=m.source, temperature=temperature, eps=eps, seed=seed, **kw), \
+            {"inner": m.inner, **kw}
+    kw = step_size(m.attack, eps, m.kwargs)
+    return create_attack(m.attack, model, path=m.path or "ste", temperature=temperature, eps=eps, seed=seed, **kw), kw
+
+
+def bits(mask: torch.Tensor) -> str:
+    """Bool vector -> "0101..." (1 = classified correctly)."""
+    return "".join("1" if v else "0" for v in mask.tolist())
+
+
+def unbits(s: str) -> torch.Tensor:
+    return torch.tensor([c == "1" for c in s], dtype=torch.bool)
+
+
+@torch.no_grad()
+def _predict(model, x) -> torch.Tensor:
+    return model(x).argmax(1)
+
+
+def worst_case(model: nn.Module, x: torch.Tensor, y: torch.Tensor, *, eps: float, ensemble: list,
+               paths=("ste", "bpda", "surrogate", "float"), temperature: float = 0.25,
+               substitute: nn.Module | None = None, device="cpu", seed: int = 0, batch_size: int = 500,
+               n_classes: int | None = None, progress: bool = False) -> dict:
+    """x uint8 N x C x H x W, y labels. Runs every member on every image; accuracies in %.
+
+    Returns {"n", "eps", "n_classes", "clean_acc", "worst_acc", "members": [{"name", "attack", "path",
+    "source", "kind", "kwargs", "acc", "seconds"}], "best", "autoattack": {"member", "acc", "flags"} | None,
+    "correct": {"clean": "0101...", <member name>: "0101..."}, "skipped": [...]} (see the module docstring).
+    """
+    members = plan(ensemble, paths)
+    paths = check_paths(paths)
+    n = len(y)
+    if n == 0 or x.shape[0] != n:
+        raise ValueError(f"worst_case needs images and as many labels, got {tuple(x.shape)} and {n}")
+    model.to(device).eval()
+    if substitute is not None:
+        substitute.to(device).eval()
+    y = torch.as_tensor(y, dtype=torch.long)
+    starts = list(range(0, n, batch_size))
+
+    def batch(b):
+        i = starts[b]
+        return x[i:i + batch_size].float().div_(255.0).to(device), y[i:i + batch_size].to(device)
+
+    clean_parts = []
+    for b in range(len(starts)):
+        xb, yb = batch(b)
+        with torch.no_grad():
+            logits = model(xb)
+        n_classes = n_classes or int(logits.shape[1])
+        clean_parts.append((logits.argmax(1) == yb).cpu())
+    clean = torch.cat(clean_parts)
+
+    records, correct, skipped, aa = [], {"clean": bits(clean)}, [], None
+    all_correct = clean.clone()
+    taken: set[str] = {"clean"}
+    for m in members:
+        if m.source == "substitute" and substitute is None:
+            skipped.append({"name": m.name(), "reason": "no substitute model given"})
+            continue
+        if m.path == "best":
+            m.path = best_path(records, paths)
+        name, k = m.name(), 2
+        while name in taken:  # the same attack twice on a path (other kwargs): "pgd@ste#2"
+            name, k = f"{m.name()}#{k}", k + 1
+        taken.add(name)
+        t0 = time.perf_counter()
+        ok_parts, flags, used = [], [], {}
+        for b in range(len(starts)):
+            xb, yb = batch(b)
+            atk, used = _attack(m, model, eps=eps, temperature=temperature, substitute=substitute,
+                                seed=derive_seed(seed, m.index, b))
+            adv = atk(xb, yb)
+            ok_parts.append(clean_parts[b] & (_predict(model, adv) == yb).cpu())  # real forward, default ste path
+            flags += [f for f in getattr(atk, "flags", None) or [] if f not in flags]
+        ok = torch.cat(ok_parts)
+        all_correct &= ok
+        acc = 100.0 * ok.sum().item() / n
+        rec = {"name": name, "attack": m.attack, "path": m.path, "source": m.source, "kind": m.kind(),
+               "kwargs": used, "acc": acc, "seconds": round(time.perf_counter() - t0, 3), "gradient": m.gradient}
+        records.append(rec)
+        correct[name] = bits(ok)
+        if m.attack == "autoattack" and aa is None:
+            aa = {"member": name, "acc": acc, "flags": flags}
+        if progress:
+            print(f"  {name}: {acc:.2f}% ({rec['seconds']:.1f} s)", file=sys.stderr)
+    for r in records:
+        del r["gradient"]
+    best = min(records, key=lambda r: r["acc"])["name"] if records else None  # min keeps the first of ties
+    return {"n": n, "eps": eps, "n_classes": n_classes, "clean_acc": 100.0 * clean.sum().item() / n,
+            "worst_acc": 100.0 * all_correct.sum().item() / n, "members": records, "best": best,
+            "autoattack": aa, "correct": correct, "skipped": skipped}

@@ -1,0 +1,92 @@
+"""Worst-case robust accuracy over an attack ensemble, per example, and its gradient-masking audit.
+
+Runs evaluation.worst_case (every member on every image; an image is robust only if no member
+fools it) on the first worst_case.n_images test images, then evaluation.masking.audit on the same
+images. Writes one JSON: the worst case's dict plus "audit", "run", "defense", "checkpoint" and
+"seconds" ({"ensemble", "audit"}: wall time).
+"""
+from __future__ import annotations
+
+import sys
+import time
+from pathlib import Path
+
+from qrobust.jobs._common import add_cfg
+
+AUDIT_KEYS = ("sweep_eps", "pgd", "chance_margin", "steps_tolerance", "blackbox_tolerance", "gap_tolerance")
+
+
+def add_arguments(p) -> None:
+    add_cfg(p, "worst_case (eps, n_images, paths, temperature, ensemble, audit), eval, device, threads, dq.squeeze")
+    p.add_argument("--data", required=True, help="prepared data folder")
+    p.add_argument("--checkpoint", required=True)
+    p.add_argument("--substitute", help="checkpoint of the separately trained model transfer members craft on")
+    p.add_argument("--defense", default="none", choices=["none", "fs"],
+                   help="fs: Feature Squeezing (dq.squeeze) in front of the model")
+    p.add_argument("--out", required=True)
+
+
+def _summary(name: str, defense: str, res: dict) -> str:
+    best = next((m for m in res["members"] if m["name"] == res["best"]), None)
+    best_s = f"{best['name']} {best['acc']:.2f}" if best else "none"
+    flags = ", ".join(res["audit"]["flags"]) or "none"
+    return (f"{name} [{defense}]: clean {res['clean_acc']:.2f}; worst {res['worst_acc']:.2f} over "
+            f"{len(res['members'])} members (n={res['n']}); best member {best_s}; masking flags: {flags}")
+
+
+def run(a) -> dict:
+    from qrobust import _io
+    from qrobust.checkpoint import load_checkpoint
+    from qrobust.datasets import load_prepared
+    from qrobust.evaluation.masking import audit
+    from qrobust.evaluation.worst_case import plan, worst_case
+    from qrobust.jobs._common import job_config, load_run
+
+    cfg, device = job_config(a)
+    w = cfg.get("worst_case")
+    if not isinstance(w, dict):
+        raise ValueError("the config slice (--cfg) has no worst_case section (eps, n_images, paths, ensemble, audit)")
+    eps = w.get("eps")
+    if eps is None:
+        eps = cfg.get("attack", {}).get("eps")
+    if eps is None:
+        raise ValueError("worst_case.eps is null and the config slice has no attack.eps to fall back on")
+    n_images = w.get("n_images")
+    if n_images is not None and (not isinstance(n_images, int) or isinstance(n_images, bool) or n_images < 1):
+        raise ValueError(f"worst_case.n_images must be a positive integer or null (all), got {n_images!r}")
+    audit_cfg = dict(w.get("audit") or {})
+    unknown = sorted(set(audit_cfg) - set(AUDIT_KEYS))
+    if unknown:
+        raise ValueError(f"worst_case.audit: unknown key(s) {', '.join(unknown)}; allowed: {', '.join(AUDIT_KEYS)}")
+    paths = w.get("paths", ["ste", "bpda"])
+    temperature = w.get("temperature", 0.25)
+    batch_size = cfg.get("eval", {}).get("batch_size", 500)
+    plan(w.get("ensemble"), paths)  # a bad ensemble fails before anything loads
+
+    squeeze = (cfg.get("dq") or {}).get("squeeze")
+    if a.defense == "fs" and squeeze is None:
+        raise ValueError("--defense fs needs the squeezer's settings in the config slice (dq.squeeze: bits, median)")
+
+    model, run_ = load_run(a.checkpoint, device)
+    if a.defense == "fs":
+        from qrobust.papers.dq.defenses import wrap
+
+        model = wrap(model, a.defense, **squeeze)
+    substitute = load_checkpoint(a.substitute, device)[0] if a.substitute else None
+    split, meta = load_prepared(a.data, "test")
+    x, y = (split.x, split.y) if n_images is None else (split.x[:n_images], split.y[:n_images])
+    n_classes = meta.get("num_classes")
+
+    t0 = time.perf_counter()
+    res = worst_case(model, x, y, eps=eps, ensemble=w.get("ensemble"), paths=paths, temperature=temperature,
+                     substitute=substitute, device=device, seed=run_["seed"], batch_size=batch_size,
+                     n_classes=n_classes, progress=True)
+    t1 = time.perf_counter()
+    res["audit"] = audit(model, x, y, res, eps=eps, paths=paths, temperature=temperature, device=device,
+                         seed=run_["seed"], batch_size=batch_size, **audit_cfg)
+    t2 = time.perf_counter()
+    res.update(run=run_, defense=a.defense, checkpoint=str(a.checkpoint),
+               seconds={"ensemble": round(t1 - t0, 3), "audit": round(t2 - t1, 3)})
+    _io.write_json(a.out, res)
+    print(_summary(Path(a.checkpoint).stem, a.defense, res), file=sys.stderr)
+    return {"config": cfg, "seed": run_["seed"], "device": str(device)}
