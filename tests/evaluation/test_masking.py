@@ -90,6 +90,11 @@ def test_checks_follow_their_definitions(audited):
         count = sum(clean[i] and any(not ok[b][i] for b in black) and all(ok[w][i] for w in white)
                     for i in range(wc["n"]))
         assert c["blackbox_not_better"]["value"] == pytest.approx(100.0 * count / wc["n"])
+        # more steps can only lower the worst case (it is added per example), never below zero
+        drop = c["more_steps_stable"]["value"]
+        assert 0.0 <= drop <= wc["worst_acc"] + 1e-9
+        assert c["more_steps_stable"]["flagged"] == (drop >= TOLERANCES["steps_tolerance"])
+        assert f"from {wc['worst_acc']:.2f}%" in c["more_steps_stable"]["detail"]
 
 
 def test_the_audit_is_deterministic(masked_net, images):
