@@ -63,7 +63,10 @@ _WORST_SUB = any(
     "substitute" in m.get("sources", ()) for m in config["worst_case"]["ensemble"]
 )
 WORST_KEY = key(
-    "worst", config, ["worst_case", "eval", "dq.squeeze"], [SUB_KEY] if _WORST_SUB else []
+    "worst",
+    config,
+    ["worst_case", "eval", "dq.squeeze"],
+    [SUB_KEY] if _WORST_SUB else [],
 )
 # the float model of Table 1: the start of every quantization, OHQ and Qu-ANTI-zation job
 FLOAT_RUN = "vanilla_beta0_afp"

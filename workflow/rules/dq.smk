@@ -16,10 +16,14 @@ TABLES["table2"] = lambda w: [
     for r, d in dq_design.table2_runs(config)
 ]
 TABLES["table3"] = lambda w: [
-    f(TRAIN_KEY, r) for f in (robust_file, worst_file) for r in dq_design.table3_runs(config)
+    f(TRAIN_KEY, r)
+    for f in (robust_file, worst_file)
+    for r in dq_design.table3_runs(config)
 ]
 TABLES["table4"] = lambda w: [
-    f(ckpt_key(r), r) for f in (robust_file, worst_file) for r in dq_design.table4_runs(config)
+    f(ckpt_key(r), r)
+    for f in (robust_file, worst_file)
+    for r in dq_design.table4_runs(config)
 ]
 FIGURES["fig1"] = f"{OUT}/table1_long.csv"
 FIGURES["beta_sweep"] = f"{OUT}/table1_long.csv"

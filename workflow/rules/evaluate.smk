@@ -94,7 +94,11 @@ rule worst_case:
         runtime=240,
     params:
         cfg=lambda w: cfg_json(
-            "worst_case", "eval", "device", "threads", dq={"squeeze": config["dq"]["squeeze"]}
+            "worst_case",
+            "eval",
+            "device",
+            "threads",
+            dq={"squeeze": config["dq"]["squeeze"]},
         ),
         data=data_dir,
         substitute=lambda w, input: (
