@@ -17,22 +17,30 @@ def test_table1_shape_and_ranges(two_runs):
     t = pd.read_csv(a / "results" / "table1.csv")
     bits = ["Full Prec."] + [str(b) for b in TINY["quant"]["act_bits"] if b is not None]
     assert list(t.columns) == ["Method", "Acc."] + bits + ["Quantize Gain", "Best Acc."]
-    assert t["Method"].tolist() == ["Vanilla", "Vanilla", "DQ (1e-3)", "DQ (1e-3)"]
-    assert t["Acc."].tolist() == ["clean", "adv.", "clean", "adv."]
+    assert t["Method"].tolist() == ["Vanilla"] * 3 + ["DQ (1e-3)"] * 3
+    assert t["Acc."].tolist() == ["clean", "adv.", "worst-case"] * 2
     acc = t[bits].to_numpy()
     assert ((acc >= 0) & (acc <= 100)).all()
-    clean, adv = t[t["Acc."] == "clean"], t[t["Acc."] == "adv."]
+    clean, adv, worst = (t[t["Acc."] == r] for r in ("clean", "adv.", "worst-case"))
     assert (clean["Full Prec."] > 50).all()  # the tiny models really learn
     assert (adv[bits].to_numpy() <= clean[bits].to_numpy() + 1e-9).all()  # FGSM never helps here
-    # gain and best follow their definitions, on adv. rows only
+    # gain and best follow their definitions, on adv. and worst-case rows only
     assert clean[["Quantize Gain", "Best Acc."]].isna().all().all()
     q = [b for b in bits if b != "Full Prec."]
-    assert adv["Quantize Gain"].round(2).tolist() == (adv[q].max(axis=1) - adv["Full Prec."]).round(2).tolist()
-    assert adv["Best Acc."].tolist() == adv[bits].max(axis=1).tolist()
+    for rows in (adv, worst):
+        assert rows["Quantize Gain"].round(2).tolist() == (rows[q].max(axis=1) - rows["Full Prec."]).round(2).tolist()
+        assert rows["Best Acc."].tolist() == rows[bits].max(axis=1).tolist()
     std = pd.read_csv(a / "results" / "table1_std.csv")
     assert (std[bits].to_numpy() == 0).all()  # one seed
     long = pd.read_csv(a / "results" / "table1_long.csv")
-    assert len(long) == len(TINY["methods"]) * len(TINY["quant"]["act_bits"]) * 2
+    assert len(long) == len(TINY["methods"]) * len(TINY["quant"]["act_bits"]) * 3
+    # the worst case is the per-example worst over the ensemble: never above any member (same images)
+    for f in (a / "results" / "metrics" / "worst").rglob("*.json"):
+        rec = json.loads(f.read_text())
+        assert rec["n"] == TINY["worst_case"]["n_images"] and rec["worst_acc"] <= min(m["acc"] for m in rec["members"])
+        row = long[(long.metric == "worst") & (long.method == rec["run"]["method"])
+                   & (long.act_bits.fillna(-1) == (rec["run"]["act_bits"] if rec["run"]["act_bits"] is not None else -1))]
+        assert row.value.tolist() == [rec["worst_acc"]] and (row.masking.fillna("") == ";".join(rec["audit"]["flags"])).all()
     for name in ("table1.md", "table1.tex", "figures/fig1.png", "figures/fig1.pdf"):
         assert (a / "results" / name).stat().st_size > 100
     assert only(a, "logs/train/train-*/dq_beta0.001_a2_s0.log").read_text().count("epoch 2/2 loss") == 1
@@ -72,21 +80,24 @@ def test_editing_attack_code_reruns_evaluation_only(finished):
     edit(a / "src" / "qrobust" / "attacks" / "fgsm.py")
     jobs = planned_jobs(run(a, dry=True))
     n_runs = len(TINY["methods"]) * len(TINY["quant"]["act_bits"])
-    assert jobs == {"evaluate": n_runs, "table": 1, "figure": 1}
+    # fgsm is also a member of the worst-case ensemble
+    assert jobs == {"evaluate": n_runs, "worst_case": n_runs, "table": 1, "figure": 1}
 
 
 def test_editing_training_code_reruns_training(finished):
     b = finished
     edit(b / "src" / "qrobust" / "papers" / "dq" / "regularizer.py")
     jobs = planned_jobs(run(b, dry=True))
-    assert jobs.get("train") == len(TINY["methods"]) * len(TINY["quant"]["act_bits"])
+    # every Table 1 run, and the substitute the worst case's transfer member crafts on
+    assert jobs.get("train") == len(TINY["methods"]) * len(TINY["quant"]["act_bits"]) + 1
     assert "prepare_data" not in jobs
 
 
 def test_changing_eps_reruns_evaluation_not_training(finished):
     jobs = planned_jobs(run(finished, "--config", "attack={name: fgsm, eps: 0.2}", dry=True))
     n_runs = len(TINY["methods"]) * len(TINY["quant"]["act_bits"])
-    assert jobs == {"evaluate": n_runs, "table": 1, "figure": 1}
+    # worst_case.eps is null in the tiny config: it follows attack.eps
+    assert jobs == {"evaluate": n_runs, "worst_case": n_runs, "table": 1, "figure": 1}
 
 
 def test_report_holds_tables_figures_and_their_provenance(finished):

@@ -82,12 +82,33 @@ def test_table8_attack_collapses_quantized_accuracy(robust_run):
 
 def test_claims_have_a_verdict_and_evidence(robust_run):
     c = pd.read_csv(robust_run / "results/claims.csv")
-    assert set(c.verdict) <= {"holds", "fails", "inconclusive", "not run"}
+    assert set(c.verdict) <= {"holds", "fails", "inconclusive", "masked", "not run"}
     ran = c[c.verdict != "not run"]
     assert len(ran) >= 20, c[["id", "verdict", "evidence"]].to_string()
     assert {"DQ", "Robustness benchmark", "HAWQ-V3 / OHQ", "OHQ", "Li et al. 2024", "Qu-ANTI-zation"} <= set(ran.paper)
     assert ran.evidence.str.len().min() > 10
     assert (robust_run / "results/claims.md").read_text().startswith("Claims")
+
+
+def test_the_tiny_dag_makes_the_masking_table(robust_run):
+    """One audited model per checkpoint and defense that Tables 1-4 and 7 evaluate; the claims read it."""
+    t = pd.read_csv(robust_run / "results/masking.csv")
+    records = [json.loads(f.read_text()) for f in (robust_run / "results/metrics/worst").rglob("*.json")]
+    assert len(t) == len(records) > 20
+    for check in ("eps_reaches_chance", "more_steps_stable", "blackbox_not_better", "zero_gradient", "ste_gap"):
+        assert check in t.columns, check
+    assert (t["Worst-case"] <= t["Clean"] + 1e-9).all()
+    for rec in records:  # never a mean: at most the weakest member's accuracy, on the same images
+        assert rec["worst_acc"] <= min(m["acc"] for m in rec["members"])
+    flagged = t.Flags.fillna("").astype(str)
+    assert all(set(f.split(";")) <= set(t.columns) for f in flagged if f)
+    long = pd.read_csv(robust_run / "results/masking_long.csv")
+    assert set(long.kind) == {"summary", "member", "check", "sweep"}
+    t4 = pd.read_csv(robust_run / "results/table4.csv")
+    assert "Worst-case" in t4.columns and "Masking flags" in t4.columns
+    t7 = pd.read_csv(robust_run / "results/table7.csv")
+    col = t7["W4 worst-case"]
+    assert col.notna().all() and ((col >= 0) & (col <= 100)).all()
 
 
 def test_editing_an_attack_reruns_evaluations_not_training(robust_run, tmp_path):

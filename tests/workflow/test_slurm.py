@@ -35,7 +35,7 @@ def test_profile_requests_gpus_for_network_rules_and_keeps_cluster_settings_out_
     prof = yaml.safe_load((ROOT / "workflow/profiles/slurm/config.yaml").read_text())
     assert prof["executor"] == "slurm"
     assert {"slurm_partition", "runtime", "mem_mb"} <= set(prof["default-resources"])
-    for rule in ("train", "evaluate"):
+    for rule in ("train", "evaluate", "worst_case"):
         assert prof["set-resources"][rule]["gpu"] >= 1 and prof["set-resources"][rule]["cpus_per_gpu"] >= 1
     rules = "".join(p.read_text() for p in (ROOT / "workflow/rules").glob("*.smk"))
     assert "slurm_partition" not in rules and "slurm_account" not in rules
@@ -46,7 +46,7 @@ def test_tiny_dag_through_slurm_matches_the_local_run(slurm_cluster, two_runs, t
     wd = copy_workflow(tmp_path / "wf")
     r = snakemake(wd, *TARGETS, "--profile", "workflow/profiles/slurm", "--configfile", "config/tiny.yaml",
                   # this node has no GPU; poll fast for a test
-                  "--set-resources", "train:gpu=0", "evaluate:gpu=0",
+                  "--set-resources", "train:gpu=0", "evaluate:gpu=0", "worst_case:gpu=0",
                   "--slurm-init-seconds-before-status-checks", "1", "--seconds-between-status-checks", "2")
     assert r.returncode == 0, (r.stdout + r.stderr)[-3000:]
     out = r.stdout + r.stderr
@@ -56,7 +56,7 @@ def test_tiny_dag_through_slurm_matches_the_local_run(slurm_cluster, two_runs, t
     log_dir = wd / ".snakemake" / "slurm_logs"
     logs = list(log_dir.rglob("*.log"))  # rule_<name>/<wildcards>/<slurm job id>.log
     assert len(logs) == n_jobs
-    assert {p.relative_to(log_dir).parts[0] for p in logs} == {f"rule_{r}" for r in ("prepare_data", "train", "evaluate", "table", "figure")}
+    assert {p.relative_to(log_dir).parts[0] for p in logs} == {f"rule_{r}" for r in ("prepare_data", "train", "evaluate", "worst_case", "table", "figure")}
     local = two_runs[0]
     for name in ("table1.csv", "table1_std.csv", "table1_long.csv"):
         assert (wd / "results" / name).read_bytes() == (local / "results" / name).read_bytes(), name
