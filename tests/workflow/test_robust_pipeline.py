@@ -20,7 +20,7 @@ def robust_run(ohq_run, tmp_path_factory):
     import shutil
 
     wd = shutil.copytree(ohq_run[0], tmp_path_factory.mktemp("robust") / "wf", symlinks=True)
-    r = snakemake(wd, *TARGETS, "--cores", "2", "--configfile", "config/tiny.yaml")
+    r = snakemake(wd, *TARGETS, "--cores", "2", "--configfile", "config/tiny.yaml", timeout=1800)
     assert r.returncode == 0, r.stderr[-3000:]
     return wd
 

@@ -114,6 +114,15 @@ class LinfAttack(Attack):
             (grad,) = torch.autograd.grad(loss, x_adv)
         return grad, logits.detach()
 
+    def step_grad(self, x_adv: torch.Tensor, y: torch.Tensor, track: "BestIterate | None") -> torch.Tensor:
+        """The loss gradient at an iterate; with `track` (keep=best) the iterate is shown to it from the
+        same forward's logits."""
+        if track is None:
+            return self.loss_grad(x_adv, y)
+        grad, logits = self.loss_grad_logits(x_adv, y)
+        track.see(x_adv, logits, y)
+        return grad
+
     def fools(self, x_adv: torch.Tensor, y: torch.Tensor) -> torch.Tensor:
         """Per example, whether the model (under the attack's gradient path) misclassifies `x_adv`."""
         with torch.no_grad():

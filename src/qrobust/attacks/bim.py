@@ -37,11 +37,7 @@ class BIM(LinfAttack):
         adv = x
         track = BestIterate(adv) if self.keep == "best" else None
         for _ in range(self.steps):
-            if track is None:
-                grad = self.loss_grad(adv, y)
-            else:
-                grad, logits = self.loss_grad_logits(adv, y)
-                track.see(adv, logits, y)
+            grad = self.step_grad(adv, y, track)
             adv = torch.sign(grad).mul_(self.alpha).add_(adv)
             adv = torch.minimum(torch.maximum(adv, lo, out=adv), hi, out=adv)
         if track is None:

@@ -51,11 +51,7 @@ class PGD(LinfAttack):
             adv = x
         track = BestIterate(adv) if self.keep == "best" else None
         for _ in range(self.steps):
-            if track is None:
-                grad = self.loss_grad(adv, y)
-            else:
-                grad, logits = self.loss_grad_logits(adv, y)
-                track.see(adv, logits, y)
+            grad = self.step_grad(adv, y, track)
             adv = torch.sign(grad).mul_(self.alpha).add_(adv)
             delta = adv.sub_(x).clamp_(-self.eps, self.eps)
             adv = delta.add_(x).clamp_(0.0, 1.0)
