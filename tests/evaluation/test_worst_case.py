@@ -175,3 +175,15 @@ def test_a_masked_model_trained_here_is_masked_everywhere_but_bpda():
     w0 = net.fc1.weight.detach().clone()
     train_toy(net, steps=5)
     assert torch.equal(net.fc1.weight, w0)
+
+
+def test_paths_of_one_entry_share_their_draws(float_net, masked_net, images):
+    """One entry's members differ only in the gradient: without quantizers, every path is the same attack."""
+    x, y = images
+    ens = [{"attack": "pgd", "steps": 3, "restarts": 2}, {"attack": "fgsm"}]
+    res = _run(float_net, x, y, ensemble=ens, paths=["ste", "bpda"])
+    assert res["correct"]["pgd@ste"] == res["correct"]["pgd@bpda"]
+    assert res["correct"]["fgsm@ste"] == res["correct"]["fgsm@bpda"]
+    # with a quantizer the gradients, hence the results, differ
+    res = _run(masked_net, x, y, ensemble=ens, paths=["ste", "bpda"])
+    assert res["correct"]["pgd@ste"] != res["correct"]["pgd@bpda"]

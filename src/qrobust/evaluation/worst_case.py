@@ -20,8 +20,10 @@ Ensemble members (config entries, in order):
       listed under "skipped", when there is none).
 kwargs go to the attack; pgd and bim with `steps` but no `alpha` get alpha = 2.5 * eps / steps
 (evaluation.robust.step_size). Each (member, batch) draws from its own seed
-derive_seed(seed, member_index, batch_index); member indices count the planned members, skipped
-ones included, so leaving out the substitute changes no other member's numbers.
+derive_seed(seed, entry, batch_index), `entry` being the member's position in the ensemble list:
+the members one entry expands to (an attack on each path, a transfer from each source) share their
+random draws, so they differ only in their gradient (on a model without quantizers, `pgd@ste` and
+`pgd@bpda` are the same attack), and leaving out the substitute changes no other member's numbers.
 """
 from __future__ import annotations
 
@@ -46,6 +48,7 @@ class Member:
     """One planned member: `path` is "best" until resolved, None for gradient-free and substitute ones."""
 
     index: int
+    entry: int  # position in the ensemble list: members of one entry share their seeds
     attack: str
     path: str | None
     source: str | None
@@ -145,7 +148,7 @@ def plan(ensemble, paths) -> list[Member]:
                 raise ValueError(f"{where}: the inner attack cannot be 'transfer'")
             _check_kwargs(inner, kw, where)
             for s in sources:
-                members.append(Member(len(members), "transfer", s if s != "substitute" else None, s, kw, inner))
+                members.append(Member(len(members), i, "transfer", s if s != "substitute" else None, s, kw, inner))
             continue
         for key in ("sources", "inner"):
             if key in spec:
@@ -154,17 +157,17 @@ def plan(ensemble, paths) -> list[Member]:
         if ATTACKS.attr(name, "gradient_free", False):
             if "paths" in spec:
                 raise ValueError(f"{where}: a gradient-free attack runs once and takes no paths")
-            members.append(Member(len(members), name, None, None, kw))
+            members.append(Member(len(members), i, name, None, None, kw))
             continue
         mpaths = spec.get("paths", paths)
         if mpaths == "best":
             if not any(m.gradient for m in members):
                 raise ValueError(f"{where}: paths 'best' needs a gradient attack earlier in the ensemble "
                                  f"(e.g. {{attack: pgd}} first); or list paths from: {_allowed(PATHS)}")
-            members.append(Member(len(members), name, "best", None, kw))
+            members.append(Member(len(members), i, name, "best", None, kw))
             continue
         for p in check_paths(mpaths, f"{where} paths", best=True):
-            members.append(Member(len(members), name, p, None, kw))
+            members.append(Member(len(members), i, name, p, None, kw))
     return members
 
 
@@ -259,7 +262,7 @@ def worst_case(model: nn.Module, x: torch.Tensor, y: torch.Tensor, *, eps: float
         for b in range(len(starts)):
             xb, yb = batch(b)
             atk, used = _attack(m, model, eps=eps, temperature=temperature, substitute=substitute,
-                                seed=derive_seed(seed, m.index, b))
+                                seed=derive_seed(seed, m.entry, b))
             adv = atk(xb, yb)
             ok_parts.append(clean_parts[b] & (_predict(model, adv) == yb).cpu())  # real forward, default ste path
             flags += [f for f in getattr(atk, "flags", None) or [] if f not in flags]
