@@ -112,6 +112,26 @@ def test_table5_claims_read_raw_bits_and_variants(tmp_path):
     assert _verdict({"table5": long}, "quantized-more-adversarially-robust") == "fails"
 
 
+def test_table5_adversarial_claim_reads_the_worst_case_and_its_masking_flags(tmp_path):
+    from qrobust.papers.robust_bench.table5 import build
+
+    noise = [noise_record(), noise_record("ptq-mse")]
+    # FGSM says quantized is more robust (45 vs 40); the worst case says the opposite (10 vs 20)
+    evals = [eval_record(adv=40.0), eval_record("ptq-mse", adv=45.0)]
+    worst = [worst_record(evals[0]["run"], 20.0), worst_record(evals[1]["run"], 10.0, flags=("ste_gap",))]
+    long = _long(build, tmp_path, "t5", noise, evals, worst=worst)
+    row = evaluate_claims({"table5": long}).set_index("id").loc["quantized-more-adversarially-robust"]
+    assert row.verdict == "fails" and row.evidence.startswith("worst-case acc. quantized (mean) 10.0 vs float 20.0")
+    assert "FGSM 45.0 vs 40.0" in row.evidence and row.masking == "ptq-mse W4A4: ste_gap"
+    worst[1] = worst_record(evals[1]["run"], 10.0, flags=("more_steps_stable",))
+    long = _long(build, tmp_path, "t5", noise, evals, worst=worst)
+    row = evaluate_claims({"table5": long}).set_index("id").loc["quantized-more-adversarially-robust"]
+    assert row.verdict == "masked" and "on the worst case it fails; flagged: more_steps_stable" in row.evidence
+    # without worst-case rows the claim says what it read
+    long = _long(build, tmp_path, "t5", noise, evals)
+    row = evaluate_claims({"table5": long}).set_index("id").loc["quantized-more-adversarially-robust"]
+    assert row.verdict == "holds" and "fgsm acc. (no worst-case rows)" in row.evidence
+
 def test_table7_claims_read_raw_targets_and_robust(tmp_path):
     from qrobust.papers.li2024.table7 import build
 

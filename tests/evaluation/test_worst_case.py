@@ -6,7 +6,7 @@ import pytest
 import torch
 
 from _toy_models import ToyNet, toy_data, train_toy
-from qrobust.evaluation.worst_case import unbits, worst_case
+from qrobust.evaluation.worst_case import unbits, unfooled, worst_case
 
 EPS = 0.15
 ALL_PATHS = ["ste", "bpda", "surrogate", "float"]
@@ -38,7 +38,9 @@ def test_ste_attacks_see_no_gradient_on_the_masked_model_and_bpda_does(masked_ne
         "pgd@ste": "white", "pgd@bpda": "white", "pgd@surrogate": "black", "pgd@float": "black",
         "square": "black", "transfer:surrogate": "black", "transfer:float": "black"}
     assert res["skipped"] == [{"name": "transfer:substitute", "reason": "no substitute model given"}]
-    assert res["best"] == min(res["members"], key=lambda m: m["acc"])["name"] and res["autoattack"] is None
+    alone = [m for m in res["members"] if not m["pruned"]]
+    assert [m["name"] for m in res["members"] if m["pruned"]] == ["square", "transfer:surrogate", "transfer:float"]
+    assert res["best"] == min(alone, key=lambda m: m["acc"])["name"] and res["autoattack"] is None
     pgd = next(m for m in res["members"] if m["name"] == "pgd@ste")
     assert pgd["kwargs"] == {"steps": 10, "alpha": 2.5 * EPS / 10} and pgd["attack"] == "pgd" and pgd["path"] == "ste"
     tr = next(m for m in res["members"] if m["name"] == "transfer:float")
@@ -49,15 +51,21 @@ def _check_worst(res):
     n = res["n"]
     strings = res["correct"]
     assert set(strings) == {"clean"} | {m["name"] for m in res["members"]}
-    assert all(len(s) == n and set(s) <= {"0", "1"} for s in strings.values())
+    assert all(len(s) == n for s in strings.values()) and set(strings["clean"]) <= {"0", "1"}
     clean = unbits(strings["clean"])
     all_ok = clean.clone()
     for m in res["members"]:
-        ok = unbits(strings[m["name"]])
+        s = strings[m["name"]]
+        ok = unbits(s)
         assert not (ok & ~clean).any()  # correct under an attack implies correct clean
-        assert m["acc"] == pytest.approx(100.0 * ok.sum().item() / n)
-        assert res["worst_acc"] <= m["acc"]
-        all_ok &= ok
+        attacked = torch.tensor([c != "-" for c in s])
+        if m["pruned"]:  # it attacked exactly the images still robust before it
+            assert m["acc"] is None and torch.equal(attacked, all_ok)
+            assert m["n_attacked"] == attacked.sum().item() and m["fooled"] == s.count("0")
+        else:
+            assert set(s) <= {"0", "1"} and m["acc"] == pytest.approx(100.0 * ok.sum().item() / n)
+            assert res["worst_acc"] <= m["acc"]
+        all_ok &= unfooled(s)
     assert res["clean_acc"] == pytest.approx(100.0 * clean.sum().item() / n)
     assert res["worst_acc"] == pytest.approx(100.0 * all_ok.sum().item() / n)
 
@@ -111,7 +119,7 @@ def test_best_runs_on_the_path_that_did_best_so_far(masked_net, images):
 
 def test_the_substitute_source_crafts_on_the_substitute(masked_net, float_net, images):
     x, y = images
-    ens = [{"attack": "transfer", "sources": ["substitute", "float"], "inner": "fgsm"}]
+    ens = [{"attack": "transfer", "sources": ["substitute", "float"], "inner": "fgsm", "prune": False}]
     res = _run(masked_net, x, y, ensemble=ens, substitute=float_net)
     acc = _acc(res)
     # the masked net's float twin is float_net: crafting on it or through the float path is the same FGSM
@@ -187,3 +195,37 @@ def test_paths_of_one_entry_share_their_draws(float_net, masked_net, images):
     # with a quantizer the gradients, hence the results, differ
     res = _run(masked_net, x, y, ensemble=ens, paths=["ste", "bpda"])
     assert res["correct"]["pgd@ste"] != res["correct"]["pgd@bpda"]
+
+
+@pytest.mark.parametrize("seed", [0, 1])
+def test_pruning_leaves_the_worst_case_unchanged(float_net, seed):
+    """Deterministic members (no random start): attacking only the images still robust gives the
+    same per-example worst case as attacking every image, and each pruned member's bits agree with
+    its unpruned run wherever it attacked."""
+    g = torch.Generator().manual_seed(seed)
+    net = ToyNet(qmax=7, scale=0.7)
+    net.load_state_dict(float_net.state_dict())
+    with torch.no_grad():
+        for p in net.parameters():
+            p.add_(0.1 * torch.randn(p.shape, generator=g))
+    x, y = toy_data(45, 20 + seed)
+    ensemble = [{"attack": "fgsm", "paths": ["ste"]},
+                {"attack": "pgd", "steps": 4, "random_start": False, "paths": ["bpda"]},
+                {"attack": "pgd", "steps": 8, "random_start": False, "paths": "best"},
+                {"attack": "transfer", "sources": ["float"], "inner": "fgsm"}]
+    pruned = _run(net.eval(), x, y, ensemble=ensemble, eps=0.08, seed=seed, batch_size=16)
+    full = _run(net.eval(), x, y, ensemble=[{**e, "prune": False} for e in ensemble], eps=0.08, seed=seed, batch_size=16)
+    assert [m["pruned"] for m in pruned["members"]] == [False, False, True, True]
+    assert not any(m["pruned"] for m in full["members"])
+    assert pruned["worst_acc"] == full["worst_acc"] and pruned["correct"]["clean"] == full["correct"]["clean"]
+    for m in pruned["members"]:
+        a, b = pruned["correct"][m["name"]], full["correct"][m["name"]]
+        assert all(c == d for c, d in zip(a, b) if c != "-"), m["name"]
+    _check_worst(pruned)
+    assert sum(m["n_attacked"] for m in pruned["members"]) < sum(m["n_attacked"] for m in full["members"])
+
+
+def test_prune_must_be_a_boolean(float_net, images):
+    x, y = images
+    with pytest.raises(ValueError, match=r"ensemble\[0\] \(square\): prune must be true or false"):
+        _run(float_net, x[:4], y[:4], ensemble=[{"attack": "square", "prune": "yes"}])

@@ -86,8 +86,9 @@ def test_the_job_writes_the_worst_case_and_its_audit(prepared, tmp_path, defense
     names = [m["name"] for m in res["members"]]
     assert names == ["fgsm@ste", "fgsm@bpda", "pgd@ste", "pgd@bpda", "square", "transfer:surrogate",
                      "transfer:float", "transfer:substitute"]
-    assert res["worst_acc"] <= min(m["acc"] for m in res["members"]) <= res["clean_acc"]
-    assert res["best"] == min(res["members"], key=lambda m: m["acc"])["name"]
+    assert res["worst_acc"] <= min(m["acc"] for m in res["members"] if not m["pruned"]) <= res["clean_acc"]
+    assert [m["name"] for m in res["members"] if m["pruned"]] == names[4:]  # square and the transfers
+    assert res["best"] == min((m for m in res["members"] if not m["pruned"]), key=lambda m: m["acc"])["name"]
     assert all(len(s) == 24 for s in res["correct"].values())
     assert set(res["audit"]) == {"checks", "flags", "masked", "eps_sweep"}
     assert {c["check"] for c in res["audit"]["checks"]} == {

@@ -131,3 +131,37 @@ def test_stochastic_and_floor_rounding_are_spec_options_of_the_same_grid():
     assert torch.equal(near, quantize_range(x, 0.0, 6.0, 3))
     assert (floor <= x + 1e-6).all() and ((x - floor) < 6 / 7 + 1e-6).all()
     assert abs((stoch - x).mean().item()) < 3e-3 < abs((floor - x).mean().item())  # unbiased, floor is not
+
+
+@pytest.mark.parametrize("case", range(6))
+def test_the_fused_kernel_gives_the_element_wise_quantizers_exact_values_and_gradient(case):
+    """fake_quant._fused (torch's fused kernels, used on CUDA) against _FakeQuantize: per tensor with a
+    tensor or Python-float scale, per channel on dim 0 or 1, ties and both range ends included; a
+    float scale whose float32 inverse differs from the kernel's is left to the element-wise ops."""
+    from qrobust.quant.fake_quant import _FakeQuantize, _fused, _same_inverse
+
+    g = torch.Generator().manual_seed(case)
+    shape = [(8, 4, 5, 5), (6, 9), (3, 4, 2, 2)][case % 3]
+    x = torch.randn(shape, generator=g) * 3
+    if case < 2:
+        scale, zp, qmin, qmax = torch.rand((), generator=g) * 0.4 + 0.01, torch.tensor(2.0), 0, 7
+    elif case < 4:
+        scale, zp, qmin, qmax = 6.0 / 15 if case == 2 else 6.0 / 31, 0, 0, 15
+    else:
+        axis = case - 4
+        n = shape[axis]
+        scale = (torch.rand(n, generator=g) * 0.4 + 0.01).reshape((n,) + (1,) * (len(shape) - 1 - axis))
+        zp, qmin, qmax = torch.zeros_like(scale), -7, 7
+    s0 = scale if not isinstance(scale, torch.Tensor) else scale.reshape(-1)[0]
+    with torch.no_grad():  # ties and the range ends
+        x.view(-1)[:12] = (torch.arange(12) - 6 + 0.5) * s0
+    x.requires_grad_(True)
+    fused = _fused(x, scale, zp, qmin, qmax)
+    if case == 3:  # 6/31: float32(1/s) != 1.0f/float32(s)
+        assert not _same_inverse(scale) and fused is None
+        return
+    ref = _FakeQuantize.apply(x, scale, zp, qmin, qmax)
+    gy = torch.randn(shape, generator=g)
+    (g_fused,), (g_ref,) = torch.autograd.grad(fused, x, gy), torch.autograd.grad(ref, x, gy)
+    assert torch.equal(fused, ref) and torch.equal(g_fused, g_ref)
+    assert (g_ref == 0).any() and (g_ref != 0).any()  # the mask cut something

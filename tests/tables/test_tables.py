@@ -116,6 +116,24 @@ def test_table5_long_is_raw_and_the_table_keeps_its_labels(tmp_path):
     assert "W4A4" not in (tmp_path / "t5_long.csv").read_text()
 
 
+def test_table5_worst_case_column_and_rows(tmp_path):
+    from qrobust.papers.robust_bench.table5 import LONG_COLUMNS, build
+    from _records import worst_record
+
+    evals = [eval_record(), eval_record("ptq-mse", adv=45.0)]
+    worst = [worst_record(evals[0]["run"], 21.0), worst_record(evals[1]["run"], 12.5, flags=("ste_gap", "zero_gradient"))]
+    t, _ = build([noise_record(), noise_record("ptq-mse")], evals, tmp_path / "t5.csv", worst=worst)
+    assert t["Worst case (eps 0.1)"].tolist() == [21.0, 12.5] and t["FGSM (eps 0.1)"].tolist() == [40.0, 45.0]
+    long = pd.read_csv(tmp_path / "t5_long.csv", keep_default_na=False)
+    assert list(long.columns) == LONG_COLUMNS
+    w = long[long.family == "worst"]
+    assert w.model.tolist() == ["float", "ptq-mse"] and w.acc.tolist() == [21.0, 12.5]
+    assert w.masking.tolist() == ["", "ste_gap;zero_gradient"] and (long[long.family != "worst"].masking == "").all()
+    assert "worst case: per-example worst case" in (tmp_path / "t5.md").read_text()
+    # a worst-case record of a model the table does not have is refused, naming it
+    with pytest.raises(ValueError, match="matches no metrics file"):
+        build([noise_record()], evals[:1], tmp_path / "t5.csv", worst=worst)
+
 def test_quantizers_long_is_raw(tmp_path):
     from qrobust.papers.robust_bench.quantizers_table import build
 

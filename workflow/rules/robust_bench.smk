@@ -13,9 +13,11 @@ SUITE = [(TRAIN_KEY, f"{FLOAT_RUN}_s{s}") for s in config["seeds"]] + rb_design.
     config, TRAIN_KEY
 )
 TABLES["quantizers"] = lambda w: [eval_file(k, r) for k, r in SUITE]
-TABLES["table5"] = lambda w: [
-    f"results/metrics/noise/{NOISE_KEY}/{k}/{r}.json" for k, r in SUITE
-] + [eval_file(k, r) for k, r in SUITE]
+TABLES["table5"] = (
+    lambda w: [f"results/metrics/noise/{NOISE_KEY}/{k}/{r}.json" for k, r in SUITE]
+    + [eval_file(k, r) for k, r in SUITE]
+    + [worst_file(k, r) for k, r in SUITE]
+)
 FIGURES["corruptions"] = f"{OUT}/table5_long.csv"
 FIGURES["sysnoise"] = f"{OUT}/table5_long.csv"
 CLAIM_TABLES += ["table5"]

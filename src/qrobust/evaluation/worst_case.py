@@ -18,6 +18,13 @@ Ensemble members (config entries, in order):
       one member per source, named "transfer:<source>", kind "black": the inner attack crafted on
       the smooth copy, on the float twin, or on the separately trained `substitute` (skipped, and
       listed under "skipped", when there is none).
+Pruning (exact for the worst case): a member with `prune: true` attacks only the images still
+robust when its turn comes (correct clean and under every member before it): an image some member
+already fooled cannot become robust again. Default: true for `paths: best` members, gradient-free
+attacks and transfers (the expensive ones), false for gradient attacks on listed paths (the cheap
+probes whose own accuracy on every image the audit compares: pgd vs fgsm, ste vs the rest). A
+pruned member has no accuracy of its own ("acc": null); "n_attacked" and "fooled" say what it did,
+and its bits are "-" on the images it did not attack.
 kwargs go to the attack; pgd and bim with `steps` but no `alpha` get alpha = 2.5 * eps / steps
 (evaluation.robust.step_size). Each (member, batch) draws from its own seed
 derive_seed(seed, entry, batch_index), `entry` being the member's position in the ensemble list:
@@ -41,6 +48,7 @@ from qrobust.evaluation.robust import step_size
 WHITE_PATHS = ("ste", "bpda")  # the real model's forward: white-box
 SOURCES = ("surrogate", "float", "substitute")  # transfer sources
 RESERVED = ("eps", "seed", "path", "temperature", "model", "substitute")  # set by worst_case, not by a member
+PLAN_KEYS = ("attack", "paths", "sources", "inner", "prune")  # the plan's keys; the others go to the attack
 
 
 @dataclass
@@ -54,6 +62,7 @@ class Member:
     source: str | None
     kwargs: dict = field(default_factory=dict)
     inner: str | None = None
+    prune: bool = False  # attack only the images still robust when its turn comes
 
     def name(self) -> str:
         if self.attack == "transfer":
@@ -125,7 +134,10 @@ def plan(ensemble, paths) -> list[Member]:
         name = spec["attack"]
         where = f"worst_case.ensemble[{i}] ({name})"
         _registered(name, where)
-        kw = {k: v for k, v in spec.items() if k not in ("attack", "paths", "sources", "inner")}
+        kw = {k: v for k, v in spec.items() if k not in PLAN_KEYS}
+        prune = spec.get("prune")
+        if prune is not None and not isinstance(prune, bool):
+            raise ValueError(f"{where}: prune must be true or false, got {prune!r}")
         bad = sorted(set(kw) & set(RESERVED))
         if bad:
             raise ValueError(f"{where}: {', '.join(bad)} cannot be set per member (worst_case sets them)")
@@ -148,7 +160,8 @@ def plan(ensemble, paths) -> list[Member]:
                 raise ValueError(f"{where}: the inner attack cannot be 'transfer'")
             _check_kwargs(inner, kw, where)
             for s in sources:
-                members.append(Member(len(members), i, "transfer", s if s != "substitute" else None, s, kw, inner))
+                members.append(Member(len(members), i, "transfer", s if s != "substitute" else None, s, kw, inner,
+                                      prune=True if prune is None else prune))
             continue
         for key in ("sources", "inner"):
             if key in spec:
@@ -157,17 +170,17 @@ def plan(ensemble, paths) -> list[Member]:
         if ATTACKS.attr(name, "gradient_free", False):
             if "paths" in spec:
                 raise ValueError(f"{where}: a gradient-free attack runs once and takes no paths")
-            members.append(Member(len(members), i, name, None, None, kw))
+            members.append(Member(len(members), i, name, None, None, kw, prune=True if prune is None else prune))
             continue
         mpaths = spec.get("paths", paths)
         if mpaths == "best":
             if not any(m.gradient for m in members):
                 raise ValueError(f"{where}: paths 'best' needs a gradient attack earlier in the ensemble "
                                  f"(e.g. {{attack: pgd}} first); or list paths from: {_allowed(PATHS)}")
-            members.append(Member(len(members), i, name, "best", None, kw))
+            members.append(Member(len(members), i, name, "best", None, kw, prune=True if prune is None else prune))
             continue
         for p in check_paths(mpaths, f"{where} paths", best=True):
-            members.append(Member(len(members), i, name, p, None, kw))
+            members.append(Member(len(members), i, name, p, None, kw, prune=bool(prune)))
     return members
 
 
@@ -177,7 +190,7 @@ def best_path(records: list[dict], paths) -> str | None:
     order = list(paths) + [p for p in PATHS if p not in paths]
     lowest: dict[str, float] = {}
     for r in records:
-        if r["gradient"]:
+        if r["gradient"] and r["acc"] is not None:
             lowest[r["path"]] = min(lowest.get(r["path"], float("inf")), r["acc"])
     if not lowest:
         return None
@@ -196,13 +209,22 @@ def _attack(m: Member, model, *, eps, temperature, substitute, seed):
     return create_attack(m.attack, model, path=m.path or "ste", temperature=temperature, eps=eps, seed=seed, **kw), kw
 
 
-def bits(mask: torch.Tensor) -> str:
-    """Bool vector -> "0101..." (1 = classified correctly)."""
-    return "".join("1" if v else "0" for v in mask.tolist())
+def bits(mask: torch.Tensor, attacked: torch.Tensor | None = None) -> str:
+    """Bool vector -> "0101..." (1 = classified correctly); "-" where `attacked` is False (a pruned
+    member did not attack the image: an earlier member had fooled it, or it was wrong clean)."""
+    if attacked is None:
+        return "".join("1" if v else "0" for v in mask.tolist())
+    return "".join(("1" if v else "0") if a else "-" for v, a in zip(mask.tolist(), attacked.tolist()))
 
 
 def unbits(s: str) -> torch.Tensor:
+    """Correct under the member ("1"); "0" and "-" are False."""
     return torch.tensor([c == "1" for c in s], dtype=torch.bool)
+
+
+def unfooled(s: str) -> torch.Tensor:
+    """Not fooled by the member: "1" or "-" (not attacked)."""
+    return torch.tensor([c != "0" for c in s], dtype=torch.bool)
 
 
 @torch.no_grad()
@@ -214,11 +236,13 @@ def worst_case(model: nn.Module, x: torch.Tensor, y: torch.Tensor, *, eps: float
                paths=("ste", "bpda", "surrogate", "float"), temperature: float = 0.25,
                substitute: nn.Module | None = None, device="cpu", seed: int = 0, batch_size: int = 500,
                n_classes: int | None = None, progress: bool = False) -> dict:
-    """x uint8 N x C x H x W, y labels. Runs every member on every image; accuracies in %.
+    """x uint8 N x C x H x W, y labels. Runs every member on every image (pruned members: on the images
+    still robust); accuracies in %.
 
     Returns {"n", "eps", "n_classes", "clean_acc", "worst_acc", "members": [{"name", "attack", "path",
-    "source", "kind", "kwargs", "acc", "seconds"}], "best", "autoattack": {"member", "acc", "flags"} | None,
-    "correct": {"clean": "0101...", <member name>: "0101..."}, "skipped": [...]} (see the module docstring).
+    "source", "kind", "kwargs", "acc" (null when pruned), "pruned", "n_attacked", "fooled", "seconds"}],
+    "best" (the lowest member accuracy of its own), "autoattack": {"member", "acc", "flags"} | None,
+    "correct": {"clean": "0101...", <member name>: "01-1..."}, "skipped": [...]} (see the module docstring).
     """
     members = plan(ensemble, paths)
     paths = check_paths(paths)
@@ -258,28 +282,53 @@ def worst_case(model: nn.Module, x: torch.Tensor, y: torch.Tensor, *, eps: float
             name, k = f"{m.name()}#{k}", k + 1
         taken.add(name)
         t0 = time.perf_counter()
-        ok_parts, flags, used = [], [], {}
-        for b in range(len(starts)):
-            xb, yb = batch(b)
-            atk, used = _attack(m, model, eps=eps, temperature=temperature, substitute=substitute,
-                                seed=derive_seed(seed, m.entry, b))
-            adv = atk(xb, yb)
-            ok_parts.append(clean_parts[b] & (_predict(model, adv) == yb).cpu())  # real forward, default ste path
-            flags += [f for f in getattr(atk, "flags", None) or [] if f not in flags]
-        ok = torch.cat(ok_parts)
-        all_correct &= ok
-        acc = 100.0 * ok.sum().item() / n
+        flags, used = [], None
+        if m.prune:
+            # only the images still robust: the same batches of them, each its own seed
+            idx = all_correct.nonzero().flatten()
+            fooled = torch.zeros(n, dtype=torch.bool)
+            for b, i in enumerate(range(0, len(idx), batch_size)):
+                sel = idx[i:i + batch_size]
+                xb, yb = x[sel].float().div_(255.0).to(device), y[sel].to(device)
+                atk, used = _attack(m, model, eps=eps, temperature=temperature, substitute=substitute,
+                                    seed=derive_seed(seed, m.entry, b))
+                fooled[sel] = (_predict(model, atk(xb, yb)) != yb).cpu()
+                flags += [f for f in getattr(atk, "flags", None) or [] if f not in flags]
+            if used is None:  # nothing left to attack: the arguments it would have used
+                used = _attack(m, model, eps=eps, temperature=temperature, substitute=substitute, seed=seed)[1]
+            attacked = torch.zeros(n, dtype=torch.bool)
+            attacked[idx] = True
+            ok = attacked & ~fooled
+            all_correct &= ~fooled
+            acc, code = None, bits(ok, attacked)
+        else:
+            ok_parts = []
+            for b in range(len(starts)):
+                xb, yb = batch(b)
+                atk, used = _attack(m, model, eps=eps, temperature=temperature, substitute=substitute,
+                                    seed=derive_seed(seed, m.entry, b))
+                adv = atk(xb, yb)
+                ok_parts.append(clean_parts[b] & (_predict(model, adv) == yb).cpu())  # real forward, default ste path
+                flags += [f for f in getattr(atk, "flags", None) or [] if f not in flags]
+            ok = torch.cat(ok_parts)
+            attacked, fooled = clean, clean & ~ok
+            all_correct &= ok
+            acc, code = 100.0 * ok.sum().item() / n, bits(ok)
         rec = {"name": name, "attack": m.attack, "path": m.path, "source": m.source, "kind": m.kind(),
-               "kwargs": used, "acc": acc, "seconds": round(time.perf_counter() - t0, 3), "gradient": m.gradient}
+               "kwargs": used, "acc": acc, "pruned": m.prune, "n_attacked": int(attacked.sum().item()),
+               "fooled": int(fooled.sum().item()), "seconds": round(time.perf_counter() - t0, 3),
+               "gradient": m.gradient}
         records.append(rec)
-        correct[name] = bits(ok)
+        correct[name] = code
         if m.attack == "autoattack" and aa is None:
             aa = {"member": name, "acc": acc, "flags": flags}
         if progress:
-            print(f"  {name}: {acc:.2f}% ({rec['seconds']:.1f} s)", file=sys.stderr)
+            what = f"{acc:.2f}%" if acc is not None else f"fooled {rec['fooled']} of {rec['n_attacked']} still robust"
+            print(f"  {name}: {what} ({rec['seconds']:.1f} s)", file=sys.stderr)
     for r in records:
         del r["gradient"]
-    best = min(records, key=lambda r: r["acc"])["name"] if records else None  # min keeps the first of ties
+    alone = [r for r in records if r["acc"] is not None]
+    best = min(alone, key=lambda r: r["acc"])["name"] if alone else None  # min keeps the first of ties
     return {"n": n, "eps": eps, "n_classes": n_classes, "clean_acc": 100.0 * clean.sum().item() / n,
             "worst_acc": 100.0 * all_correct.sum().item() / n, "members": records, "best": best,
             "autoattack": aa, "correct": correct, "skipped": skipped}

@@ -17,11 +17,13 @@ order; empty where the check did not run), Flags (the flagged checks, ";"-joined
     name       summary: clean | worst; member: the member's name (pgd@bpda, square, transfer:float);
                check: the check's name (eps_reaches_chance, ...); sweep: the gradient path swept (ste, ...)
     eps        summary clean: 0.0; sweep: the sweep point's eps; otherwise the worst case's eps
-    value      accuracy (%) for summary, member and sweep rows; the check's value for check rows
+    value      accuracy (%) for summary, member and sweep rows (empty for a pruned member: it attacked
+               only the images still robust); the check's value for check rows
     threshold  check rows: the check's threshold; summary rows: chance accuracy 100 / n_classes (%);
                empty on member and sweep rows
     flagged    check rows: the check's flag; summary worst: whether any check is flagged; empty otherwise
-    detail     check rows: the audit's sentence; member rows: "kind=white;attack=pgd;path=bpda"
+    detail     check rows: the audit's sentence; member rows: "kind=white;attack=pgd;path=bpda" (pruned
+               ones add ";pruned=True;attacked=<images>;fooled=<images>")
                (source=... for transfers); summary clean: "n=<images>;n_classes=<classes>";
                summary worst: "best=<member>;flags=<a;b or none>" (and "skipped=<member> (<reason>)"
                per member left out); sweep rows: empty
@@ -76,12 +78,16 @@ def _chance(rec: dict):
 
 
 def _ste_acc(rec: dict):
-    ste = [m["acc"] for m in rec["members"] if m.get("path") == "ste" and m.get("kind", "white") == "white"]
+    ste = [m["acc"] for m in rec["members"] if m.get("path") == "ste" and m.get("kind", "white") == "white"
+           and m.get("acc") is not None]
     return min(ste) if ste else None
 
 
 def _member_detail(m: dict) -> str:
+    """kind, attack, path, source; a pruned member (no accuracy of its own): what it attacked and fooled."""
     parts = {"kind": m.get("kind"), "attack": m.get("attack"), "path": m.get("path"), "source": m.get("source")}
+    if m.get("pruned"):
+        parts.update(pruned=True, attacked=m.get("n_attacked"), fooled=m.get("fooled"))
     return ";".join(f"{k}={v}" for k, v in parts.items() if v is not None)
 
 

@@ -5,20 +5,24 @@ One row per model: the float model and every quantize-suite scheme at every W/A 
 Columns: clean and attacked accuracy; mCA, the mean corruption accuracy over every corruption and
 severity; each corruption (mean over its severities); each system-noise variant (data side:
 decoders, resize modes, colour conversion; model side: ceil_mode pooling, FP16, BF16, INT8
-kernels). `_long.csv` has every (model, seed, noise, level) number.
+kernels); when the worst-case evaluations are passed, robust accuracy as the per-example worst
+case over the worst_case ensemble (evaluation/worst_case.py; on its own first n test images).
+`_long.csv` has every (model, seed, noise, level) number.
 
 `table5_long.csv`, one row per (model, seed, family, noise, severity/variant/eps), raw values:
     model        quantize-suite scheme name (ptq-mse, qat-pact, ...); float for the float model
     weight_bits  weight bits, integer; empty for the float model
     act_bits     activation bits, integer; empty for the float model
     seed         seed
-    family       clean, corruption, system (data-side system noise), model_side, adversarial
-    noise        corruption / system-noise / model-side noise / attack name (clean for clean)
+    family       clean, corruption, system (data-side system noise), model_side, adversarial, worst
+    noise        corruption / system-noise / model-side noise / attack name (clean for clean,
+                 worst-case for the worst rows)
     severity     corruption severity, integer; empty otherwise
     variant      system-noise variant (pil-bilinear, cv2-nearest, ...); empty otherwise
     eps          attack eps; empty otherwise
     reference    True for the system-noise variant the model was trained with
     acc          accuracy (%) at full precision
+    masking      the gradient-masking audit's flagged checks, ";"-joined (worst rows; empty elsewhere)
 Labels ("W4A4", "W32A32", "FGSM (eps 0.1)", "resize:pil-bilinear (ref)") exist only in the table.
 """
 from __future__ import annotations
@@ -27,10 +31,11 @@ import pandas as pd
 
 from qrobust import _io
 from qrobust.tables._base import register_table, wa_bits_label, write_table_files
+from qrobust.tables.worst import attach, flags, load_worst, split
 
 
 LONG_COLUMNS = ["model", "weight_bits", "act_bits", "seed", "family", "noise", "severity", "variant", "eps",
-                "reference", "acc"]
+                "reference", "acc", "masking"]
 INT_COLS = ("weight_bits", "act_bits", "severity")  # integers, empty where they do not apply
 
 
@@ -40,9 +45,11 @@ def _model(run: dict) -> dict:
     return {"model": "float", "weight_bits": None, "act_bits": None}
 
 
-def long_frame(noise: list[dict], evals: list[dict]) -> pd.DataFrame:
+def long_frame(noise: list[dict], evals: list[dict], worst=()) -> pd.DataFrame:
+    """Rows from the noise_eval JSONs, the evaluate JSONs and (optional) the worst_case JSONs of the
+    same models: raw values."""
     rows = []
-    empty = {"severity": None, "variant": None, "eps": None}
+    empty = {"severity": None, "variant": None, "eps": None, "masking": ""}
     for r in noise:
         ref = {k: str(v) for k, v in r.get("reference", {}).items()}
         base = {**_model(r["run"]), "seed": r["run"]["seed"], **empty, "reference": False}
@@ -53,9 +60,12 @@ def long_frame(noise: list[dict], evals: list[dict]) -> pd.DataFrame:
                   "reference": ref.get(name) == str(lvl)} for name, levels in r["system"].items() for lvl, acc in levels.items()]
         rows += [{**base, "family": "model_side", "noise": name, "acc": acc}
                  for name, acc in r["model_side"].items() if acc is not None]
-    for e in evals:
+    for e, w in attach(evals, worst, "table5"):
         rows.append({**_model(e["run"]), "seed": e["run"]["seed"], **empty, "family": "adversarial", "reference": False,
                      "noise": e["attack"]["name"], "eps": e["attack"].get("eps"), "acc": e["adv_acc"]})
+        if w is not None:
+            rows.append({**_model(w["run"]), "seed": w["run"]["seed"], **empty, "family": "worst", "reference": False,
+                         "noise": "worst-case", "eps": w["eps"], "acc": w["worst_acc"], "masking": flags(w)})
     return pd.DataFrame(rows, columns=LONG_COLUMNS)
 
 
@@ -65,7 +75,7 @@ def _level(row) -> str:
         return str(int(row.severity))
     if row.family == "system":
         return row.variant
-    return str(row.eps) if row.family == "adversarial" else ""
+    return str(row.eps) if row.family in ("adversarial", "worst") else ""
 
 
 def labelled(long: pd.DataFrame) -> pd.DataFrame:
@@ -74,8 +84,8 @@ def labelled(long: pd.DataFrame) -> pd.DataFrame:
                        level=[_level(r) for r in long.itertuples()])
 
 
-def build(noise: list[dict], evals: list[dict], out_csv) -> tuple[pd.DataFrame, list]:
-    raw = long_frame(noise, evals)
+def build(noise: list[dict], evals: list[dict], out_csv, worst=()) -> tuple[pd.DataFrame, list]:
+    raw = long_frame(noise, evals, worst)
     long = labelled(raw)
     keyed = long.groupby(["model", "bits", "family", "noise", "level", "reference"], sort=False).acc.mean().reset_index()
     rows = []
@@ -84,6 +94,8 @@ def build(noise: list[dict], evals: list[dict], out_csv) -> tuple[pd.DataFrame, 
         adv = sub[sub.family == "adversarial"]
         for _, a in adv.iterrows():
             row[f"{a.noise.upper()} (eps {float(a.level):.3g})"] = a.acc
+        for _, a in sub[sub.family == "worst"].iterrows():
+            row[f"Worst case (eps {float(a.level):.3g})"] = a.acc
         cor = sub[sub.family == "corruption"]
         row["mCA"] = cor.acc.mean() if len(cor) else None
         for name, c in cor.groupby("noise", sort=False):
@@ -95,15 +107,21 @@ def build(noise: list[dict], evals: list[dict], out_csv) -> tuple[pd.DataFrame, 
             row[s.noise] = s.acc
         rows.append(row)
     table = pd.DataFrame(rows)
-    files = write_table_files(table, raw, out_csv, "Table 5: accuracy (%) of each model under attack, natural corruptions (mCA: mean over "
-                                    "corruptions and severities; per corruption: mean over severities) and system noises; "
-                                    f"mean over {long.seed.nunique()} seed(s)", INT_COLS)
+    title = ("Table 5: accuracy (%) of each model under attack, natural corruptions (mCA: mean over "
+             "corruptions and severities; per corruption: mean over severities) and system noises; "
+             f"mean over {long.seed.nunique()} seed(s)")
+    w = long[long.family == "worst"]
+    if len(w):
+        title += (f"; worst case: per-example worst case over the attack ensemble on the first {int(worst[0]['n'])} "
+                  "test images (results/masking.csv audits it)")
+    files = write_table_files(table, raw, out_csv, title, INT_COLS)
     return table, files
 
 
 @register_table("table5")
 def from_files(paths, out_csv, cfg):
+    paths, worst = split(paths)
     blobs = [_io.read_json(p) for p in paths]
     noise = [b for b in blobs if "corruption" in b]
     evals = [b for b in blobs if "adv_acc" in b]
-    return build(noise, evals, out_csv)
+    return build(noise, evals, out_csv, worst=list(load_worst(worst).values()))
