@@ -5,6 +5,7 @@ Every problem becomes one ConfigError line naming the key and what is allowed.
 from __future__ import annotations
 
 import copy
+import math
 from pathlib import Path
 
 import jsonschema
@@ -150,9 +151,25 @@ def _describe(error: jsonschema.ValidationError) -> str:
     return f"config key '{key}': {error.message}"
 
 
+def _non_finite(node, path=()):
+    """The first NaN or infinite number anywhere in the config: (key path, value), or None."""
+    if isinstance(node, float) and not math.isfinite(node):
+        return path, node
+    items = node.items() if isinstance(node, dict) else enumerate(node) if isinstance(node, list) else ()
+    for k, v in items:
+        hit = _non_finite(v, path + (k,))
+        if hit:
+            return hit
+    return None
+
+
 def validate_config(cfg: dict) -> dict:
     """Return a copy of `cfg` with defaults filled in, or raise ConfigError (one line)."""
     schema = load_schema()
+    bad = _non_finite(cfg)
+    if bad:  # JSON Schema's number admits NaN and infinity; no key of ours does
+        yaml_text = ".nan" if math.isnan(bad[1]) else (".inf" if bad[1] > 0 else "-.inf")
+        raise ConfigError(f"config key '{_key(bad[0])}': {yaml_text} is not a finite number; give a number")
     cfg = _coerce(schema, copy.deepcopy(cfg), schema)
     validator = jsonschema.Draft7Validator(schema)
     errors = sorted(validator.iter_errors(cfg), key=lambda e: (len(list(e.absolute_path)), str(list(e.absolute_path))))

@@ -46,10 +46,15 @@ def test_table1_shape_and_ranges(two_runs):
     assert only(a, "logs/train/train-*/dq_beta0.001_a2_s0.log").read_text().count("epoch 2/2 loss") == 1
 
 
-def test_same_seed_gives_byte_identical_tables(two_runs):
+def test_same_seed_gives_byte_identical_tables_checkpoints_and_data(two_runs):
     a, b = two_runs
     for name in ("table1.csv", "table1_std.csv", "table1_long.csv", "table1.md"):
         assert (a / "results" / name).read_bytes() == (b / "results" / name).read_bytes(), name
+    # two copies in two folders: tensor files do not carry their (temporary) file name
+    files = sorted(p.relative_to(a) for d in ("results/checkpoints", "data/prepared") for p in (a / d).rglob("*.pt"))
+    assert len(files) > 5
+    for rel in files:
+        assert (a / rel).read_bytes() == (b / rel).read_bytes(), rel
 
 
 def test_checkpoints_load_with_weights_only(two_runs):

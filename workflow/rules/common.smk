@@ -49,6 +49,17 @@ envvars:
 DATASET = config["data"]["dataset"]
 DATA_KEY = key(DATASET, config, ["data"])
 DATA_DIR = f"data/prepared/{DATA_KEY}"
+# missing raw data is found here, before any job is planned or submitted (locally and on SLURM),
+# unless the prepared split exists already
+if not all(
+    os.path.exists(f"{DATA_DIR}/{n}") for n in ("train.pt", "test.pt", "meta.json")
+):
+    from qrobust.datasets import missing_raw
+
+    _missing = missing_raw(DATASET, config["data"]["raw_root"])
+    if _missing:
+        sys.stderr.write(f"qrobust: data error: {_missing}\n")
+        sys.exit(1)
 TRAIN_KEY = key("train", config, ["model", "train", "quant"], [DATA_KEY])
 ADV_KEY = key("adv", config, ["model", "train", "quant", "adv_train"], [DATA_KEY])
 SUB_KEY = key("substitute", config, ["dq.substitute", "train"], [DATA_KEY])

@@ -11,12 +11,34 @@ import torch
 from qrobust import _io
 from qrobust.datasets._base import DATASETS, RAW_FILES, MissingDataError, Split
 
-__all__ = ["DATASETS", "RAW_FILES", "MissingDataError", "Split", "prepare", "load_prepared"]
+__all__ = ["DATASETS", "RAW_FILES", "MissingDataError", "Split", "missing_raw", "prepare", "load_prepared"]
 
 
 def raw_files(name: str, raw_root) -> list[Path]:
     """The raw files a dataset is read from (recorded in provenance)."""
     return RAW_FILES.get(name)(Path(raw_root) if raw_root else None)
+
+
+def missing_raw(name: str, raw_root) -> str | None:
+    """One line naming the raw files of `name` that are not on disk and how to get them; None when
+    all are there. The workflow asks before it plans any job (no prepared split yet)."""
+    from qrobust.datasets._base import download_hint
+
+    root = Path(raw_root) if raw_root else None
+    files = raw_files(name, raw_root)
+    if name == "imagefolder":
+        need = [root / "train", root / "test"] if root else []
+        missing = [p for p in need if not p.is_dir()]
+        how = f"put images under {root}/train/<class>/ and {root}/test/<class>/"
+    else:
+        missing = [p for p in files if not p.exists()]
+        cls = {"cifar10": "CIFAR10", "svhn": "SVHN", "mnist": "MNIST"}.get(name)
+        how = download_hint(cls, root) if cls else f"put them under {root}"
+    if not missing:
+        return None
+    more = f" (and {len(missing) - 1} more)" if len(missing) > 1 else ""
+    return (f"dataset {name}: missing {missing[0]}{more}; {how}; or point config key data.raw_root at them "
+            "(with the slurm profile: on the cluster's shared filesystem)")
 
 
 def prepare(name: str, raw_root: str | Path, out_dir: str | Path, seed: int = 0, **kw) -> dict:

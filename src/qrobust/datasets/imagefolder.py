@@ -14,8 +14,19 @@ def _load(folder: Path, size: int, classes: list[str] | None):
     ds = torchvision.datasets.ImageFolder(str(folder))
     if classes is not None and ds.classes != classes:
         raise ValueError(f"{folder}: classes {ds.classes} differ from the train split's {classes}")
-    imgs = [np.asarray(ds.loader(p).convert("RGB").resize((size, size))) for p, _ in ds.samples]
+    imgs = [_image(p, size) for p, _ in ds.samples]
     return from_hwc(np.stack(imgs), [t for _, t in ds.samples]), ds.classes
+
+
+def _image(path: str, size: int) -> np.ndarray:
+    from PIL import Image, UnidentifiedImageError
+
+    try:
+        with Image.open(path) as im:
+            return np.asarray(im.convert("RGB").resize((size, size)))
+    except (UnidentifiedImageError, OSError, ValueError) as e:
+        raise ValueError(f"{path}: not a readable image ({type(e).__name__}); remove it or replace it "
+                         f"with a PNG/JPEG file") from None
 
 
 @RAW_FILES.register("imagefolder")

@@ -32,7 +32,7 @@ def run(a, extra_loss_factory=None) -> dict:
     from qrobust.jobs._common import job_config, model_spec, parse_bits
     from qrobust.models import create_model
     from qrobust.quant import QuantConfig, quantize_
-    from qrobust.training.loop import TrainConfig, train
+    from qrobust.training.loop import TrainConfig, check_learned, train
 
     cfg, device = job_config(a)
     gen = seed_everything(a.seed)
@@ -46,6 +46,7 @@ def run(a, extra_loss_factory=None) -> dict:
                        clean_weight=1.0 - adv.weight if adv else 1.0)
     t0 = time.time()
     history = train(model, split.x, split.y, tcfg, gen, device, extra_loss=extra)
+    check_learned(history, int(meta["num_classes"]), tcfg)
     run_ = {"method": a.method, "beta": a.beta, "act_bits": qcfg.act_bits, "weight_bits": qcfg.weight_bits, "seed": a.seed,
             "act": spec_model["act"], "adv": adv.attack if adv else None}
     spec = {"model": spec_model, "quant": {"act_bits": qcfg.act_bits, "weight_bits": qcfg.weight_bits}}

@@ -47,7 +47,8 @@ def quantize_model(float_model: nn.Module | None, model_spec: dict, mode: str, q
     else:
         model = quantize_(float_model, qcfg)
         calibrate_(model, calib, device=device)
-        tcfg = TrainConfig(**{**train_cfg, "epochs": qat["epochs"], "lr": qat["lr"], **train_overrides})
+        tcfg = TrainConfig(**{**train_cfg, "epochs": qat["epochs"], "lr": qat["lr"], "lr_key": "quantize.qat.lr",
+                              **train_overrides})
     history = train(model, x, y, tcfg, gen, device, extra_loss=extra_loss)
     return model.eval(), {"folded": False, "calib_images": 0 if float_model is None else len(calib), "history": history}
 

@@ -26,6 +26,32 @@ class TrainConfig:
     augment: bool = False             # random crop (pad 4) + horizontal flip, for CIFAR/SVHN-size images
     beta: float = 0.0                 # DQ Lipschitz regularization strength; 0 = vanilla
     clean_weight: float = 1.0         # weight of the clean loss (adversarial training mixes in its own term)
+    allow_chance: bool = False        # check_learned: accept a model that ends at chance accuracy
+    lr_key: str = "train.lr"          # the config key of lr, for the divergence message
+
+
+class TrainingDiverged(ValueError):
+    """A non-finite loss or weight: no checkpoint is written."""
+
+
+def _check_finite(model: nn.Module, loss: torch.Tensor, cfg: TrainConfig, epoch: int, step: int) -> None:
+    bad = None if torch.isfinite(loss).all() else f"loss {loss.item()}"
+    if bad is None:
+        bad = next((f"weight {n} not finite" for n, p in model.named_parameters() if not torch.isfinite(p).all()), None)
+    if bad is not None:
+        raise TrainingDiverged(f"training diverged at epoch {epoch + 1}, step {step + 1} ({bad}); "
+                               f"lower {cfg.lr_key} (now {cfg.lr:g})")
+
+
+def check_learned(history: list[dict], n_classes: int, cfg: TrainConfig, what: str = "the model",
+                  margin: float = 2.0) -> None:
+    """A model whose last-epoch training accuracy is within `margin` points of chance learned
+    nothing: a clear error unless cfg.allow_chance (config key train.allow_chance)."""
+    acc = history[-1]["train_acc"] if history else None
+    chance = 100.0 / n_classes
+    if acc is not None and acc <= chance + margin and not cfg.allow_chance:
+        raise ValueError(f"{what} ended training at chance ({acc:.1f}% training accuracy, {n_classes} classes): "
+                         f"it learned nothing; check {cfg.lr_key} and train.epochs, or set train.allow_chance: true")
 
 
 def _augment(x: torch.Tensor, g: torch.Generator) -> torch.Tensor:
@@ -76,6 +102,8 @@ def train(model: nn.Module, x: torch.Tensor, y: torch.Tensor, cfg: TrainConfig, 
             total = cfg.clean_weight * loss + reg
             if extra_loss is not None:
                 total = total + extra_loss(model, xb, yb)
+            if not torch.isfinite(total):
+                _check_finite(model, total, cfg, epoch, step)
             opt.zero_grad(set_to_none=True)
             total.backward()
             opt.step()
@@ -83,6 +111,7 @@ def train(model: nn.Module, x: torch.Tensor, y: torch.Tensor, cfg: TrainConfig, 
             tot_reg += reg.item() * len(idx)
             correct += (logits.argmax(1) == yb).sum().item()
             bar.set_postfix(loss=f"{loss.item():.3f}", reg=f"{reg.item():.3f}", refresh=False)
+        _check_finite(model, torch.tensor(tot_loss), cfg, epoch, steps - 1)  # the weights after the last step
         rec = {"epoch": epoch + 1, "loss": tot_loss / n, "reg": tot_reg / n, "train_acc": 100.0 * correct / n}
         history.append(rec)
         print(f"epoch {epoch + 1}/{cfg.epochs} loss {rec['loss']:.4f} reg {rec['reg']:.4f} "

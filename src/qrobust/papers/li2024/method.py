@@ -41,7 +41,7 @@ def apply_table7_scheme(init_model: nn.Module | None, model_spec: dict, scheme: 
     if scheme["robust"] == "finetune":
         n = max(1, int(len(y) * t7["finetune_fraction"]))
         idx = torch.randperm(len(y), generator=gen)[:n]
-        tcfg = TrainConfig(**{**train_cfg, "epochs": t7["qat"]["epochs"], "lr": t7["qat"]["lr"]},
+        tcfg = TrainConfig(**{**train_cfg, "epochs": t7["qat"]["epochs"], "lr": t7["qat"]["lr"], "lr_key": "li2024.qat.lr"},
                            clean_weight=1.0 - adv.weight)
         history = history + train(model, x[idx], y[idx], tcfg, gen, device, extra_loss=adversarial_loss(adv, gen))
     return model.eval(), {"folded": info["folded"], "history": history, "calib_images": len(calib)}
