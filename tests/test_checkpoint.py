@@ -41,7 +41,7 @@ def test_corrupted_checkpoint_is_named_in_one_line(ckpt, damage):
         torch.save({"weights": torch.zeros(3)}, path)
     with pytest.raises(CheckpointError) as e:
         load_checkpoint(path)
-    assert str(path) in str(e.value) and "\n" not in str(e.value) and "rerun" in str(e.value)
+    assert str(path) in str(e.value) and "\n" not in str(e.value) and f"`snakemake {path} --force --cores 1` remakes it" in str(e.value)
 
 
 def test_cli_reports_a_corrupted_checkpoint_and_writes_nothing(ckpt, tmp_path):

@@ -69,3 +69,61 @@ def test_snakefiles_are_formatted():
     r = subprocess.run([str(exe if exe.exists() else "snakefmt"), "--check", "Snakefile", "workflow/rules"],
                        cwd=ROOT, capture_output=True, text=True)
     assert r.returncode == 0, r.stderr
+
+
+def _lock(name="requirements.lock") -> dict:
+    """{normalized name: (version, [hashes])} of a `uv pip compile --generate-hashes` file."""
+    out, cur = {}, None
+    for line in (ROOT / name).read_text().splitlines():
+        m = re.match(r"^([A-Za-z0-9_.\-]+)==(\S+)", line)
+        if m:
+            cur = re.sub(r"[-_.]+", "-", m.group(1)).lower()
+            out[cur] = (m.group(2), [])
+        elif "--hash=sha256:" in line and cur:
+            out[cur][1].append(line.split("--hash=sha256:")[1].split()[0])
+    return out
+
+
+def test_the_lock_pins_every_dependency_within_its_range_with_hashes():
+    from packaging.requirements import Requirement
+
+    lock = _lock()
+    project = tomllib.loads((ROOT / "pyproject.toml").read_text())["project"]
+    for dep in project["dependencies"] + project["optional-dependencies"]["test"]:
+        req = Requirement(dep)
+        name = re.sub(r"[-_.]+", "-", req.name).lower()
+        assert name in lock, f"{dep} is not in requirements.lock: rerun the uv command in its header"
+        assert req.specifier.contains(lock[name][0], prereleases=True), f"{dep}: locked {lock[name][0]}"
+    assert all(len(h) >= 1 and all(len(x) == 64 for x in h) for _, h in lock.values())
+    for line in (ROOT / "lock-constraints.txt").read_text().splitlines():
+        if line and not line.startswith("#"):
+            name, version = line.split("==")
+            assert lock[name][0] == version, line
+    assert not lock["torch"][0].startswith("2.13.")  # a local 2.13.0+cpu wheel would shadow it
+    (ta,) = _lock("requirements-torchattacks.lock").items()
+    assert ta[0] == "torchattacks" and ta[1][0] == "3.5.1" and ta[1][1]
+
+
+def test_environment_yml_admits_the_locked_versions():
+    from packaging.requirements import Requirement
+
+    lock = _lock()
+    env = yaml.safe_load((ROOT / "environment.yml").read_text())
+    deps = [d for d in env["dependencies"] if isinstance(d, str)]
+    deps += [d.split("#")[0].strip() for item in env["dependencies"] if isinstance(item, dict)
+             for d in item.get("pip", []) if not d.startswith("-")]
+    for d in deps:
+        req = Requirement(d.replace(" ", ""))
+        name = CONDA_NAMES.get(req.name.lower(), req.name.lower())
+        if name in ("python", "pip"):
+            continue
+        name = re.sub(r"[-_.]+", "-", name)
+        assert req.specifier.contains(lock[name][0], prereleases=True), f"environment.yml {d}: locked {lock[name][0]}"
+
+
+def test_ci_and_readme_install_from_the_lock():
+    ci = (ROOT / ".ci" / "run").read_text()
+    readme = (ROOT / "README.md").read_text()
+    for text in (ci, readme):
+        assert "--require-hashes -r requirements.lock" in text and "--no-deps -e ." in text
+        assert "--require-hashes -r requirements-torchattacks.lock" in text

@@ -5,7 +5,7 @@ import sys
 
 import pytest
 
-from _helpers import only
+from _helpers import TARGETS, only, snakemake
 from qrobust._io import sha256_file
 
 pytestmark = pytest.mark.slow
@@ -58,33 +58,99 @@ def test_records_hold_what_made_each_output(finished):
     assert rec["command"].startswith("qrobust train") and rec["start"] <= rec["end"]
 
 
+def verify(wd, *args):
+    """qrobust verify over the tiny table1 DAG the fixture ran."""
+    return qrobust(wd, "verify", "--target", *TARGETS, "--configfile", "config/tiny.yaml", *args)
+
+
 def test_verify_passes_then_names_a_one_byte_edit_to_a_checkpoint(finished):
-    assert qrobust(finished, "verify").returncode == 0
+    r = verify(finished)
+    assert r.returncode == 0, r.stderr[-3000:]
+    assert "every output present, recorded, matching its sha256 and current" in r.stdout
     ckpt = only(finished, "results/checkpoints/train-*/dq_beta0.001_a2_s0.pt")
     data = bytearray(ckpt.read_bytes())
     data[len(data) // 2] ^= 0x01
     ckpt.write_bytes(bytes(data))
-    r = qrobust(finished, "verify")
-    assert r.returncode == 1 and f"{ckpt.relative_to(finished).as_posix()}: modified" in r.stderr
+    r = verify(finished)
+    assert r.returncode == 1 and f"tampered: {ckpt.relative_to(finished).as_posix()}: modified" in r.stderr
 
 
 def test_verify_names_an_edited_metrics_file(finished):
     path = only(finished, "results/metrics/eval/*/*/vanilla_beta0_afp_s0.json")
     path.write_text(path.read_text().replace('"n": ', '"n":  '))  # one extra byte
-    r = qrobust(finished, "verify")
+    r = verify(finished)
     assert r.returncode == 1 and "vanilla_beta0_afp_s0.json: modified" in r.stderr
 
 
-def test_verify_names_a_stale_table(finished):
-    # an evaluation rerun (new output, new record) that the table was not rebuilt from
-    metrics = only(finished, "results/metrics/eval/*/*/vanilla_beta0_afp_s0.json")
-    metrics.write_text(metrics.read_text().replace('"n": ', '"n":  '))
-    rec_path = only(finished, "results/provenance/evaluate/*/*/vanilla_beta0_afp_s0.json")
+def test_a_deleted_record_or_a_killed_table_step_is_missing(finished):
+    (finished / "results/provenance/table1.json").unlink()
+    r = verify(finished)
+    assert r.returncode == 3, r.stderr[-2000:]
+    assert "missing: results/table1.csv: no provenance record covers it" in r.stderr
+    assert "missing: results/provenance/table1.json: missing; `snakemake results/provenance/table1.json`" in r.stderr
+    # a SIGKILL in the table step: the CSV written, its sibling files and record not
+    for name in ("table1.md", "table1.tex", "table1_long.csv"):
+        (finished / "results" / name).unlink()
+    r = verify(finished)
+    assert r.returncode == 3 and "missing: results/table1.md: missing" in r.stderr
+    # the hint is a command that really remakes them
+    hint = snakemake(finished, "results/provenance/table1.json", "--cores", "1", "--configfile", "config/tiny.yaml")
+    assert hint.returncode == 0 and (finished / "results/table1.md").exists()
+    assert verify(finished).returncode == 0
+
+
+def test_a_forged_number_with_a_matching_record_is_caught_by_recomputing(finished):
+    metrics = only(finished, "results/metrics/eval/*/*/vanilla_beta0_a2_s0.json")
+    rel_m = metrics.relative_to(finished).as_posix()
+    blob = json.loads(metrics.read_text())
+    blob["adv_acc"] = 99.0
+    metrics.write_text(json.dumps(blob, indent=2, sort_keys=True) + "\n")
+    rec_path = only(finished, "results/provenance/evaluate/*/*/vanilla_beta0_a2_s0.json")
     rec = json.loads(rec_path.read_text())
-    rec["outputs"][metrics.relative_to(finished).as_posix()] = sha256_file(metrics)
+    rec["outputs"][rel_m] = sha256_file(metrics)
     rec_path.write_text(json.dumps(rec))
-    r = qrobust(finished, "verify")
-    assert r.returncode == 1 and "results/table1.csv: stale" in r.stderr
+    r = verify(finished)
+    assert r.returncode == 4 and "stale: results/table1.csv: stale, made from an older " + rel_m in r.stderr
+    assert snakemake(finished, *TARGETS, "--cores", "1", "--configfile", "config/tiny.yaml").returncode == 0
+    assert "99.00" in (finished / "results/table1.csv").read_text()
+    assert verify(finished).returncode == 0  # the hashes are consistent now: only rerunning tells
+    r = verify(finished, "--recompute", rel_m)
+    assert r.returncode == 1
+    assert f"tampered: {rel_m}: rerunning evaluate from its recorded inputs gives other output (adv_acc: 99.0 on disk" in r.stderr
+    r = verify(finished, "--recompute", "evaluate")
+    assert r.returncode == 1 and r.stderr.count("rerunning evaluate") == 1  # the other evaluations are identical
+    assert r.stdout.count("evaluate recomputed") == 3
+
+
+def test_recomputing_a_sample_of_an_intact_run_gives_identical_bytes(finished):
+    r = verify(finished, "--recompute", "4", "--seed", "1")
+    assert r.returncode == 0, r.stderr[-3000:]
+    lines = [ln for ln in r.stdout.splitlines() if "recompute:" in ln]
+    assert len(lines) == 4 and all("identical" in ln for ln in lines)
+    assert not list(finished.glob("**/.*.tmp"))
+
+
+def test_config_and_code_changes_are_stale_with_what_changed(finished):
+    fgsm = finished / "src/qrobust/attacks/fgsm.py"
+    fgsm.write_text(fgsm.read_text() + "\n# an edit\n")
+    r = verify(finished)
+    assert r.returncode == 4, r.stderr[-3000:]
+    assert "stale: results/provenance/evaluate/" in r.stderr and "made by older code (qrobust/attacks/fgsm.py)" in r.stderr
+    assert "stale: results/table1.csv:" in r.stderr
+    chain_ = qrobust(finished, "provenance", "results/table1.csv")
+    assert "[STALE]" in chain_.stdout and "[STALE: code changed since: qrobust/attacks/fgsm.py]" in chain_.stdout
+    fgsm.write_text(fgsm.read_text().replace("\n# an edit\n", ""))
+    cfg = finished / "config/tiny.yaml"
+    cfg.write_text(cfg.read_text().replace("eps: 0.1", "eps: 0.15", 1))
+    r = verify(finished)
+    assert r.returncode == 3 and "missing: results/metrics/eval/" in r.stderr  # the new eps's evaluations
+
+
+def test_verify_help_documents_the_exit_codes():
+    r = subprocess.run([sys.executable, "-m", "qrobust.cli", "verify", "--help"], capture_output=True, text=True)
+    assert r.returncode == 0
+    for needle in ("0 all match", "1 tampered", "3 missing", "4 stale", "--recompute FILE|RULE|N"):
+        assert needle in " ".join(r.stdout.split()), needle
 
 
 @pytest.mark.parametrize("args,needle", [
@@ -104,6 +170,7 @@ def test_unknown_file_and_corrupted_record_give_one_line_and_change_nothing(fini
     rec = finished / "results/provenance/figures/fig1.json"
     rec.write_text("{not json")
     before = rec.read_bytes()
-    r = qrobust(finished, "verify")
+    r = verify(finished)
     assert r.returncode == 2 and r.stderr.count("\n") == 1 and "fig1.json: corrupted provenance record" in r.stderr
+    assert "`snakemake results/provenance/figures/fig1.json --force --cores 1` remakes it" in r.stderr
     assert rec.read_bytes() == before

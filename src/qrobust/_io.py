@@ -59,6 +59,11 @@ def write_json(path: str | os.PathLike, obj: Any) -> None:
     write_text(path, json.dumps(obj, indent=2, sort_keys=True) + "\n")
 
 
+def rerun(path) -> str:
+    """The command that remakes `path` through its Snakemake job (from the workflow folder)."""
+    return f"`snakemake {path} --force --cores 1` remakes it"
+
+
 def read_json(path: str | os.PathLike) -> Any:
     path = Path(path)
     try:
@@ -66,7 +71,7 @@ def read_json(path: str | os.PathLike) -> Any:
     except FileNotFoundError:
         raise FileNotFoundError(f"{path}: file not found") from None
     except json.JSONDecodeError as e:
-        raise ValueError(f"{path}: not valid JSON ({e.msg} at line {e.lineno}); delete it and rerun the job that makes it") from None
+        raise ValueError(f"{path}: not valid JSON ({e.msg} at line {e.lineno}); {rerun(path)}") from None
 
 
 def torch_save(path: str | os.PathLike, obj: Any) -> None:

@@ -31,9 +31,9 @@ def load_checkpoint(path, device="cpu") -> tuple[nn.Module, dict]:
     try:
         blob = torch.load(path, map_location="cpu", weights_only=True)
     except Exception as e:  # truncated zip, wrong pickle, random bytes: all the same to a user
-        raise CheckpointError(f"{path}: corrupted or not a torch checkpoint ({type(e).__name__}); delete it and rerun its train job") from None
+        raise CheckpointError(f"{path}: corrupted or not a torch checkpoint ({type(e).__name__}); {_io.rerun(path)}") from None
     if not isinstance(blob, dict) or blob.get("format") != FORMAT:
-        raise CheckpointError(f"{path}: not a {FORMAT} file; delete it and rerun its train job")
+        raise CheckpointError(f"{path}: not a {FORMAT} file; {_io.rerun(path)}")
     spec = blob["spec"]
     model = create_model(**spec["model"])
     if spec.get("folded"):  # PTQ checkpoints hold BN-folded weights: same structure, then their values
@@ -43,9 +43,9 @@ def load_checkpoint(path, device="cpu") -> tuple[nn.Module, dict]:
     try:
         quantize_(model, QuantConfig(**spec["quant"]))
     except (TypeError, ValueError) as e:
-        raise CheckpointError(f"{path}: its quantization spec is not understood ({e}); delete it and rerun its job") from None
+        raise CheckpointError(f"{path}: its quantization spec is not understood ({e}); {_io.rerun(path)}") from None
     try:
         model.load_state_dict(blob["state_dict"])
     except RuntimeError as e:
-        raise CheckpointError(f"{path}: weights do not fit model {spec['model'].get('name')} ({str(e).splitlines()[0]}); delete it and rerun its train job") from None
+        raise CheckpointError(f"{path}: weights do not fit model {spec['model'].get('name')} ({str(e).splitlines()[0]}); {_io.rerun(path)}") from None
     return model.to(device).eval(), blob

@@ -20,6 +20,7 @@ from importlib import metadata
 from pathlib import Path
 
 from qrobust import _io
+from qrobust._refs import PACKAGE, ref_of, relpath, resolve  # noqa: F401  (re-exported)
 
 FORMAT = "qrobust-provenance-v1"
 RECORD_DIR = Path("results/provenance")
@@ -30,16 +31,12 @@ class ProvenanceError(ValueError):
     pass
 
 
-def relpath(path) -> str:
-    p = Path(path)
-    try:
-        return str(p.resolve().relative_to(Path.cwd().resolve()))
-    except ValueError:
-        return str(p.resolve())
-
-
 def hash_files(paths) -> dict[str, str]:
-    return {relpath(p): _io.sha256_file(p) for p in sorted({str(p) for p in paths})}
+    """{record name: sha256} of files given as paths or as package: names."""
+    out = {}
+    for p in sorted({str(p) for p in paths}):
+        out[p if p.startswith(PACKAGE) else ref_of(p)] = _io.sha256_file(resolve(p))
+    return dict(sorted(out.items()))
 
 
 def _git(*args: str) -> str | None:
@@ -117,9 +114,9 @@ def load_records(record_dir=RECORD_DIR) -> dict[str, dict]:
         try:
             rec = json.loads(path.read_text())
         except json.JSONDecodeError as e:
-            raise ProvenanceError(f"{path}: corrupted provenance record ({e.msg}, line {e.lineno}); rerun the job that made it") from None
+            raise ProvenanceError(f"{path}: corrupted provenance record ({e.msg}, line {e.lineno}); {_io.rerun(path)}") from None
         if not isinstance(rec, dict) or rec.get("format") != FORMAT or not isinstance(rec.get("outputs"), dict):
-            raise ProvenanceError(f"{path}: not a {FORMAT} record; delete it and rerun the job that made it")
+            raise ProvenanceError(f"{path}: not a {FORMAT} record; {_io.rerun(path)}")
         rec["_path"] = str(path)
         for out in rec["outputs"]:
             index[out] = rec
@@ -127,14 +124,15 @@ def load_records(record_dir=RECORD_DIR) -> dict[str, dict]:
 
 
 def _now(path: str) -> str | None:
-    return _io.sha256_file(path) if Path(path).is_file() else None
+    p = resolve(path)
+    return _io.sha256_file(p) if p.is_file() else None
 
 
 def chain(path: str, index: dict[str, dict], recorded: str | None = None, hashes: dict | None = None) -> dict:
     """The tree of files and jobs behind `path`; leaves are raw inputs no job made.
     `hashes` caches each file's sha256 for one query: shared upstream files are read once."""
     hashes = {} if hashes is None else hashes
-    path = relpath(path)
+    path = path if path.startswith(PACKAGE) else relpath(path)
     if path not in hashes:
         hashes[path] = _now(path)
     rec = index.get(path)
@@ -163,7 +161,7 @@ def verify(index: dict[str, dict]) -> list[str]:
         for inp, sha in rec["inputs"].items():
             upstream = index.get(inp)
             if upstream is not None and upstream["outputs"][inp] != sha:
-                problems.append(f"{list(rec['outputs'])[0]}: stale, made from an older {inp}; rerun {rec['rule']}")
+                problems.append(f"{list(rec['outputs'])[0]}: stale, made from an older {inp}; {_io.rerun(list(rec['outputs'])[0])}")
             elif upstream is None and _now(inp) != sha:
                 problems.append(f"{list(rec['outputs'])[0]}: raw input {inp} changed or is missing since it was used")
     return problems
@@ -174,6 +172,8 @@ def format_chain(node: dict, depth: int = 0, seen: set | None = None) -> list[st
     seen = set() if seen is None else seen
     pad = "  " * depth
     mark = "ok" if node["intact"] else ("MISSING" if node["sha256_now"] is None else "CHANGED")
+    if node["intact"] and node.get("stale"):
+        mark = "STALE"  # intact, but made by older code or from an input that changed since
     lines = [f"{pad}{node['file']}  sha256:{(node['sha256_recorded'] or '?')[:16]}  [{mark}]"]
     if "job" in node:
         j = node["job"]
@@ -183,6 +183,10 @@ def format_chain(node: dict, depth: int = 0, seen: set | None = None) -> list[st
         dirty = " (dirty tree)" if j["code"]["git_dirty"] else ""
         lines.append(f"{pad}  <- {j['rule']} seed={j['seed']} config:{j['config_sha256'][:12]} "
                      f"code:{(j['code']['git_commit'] or 'no git')[:12]}{dirty} on {j['host']} at {j['end']}")
+        if j.get("stale"):
+            lines.append(f"{pad}     [STALE: code changed since: {', '.join(j['stale'])}]")
+        if j.get("env"):
+            lines.append(f"{pad}     [environment differs: {', '.join(j['env'])}]")
         for child in node["inputs"]:
             lines += format_chain(child, depth + 2, seen)
     return lines

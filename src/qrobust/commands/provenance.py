@@ -31,6 +31,9 @@ def run(a) -> None:
         if relpath(a.file) not in index:
             raise ProvenanceError(f"{a.file}: no provenance record made it; name a pipeline output under results/ or data/prepared/")
         head, root = {"file": a.file}, chain(a.file, index)
+    from qrobust.commands._freshness import mark
+
+    mark(root, index)  # stale jobs: code changed since they ran, or an input that changed
     code = index.get(root["file"], {}).get("code", {})
     if a.json:
         print(json.dumps({**head, "code_version": {k: code.get(k) for k in ("git_commit", "git_dirty")}, "chain": root}, indent=2))

@@ -64,7 +64,11 @@ def prepare(name: str, raw_root: str | Path, out_dir: str | Path, seed: int = 0,
         "std": xf.std(dim=(0, 2, 3)).tolist(),
         "sha256": files,
     }
-    meta["raw_files"] = [str(p) for p in raw_files(name, raw_root)]
+    from qrobust._refs import ref_of
+
+    # named by what they are (package:<dist>==<version>/<path> for a package's file), not where
+    # this machine keeps them: meta.json is the same bytes on a colleague's clone
+    meta["raw_files"] = [ref_of(p) for p in raw_files(name, raw_root)]
     _io.write_json(out / "meta.json", meta)
     return meta
 
@@ -77,6 +81,6 @@ def load_prepared(data_dir: str | Path, part: str) -> tuple[Split, dict]:
     if not path.exists():
         raise FileNotFoundError(f"{path}: prepared data missing; run `qrobust prepare-data` (or the prepare_data rule)")
     if _io.sha256_file(path) != meta["sha256"][f"{part}.pt"]:
-        raise ValueError(f"{path}: sha256 differs from {data_dir / 'meta.json'}; the file is corrupted, delete {data_dir} and rerun prepare_data")
+        raise ValueError(f"{path}: sha256 differs from {data_dir / 'meta.json'}; the file is corrupted; {_io.rerun(path)}")
     blob = torch.load(path, weights_only=True)
     return Split(blob["x"], blob["y"]), meta
