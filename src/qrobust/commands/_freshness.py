@@ -123,7 +123,9 @@ def check(index: dict[str, dict], summary: list[dict] | None, current: dict | No
 
     found: dict[str, list[str]] = {k: [] for k in (*KINDS, "env")}
     for p in verify(index):  # hashes: outputs changed since written, inputs changed since used
-        found["stale" if ": stale, made from an older" in p else "tampered"].append(p)
+        kind = ("stale" if ": stale, made from an older" in p
+                else "missing" if (": missing (made by" in p or " is missing (no record made it)" in p) else "tampered")
+        found[kind].append(p)
     records = {r["_path"]: r for r in index.values()}
     for rpath, rec in sorted(records.items()):
         code = code_changes(rec)
@@ -141,8 +143,9 @@ def check(index: dict[str, dict], summary: list[dict] | None, current: dict | No
             elif out not in made_by_records:
                 found["missing"].append(f"{out}: no provenance record covers it; rerun its job "
                                         f"(`snakemake {out} --force`, rule {rule})")
-            elif status != "ok":
-                found["stale"].append(f"{out}: {status}{_explain(index.get(out), current)}; "
+            elif status != "ok" or row.get("plan") == "update pending":
+                why = status if status != "ok" else "made from files an upstream job will remake"
+                found["stale"].append(f"{out}: {why}{_explain(index.get(out), current)}; "
                                       f"`snakemake {out}` remakes it (rule {rule})")
     for k in found:
         found[k] = list(dict.fromkeys(found[k]))
