@@ -130,7 +130,8 @@ def check(index: dict[str, dict], summary: list[dict] | None, current: dict | No
     for rpath, rec in sorted(records.items()):
         code = code_changes(rec)
         if code:
-            found["stale"].append(f"{rpath}: made by older code ({', '.join(code)}); rerun {rec['rule']}")
+            found["stale"].append(f"{rpath}: made by older code ({', '.join(code)}); "
+                                  f"{_io.rerun(next(iter(rec['outputs']), rpath))} (rule {rec['rule']})")
         env = env_changes(rec)
         if env:
             found["env"].append(f"{rpath}: made with {', '.join(env)} (running now)")
