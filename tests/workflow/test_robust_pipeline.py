@@ -91,7 +91,7 @@ def test_claims_have_a_verdict_and_evidence(robust_run):
 
 
 def test_the_tiny_dag_makes_the_masking_table(robust_run):
-    """One audited model per checkpoint and defense that Tables 1-4 and 7 evaluate; the claims read it."""
+    """One audited model per checkpoint and defense that Tables 1-5 and 7 evaluate; the claims read it."""
     t = pd.read_csv(robust_run / "results/masking.csv")
     records = [json.loads(f.read_text()) for f in (robust_run / "results/metrics/worst").rglob("*.json")]
     assert len(t) == len(records) > 20

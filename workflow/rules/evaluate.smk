@@ -68,7 +68,7 @@ rule robust_eval:
 
 
 # Robust accuracy as the per-example worst case over the worst_case ensemble, and the
-# gradient-masking audit, of one model (any checkpoint: Tables 1-4 and 7 ask for theirs).
+# gradient-masking audit, of one model (any checkpoint: Tables 1-5 and 7 ask for theirs).
 rule worst_case:
     input:
         src=sources(
