@@ -43,7 +43,7 @@ def atomic_path(path: str | os.PathLike) -> Iterator[Path]:
     except OSError as e:
         if e.errno in _FULL:
             raise RuntimeError(f"{path}: no space left on the device while writing it; free some space "
-                               f"(or move the folder) and rerun the job") from None
+                               f"(or move the folder), then rerun: {rerun(path)}") from None
         raise
     finally:
         if tmp_path.exists():
