@@ -162,10 +162,12 @@ def verify(index: dict[str, dict]) -> list[str]:
             upstream = index.get(inp)
             if upstream is not None and upstream["outputs"][inp] != sha:
                 problems.append(f"{list(rec['outputs'])[0]}: stale, made from an older {inp}; {_io.rerun(list(rec['outputs'])[0])}")
-            elif upstream is None and _now(inp) is None:
-                problems.append(f"{list(rec['outputs'])[0]}: its input {inp} is missing (no record made it)")
-            elif upstream is None and _now(inp) != sha:
-                problems.append(f"{list(rec['outputs'])[0]}: raw input {inp} changed since it was used")
+            elif upstream is None:
+                now = _now(inp)  # read once
+                if now is None:
+                    problems.append(f"{list(rec['outputs'])[0]}: its input {inp} is missing (no record made it)")
+                elif now != sha:
+                    problems.append(f"{list(rec['outputs'])[0]}: raw input {inp} changed since it was used")
     return problems
 
 

@@ -70,16 +70,22 @@ def _check_worst(res):
     assert res["worst_acc"] == pytest.approx(100.0 * all_ok.sum().item() / n)
 
 
-@pytest.mark.parametrize("seed", [0, 1, 2])
-def test_worst_acc_is_the_per_example_worst_case(float_net, seed):
-    g = torch.Generator().manual_seed(seed)
+def _perturbed(float_net, g, quantized: bool):
+    """float_net's weights plus noise from `g`; quantized: in a ToyNet with a 3-bit grid (STE intact)."""
     net = copy.deepcopy(float_net)
-    if seed == 2:  # a quantized twin, STE gradient intact
+    if quantized:
         net = ToyNet(qmax=7, scale=0.7)
         net.load_state_dict(float_net.state_dict())
     with torch.no_grad():
         for p in net.parameters():
             p.add_(0.1 * torch.randn(p.shape, generator=g))
+    return net
+
+
+@pytest.mark.parametrize("seed", [0, 1, 2])
+def test_worst_acc_is_the_per_example_worst_case(float_net, seed):
+    g = torch.Generator().manual_seed(seed)
+    net = _perturbed(float_net, g, quantized=seed == 2)  # seed 2: a quantized twin, STE gradient intact
     x, y = toy_data(37, 10 + seed)
     eps = float(torch.empty(1).uniform_(0.05, 0.15, generator=g))
     ensemble = [{"attack": "fgsm", "paths": ["ste"]}, {"attack": "pgd", "steps": 5, "paths": ["ste", "bpda"]},
@@ -202,12 +208,7 @@ def test_pruning_leaves_the_worst_case_unchanged(float_net, seed):
     """Deterministic members (no random start): attacking only the images still robust gives the
     same per-example worst case as attacking every image, and each pruned member's bits agree with
     its unpruned run wherever it attacked."""
-    g = torch.Generator().manual_seed(seed)
-    net = ToyNet(qmax=7, scale=0.7)
-    net.load_state_dict(float_net.state_dict())
-    with torch.no_grad():
-        for p in net.parameters():
-            p.add_(0.1 * torch.randn(p.shape, generator=g))
+    net = _perturbed(float_net, torch.Generator().manual_seed(seed), quantized=True)
     x, y = toy_data(45, 20 + seed)
     ensemble = [{"attack": "fgsm", "paths": ["ste"]},
                 {"attack": "pgd", "steps": 4, "random_start": False, "paths": ["bpda"]},
