@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import argparse
 import csv
+import json
 import os
 import platform
 import re
@@ -32,12 +33,16 @@ def main() -> None:
     ap.add_argument("--cores", type=int, default=2)
     ap.add_argument("--configfile", default="config/config.yaml")
     ap.add_argument("--section", default="whole default DAG (issue 4: table1 + quantizers + table6)")
+    ap.add_argument("--set", nargs="*", default=[], metavar="KEY=VALUE",
+                    help="snakemake --config overrides (scaling runs: seeds=[0,1,2], data={...})")
     a = ap.parse_args()
     work = ROOT / "bench" / "_work" / "dag"
     shutil.rmtree(work, ignore_errors=True)
     copy_workflow(work)
     env = dict(os.environ, PATH=f"{Path(sys.executable).parent}{os.pathsep}{os.environ['PATH']}")
     cmd = ["snakemake", *a.target, "--cores", str(a.cores), "--configfile", a.configfile]
+    if a.set:
+        cmd += ["--config", *a.set]
     t0 = time.perf_counter()
     r = subprocess.run(cmd, cwd=work, env=env, capture_output=True, text=True)
     wall = time.perf_counter() - t0
@@ -56,6 +61,15 @@ def main() -> None:
         rule = tsv.relative_to(work / "benchmarks").parts[0]
         per_rule[rule] += float(row["s"])
         count[rule] += 1
+    # the job's own peak memory, from its provenance record (the benchmark files measure the shell)
+    peak = defaultdict(float)
+    for rec in (work / "results" / "provenance").rglob("*.json"):
+        try:
+            r_ = json.loads(rec.read_text())
+        except ValueError:
+            continue
+        if isinstance(r_, dict) and r_.get("peak_rss_mb"):
+            peak[r_["rule"]] = max(peak[r_["rule"]], r_["peak_rss_mb"])
     lines = [f"Machine: {platform.machine()}, {os.cpu_count()} cores; config {a.configfile}; "
              f"`snakemake {' '.join(a.target)} --cores {a.cores}` in a scratch copy, from scratch.", "",
              "| measure | value |", "|---|---|",
@@ -64,8 +78,9 @@ def main() -> None:
              f"| no-op dry run after it | {noop:.2f} s ({'nothing to do' if 'Nothing to be done' in dry.stdout + dry.stderr else 'JOBS LEFT'}) |",
              "", "Per rule, summed job seconds from `benchmarks/` (jobs run 2 at a time, so the sum exceeds the wall time; "
              "rules without a benchmark file, the tables and figures, take about 2 s each):", "",
-             "| rule | jobs | summed s |", "|---|---:|---:|"]
-    lines += [f"| {k} | {count[k]} | {v:.1f} |" for k, v in sorted(per_rule.items(), key=lambda kv: -kv[1])]
+             "| rule | jobs | summed s | peak memory of one job (MB) |", "|---|---:|---:|---:|"]
+    lines += [f"| {k} | {count[k]} | {v:.1f} | {peak.get(k, float('nan')):.0f} |"
+              for k, v in sorted(per_rule.items(), key=lambda kv: -kv[1])]
     body = "\n".join(lines)
     print(body)
     write_section(f"## {a.section}", f"## {a.section}\n\n{body}\n")

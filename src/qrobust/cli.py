@@ -56,7 +56,35 @@ def main(argv=None) -> int:
     argv = list(sys.argv[1:] if argv is None else argv)
     if argv and argv[0].replace("-", "_") in jobs.names():
         argv[0] = argv[0].replace("-", "_")  # rule names; `prepare-data` works too
+        from qrobust import _server
+
+        if _server.enabled():  # a job starts in a warm fork with torch imported (qrobust/_server.py)
+            rc = _server.run_client(argv)
+            if rc is not None:
+                return rc
+    return run_here(argv)
+
+
+def _peak_rss_mb() -> float | None:
+    try:
+        import resource
+    except ImportError:  # not on Windows
+        return None
+    kb = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss  # KiB on Linux, bytes on macOS
+    return round(kb / (1024 * 1024 if sys.platform == "darwin" else 1024), 1)
+
+
+def run_here(argv: list[str]) -> int:
+    """Run a subcommand in this process."""
     known = argv[0] if argv and (argv[0] in jobs.names() or argv[0] in commands.names()) else None
+    if known in jobs.names() and os.environ.get("QROBUST_STARTUP_ONLY"):  # bench/startup.py: start-up alone
+        import importlib
+
+        from qrobust._sources import _job_closure
+
+        for m in sorted(_job_closure(known)):  # what the job imports before its first line of work
+            importlib.import_module(m)
+        return 0
     args = build_parser(known).parse_args(argv)
     start = time.time()
     try:
@@ -70,7 +98,7 @@ def main(argv=None) -> int:
             io = json.loads(args.prov_io) if args.prov_io else {"inputs": [], "outputs": []}
             inputs = io["inputs"] + result.pop("raw_inputs", [])
             write_record(args.prov, rule=args.rule or args._job, stage=args._job, inputs=inputs, outputs=io["outputs"],
-                         start=start, end=time.time(), t_begin=t_prov, **result)
+                         start=start, end=time.time(), t_begin=t_prov, peak_rss_mb=_peak_rss_mb(), **result)
     except USER_ERRORS as e:
         if os.environ.get("QROBUST_DEBUG"):
             raise
