@@ -212,7 +212,7 @@ def test_each_job_runs_only_declared_files(tiny_dag, tmp_path):
     cfg["train"] = {**cfg["train"], "epochs": 1}
     cfg["li2024"]["finetune_fraction"] = 0.05
     data, ck = tmp_path / "data", tmp_path / "ck"
-    run_job = ("import sys\nfrom qrobust.cli import main\nrc = main(sys.argv[1:])\n"
+    run_job = ("import sys\nfrom qrobust.cli import run_here\nrc = run_here(sys.argv[1:])\n"  # in this process
                "assert rc == 0, f'qrobust {sys.argv[1]} exited {rc}'")
 
     def job(*argv):
@@ -226,7 +226,8 @@ def test_each_job_runs_only_declared_files(tiny_dag, tmp_path):
     }
     float_ckpt = ck / "float.pt"
     runs[("evaluate", ())] = job("evaluate", *common, "--checkpoint", float_ckpt, "--out", tmp_path / "e.json")
-    runs[("robust_eval", ())] = job("robust_eval", *common, "--checkpoint", float_ckpt, "--substitute", float_ckpt,
+    runs[("craft_blackbox", ())] = job("craft_blackbox", *common, "--substitute", float_ckpt, "--seed", 0, "--out", tmp_path / "b.pt")
+    runs[("robust_eval", ())] = job("robust_eval", *common, "--checkpoint", float_ckpt, "--blackbox", tmp_path / "b.pt",
                                     "--out", tmp_path / "r.json")
     runs[("li2024_eval", ())] = job("li2024_eval", *common, "--checkpoint", float_ckpt, "--out", tmp_path / "l.json")
     act = {**cfg, "eps": [0.0, 0.1], "n_images": 50}

@@ -282,6 +282,7 @@ def test_pact_for_weights_and_per_channel_activations_are_refused():
 
 @pytest.mark.parametrize("name,shape,kw", [("small_cnn", (1, 28, 28), {"width": 8, "hidden": 16}),
                                            ("resnet20", (3, 32, 32), {}),
+                                           ("resnet18", (3, 32, 32), {"width": 8}),
                                            ("wide_resnet", (3, 32, 32), {"depth": 10, "widen_factor": 1})])
 def test_folding_batchnorm_keeps_the_function(name, shape, kw):
     torch.manual_seed(0)
@@ -485,3 +486,17 @@ def test_table7_ptq_is_the_schemes_ptq(trained_small_cnn, mnist_small):
     with torch.no_grad():
         assert torch.equal(a(xt), b(xt))
     assert info_a["folded"] and info_b["folded"] and info_a["calib_images"] == info_b["calib_images"] == 64
+
+
+def test_resnet18_has_torchvisions_layers_with_the_cifar_stem():
+    """Reference: torchvision's ResNet-18 with a 3x3 stride-1 stem and no max-pool (the CIFAR variant)."""
+    import torchvision
+
+    ref = torchvision.models.resnet18(num_classes=10)
+    ref.conv1 = torch.nn.Conv2d(3, 64, 3, 1, 1, bias=False)
+    ref.maxpool = torch.nn.Identity()
+    ours = create_model("resnet18", num_classes=10, in_channels=3)
+    shapes = lambda m: sorted(tuple(p.shape) for p in m.parameters())  # noqa: E731
+    assert shapes(ours) == shapes(ref)
+    assert sum(p.numel() for p in ours.parameters()) == sum(p.numel() for p in ref.parameters()) == 11_173_962
+    assert ours(torch.rand(2, 3, 32, 32)).shape == (2, 10)

@@ -83,6 +83,12 @@ WORST_KEY = key(
 FLOAT_RUN = "vanilla_beta0_afp"
 FLOAT_CKPT = f"results/checkpoints/{TRAIN_KEY}/{FLOAT_RUN}_s{{seed}}.pt"
 SUBSTITUTE = f"results/checkpoints/{SUB_KEY}/substitute_s{{seed}}.pt"
+# DQ's (B) columns: examples crafted once per substitute and seed (rule craft_blackbox)
+BLACKBOX = (
+    f"results/blackbox/{ROBUST_KEY}/substitute_s{{seed}}.pt"
+    if config["dq"]["blackbox"]
+    else []
+)
 # the model of every checkpoint but the black-box substitute
 MODEL = config["model"]["name"]
 SUBSTITUTE_MODEL = config["dq"]["substitute"]["name"]

@@ -30,15 +30,53 @@ rule evaluate:
         " --out {output.metrics} --prov {output.prov} --prov-io {params.io:q} 2> {log}"
 
 
+# The black-box examples depend on the substitute, attack, eps and seed, not on the model they are
+# shown to: crafted once per substitute and seed, read by every robust_eval job of that seed.
+rule craft_blackbox:
+    input:
+        src=sources(
+            "craft_blackbox",
+            model=[SUBSTITUTE_MODEL],
+            attack=robust_attacks([], config["dq"]["blackbox"]),
+        ),
+        substitute=SUBSTITUTE,
+        data=f"{DATA_DIR}/test.pt",
+    output:
+        examples=f"results/blackbox/{ROBUST_KEY}/substitute_s{{seed}}.pt",
+        prov=f"results/provenance/craft_blackbox/{ROBUST_KEY}/substitute_s{{seed}}.json",
+    log:
+        f"logs/craft_blackbox/{ROBUST_KEY}/substitute_s{{seed}}.log",
+    benchmark:
+        f"benchmarks/craft_blackbox/{ROBUST_KEY}/substitute_s{{seed}}.tsv"
+    conda:
+        "../../environment.yml"
+    threads: lambda w: config["threads"]
+    resources:
+        mem_mb=2000,
+        runtime=60,
+    params:
+        cfg=lambda w: cfg_json(
+            "eval",
+            "device",
+            "threads",
+            dq={s: config["dq"][s] for s in ("attacks", "blackbox", "eps", "attack_kwargs")},
+        ),
+        data=data_dir,
+        io=prov_io,
+    shell:
+        "qrobust craft_blackbox --cfg {params.cfg:q} --data {params.data} --substitute {input.substitute} --seed {wildcards.seed}"
+        " --out {output.examples} --prov {output.prov} --prov-io {params.io:q} 2> {log}"
+
+
 rule robust_eval:
     input:
         src=sources(
             "robust_eval",
-            model=[MODEL, SUBSTITUTE_MODEL],
-            attack=robust_attacks(config["dq"]["attacks"], config["dq"]["blackbox"]),
+            model=[MODEL],
+            attack=config["dq"]["attacks"],
         ),
         ckpt="results/checkpoints/{ckey}/{run}_s{seed}.pt",
-        substitute=SUBSTITUTE,
+        blackbox=BLACKBOX,
         data=f"{DATA_DIR}/test.pt",
     output:
         metrics=f"results/metrics/robust/{ROBUST_KEY}/{{ckey}}/{{run}}_s{{seed}}_{{defense}}.json",
@@ -61,10 +99,13 @@ rule robust_eval:
             dq={s: config["dq"][s] for s in ROBUST_SLICES},
         ),
         data=data_dir,
+        blackbox=lambda w, input: (
+            f"--blackbox {input.blackbox}" if input.blackbox else ""
+        ),
         io=prov_io,
     shell:
         "qrobust robust_eval --cfg {params.cfg:q} --data {params.data} --checkpoint {input.ckpt}"
-        " --substitute {input.substitute} --defense {wildcards.defense} --out {output.metrics} --prov {output.prov} --prov-io {params.io:q} 2> {log}"
+        " {params.blackbox} --defense {wildcards.defense} --out {output.metrics} --prov {output.prov} --prov-io {params.io:q} 2> {log}"
 
 
 # Robust accuracy as the per-example worst case over the worst_case ensemble, and the

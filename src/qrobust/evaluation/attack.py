@@ -26,11 +26,11 @@ def evaluate(model: nn.Module, x: torch.Tensor, y: torch.Tensor, attack: dict, d
                                disable=not progress, mininterval=2.0)):
         xb = x[i:i + batch_size].float().div_(255.0).to(device)
         yb = y[i:i + batch_size].to(device)
-        with torch.no_grad():
+        with torch.inference_mode():
             ok = model(xb).argmax(1) == yb
         clean += ok.sum().item()
         xa = create_attack(attack["name"], model, seed=derive_seed(seed, b), **kw)(xb, yb)
-        with torch.no_grad():
+        with torch.inference_mode():
             adv += (ok & (model(xa).argmax(1) == yb)).sum().item()
     n = len(y)
     return {"n": n, "clean_acc": 100.0 * clean / n, "adv_acc": 100.0 * adv / n, "attack": attack}

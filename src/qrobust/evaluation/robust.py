@@ -6,6 +6,11 @@ the records) on batch b is seeded derive_seed(seed, k, b): reruns give the same 
 seeds of different run seeds, cells and batches do not repeat each other (seed * 1000 + 7k + offset
 did once the test split passed 1,000 images). An example counts as robust only if the model
 classifies it correctly both clean and attacked.
+
+The black-box examples depend on the substitute, the attack, eps, the run seed and the batch split
+only, never on the model that classifies them: `craft_blackbox` makes them once (the
+`craft_blackbox` rule, one file per substitute and seed) and every model's `robust_accuracy`
+reads them (`blackbox_examples`), with the same seeds as crafting them in place would use.
 """
 from __future__ import annotations
 
@@ -28,19 +33,61 @@ def step_size(name: str, eps: float, kw: dict) -> dict:
     return kw
 
 
-@torch.no_grad()
+@torch.inference_mode()
 def _correct(model, x, y) -> torch.Tensor:
     return model(x).argmax(1) == y
 
 
+def _cells(attacks, blackbox, eps) -> list[tuple[str, float, bool]]:
+    return [(a, e, False) for a in attacks for e in eps] + [(a, e, True) for a in blackbox for e in eps]
+
+
+def cell_name(attack: str, eps: float) -> str:
+    return f"{attack}@{eps!r}"
+
+
+def craft_blackbox(x: torch.Tensor, y: torch.Tensor, *, substitute: nn.Module, attacks: list[str], blackbox: list[str],
+                   eps: list[float], attack_kwargs: dict, device, seed: int = 0, batch_size: int = 500,
+                   progress: bool = True) -> dict[str, torch.Tensor]:
+    """The transferred examples of every black-box cell: cell_name(attack, eps) -> float N x C x H x W
+    on [0, 1], on the CPU. `attacks` (the white-box ones) only fix the cell numbers, hence the seeds."""
+    substitute.to(device).eval()
+    cells = _cells(attacks, blackbox, eps)
+    out = {cell_name(a, e): [] for a, e, black in cells if black}
+    bar = tqdm(total=len(y) * len(out), desc="black-box", file=sys.stderr, disable=not progress, mininterval=2.0)
+    for b, i in enumerate(range(0, len(y), batch_size)):
+        xb = x[i:i + batch_size].float().div_(255.0).to(device)
+        yb = y[i:i + batch_size].to(device)
+        for k, (name, e, black) in enumerate(cells):
+            if black:
+                kw = step_size(name, e, attack_kwargs.get(name, {}))
+                atk = create_attack("transfer", substitute, eps=e, seed=derive_seed(seed, k, b), substitute=substitute,
+                                    inner=name, **kw)
+                out[cell_name(name, e)].append(atk(xb, yb).cpu())
+                bar.update(len(yb))
+    bar.close()
+    return {c: torch.cat(v) for c, v in out.items()}
+
+
 def robust_accuracy(model: nn.Module, x: torch.Tensor, y: torch.Tensor, *, attacks: list[str], blackbox: list[str],
                     eps: list[float], attack_kwargs: dict, substitute: nn.Module | None, device, seed: int = 0,
-                    batch_size: int = 500, progress: bool = True) -> dict:
-    """x uint8 N x C x H x W. Returns clean accuracy and one record per (attack, eps, white/black box), in %."""
+                    batch_size: int = 500, progress: bool = True,
+                    blackbox_examples: dict[str, torch.Tensor] | None = None) -> dict:
+    """x uint8 N x C x H x W. Returns clean accuracy and one record per (attack, eps, white/black box), in %.
+    Black-box cells read `blackbox_examples` (craft_blackbox's output) or, without them, are crafted
+    here on `substitute`."""
     model.to(device).eval()
-    cells = [(a, e, False) for a in attacks for e in eps] + [(a, e, True) for a in blackbox for e in eps]
-    if blackbox and substitute is None:
-        raise ValueError("black-box attacks need a substitute model (robustness.substitute)")
+    cells = _cells(attacks, blackbox, eps)
+    if blackbox and blackbox_examples is None:
+        if substitute is None:
+            raise ValueError("black-box attacks need a substitute model (robustness.substitute)")
+        blackbox_examples = craft_blackbox(x, y, substitute=substitute, attacks=attacks, blackbox=blackbox, eps=eps,
+                                           attack_kwargs=attack_kwargs, device=device, seed=seed,
+                                           batch_size=batch_size, progress=progress)
+    for a, e, black in cells:
+        if black and (cell_name(a, e) not in blackbox_examples or len(blackbox_examples[cell_name(a, e)]) != len(y)):
+            raise ValueError(f"the black-box examples have no {len(y)} images for {cell_name(a, e)}; "
+                             "remake them (snakemake's craft_blackbox rule) with this config")
     correct = {c: 0 for c in cells}
     clean = 0
     n = len(y)
@@ -51,13 +98,12 @@ def robust_accuracy(model: nn.Module, x: torch.Tensor, y: torch.Tensor, *, attac
         ok = _correct(model, xb, yb)
         clean += ok.sum().item()
         for k, (name, e, black) in enumerate(cells):
-            kw = step_size(name, e, attack_kwargs.get(name, {}))
-            cell_seed = derive_seed(seed, k, b)  # its own stream per cell and batch
             if black:
-                atk = create_attack("transfer", model, eps=e, seed=cell_seed, substitute=substitute, inner=name, **kw)
+                adv = blackbox_examples[cell_name(name, e)][i:i + batch_size].to(device)
             else:
-                atk = create_attack(name, model, eps=e, seed=cell_seed, **kw)
-            correct[(name, e, black)] += (ok & _correct(model, atk(xb, yb), yb)).sum().item()
+                kw = step_size(name, e, attack_kwargs.get(name, {}))
+                adv = create_attack(name, model, eps=e, seed=derive_seed(seed, k, b), **kw)(xb, yb)  # own stream
+            correct[(name, e, black)] += (ok & _correct(model, adv, yb)).sum().item()
             bar.update(len(yb))
     bar.close()
     return {"n": n, "clean_acc": 100.0 * clean / n,

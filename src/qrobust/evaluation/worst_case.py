@@ -75,7 +75,7 @@ def unfooled(s: str) -> torch.Tensor:
     return torch.tensor([c != "0" for c in s], dtype=torch.bool)
 
 
-@torch.no_grad()
+@torch.inference_mode()
 def _predict(model, x) -> torch.Tensor:
     return model(x).argmax(1)
 

@@ -4,6 +4,7 @@ from __future__ import annotations
 import sys
 from pathlib import Path
 
+from qrobust.jobs import craft_blackbox
 from qrobust.jobs._common import add_cfg
 
 
@@ -11,7 +12,7 @@ def add_arguments(p) -> None:
     add_cfg(p, "robustness (attacks, blackbox, eps, attack_kwargs, squeeze), eval, device, threads")
     p.add_argument("--data", required=True)
     p.add_argument("--checkpoint", required=True)
-    p.add_argument("--substitute", help="black-box source model checkpoint")
+    p.add_argument("--blackbox", help="the black-box examples (craft_blackbox's output) for the (B) columns")
     p.add_argument("--defense", default="none", choices=["none", "fs"], help="fs: Feature Squeezing in front of the model")
     p.add_argument("--out", required=True)
 
@@ -19,7 +20,6 @@ def add_arguments(p) -> None:
 def evaluate_robust(a, r: dict) -> dict:
     """The job body, shared with li2024_eval (same measurement, another config section)."""
     from qrobust import _io
-    from qrobust.checkpoint import load_checkpoint
     from qrobust.datasets import load_prepared
     from qrobust.evaluation.robust import robust_accuracy
     from qrobust.jobs._common import job_config, load_run
@@ -30,11 +30,12 @@ def evaluate_robust(a, r: dict) -> dict:
         from qrobust.papers.dq.defenses import wrap
 
         model = wrap(model, a.defense, **r["squeeze"])
-    substitute = load_checkpoint(a.substitute, device)[0] if a.substitute else None
+    examples = craft_blackbox.load(a.blackbox, run_["seed"]) if a.blackbox else None
     split, _ = load_prepared(a.data, "test")
-    res = robust_accuracy(model, split.x, split.y, attacks=r["attacks"], blackbox=r["blackbox"] if substitute else [],
-                          eps=r["eps"], attack_kwargs=r["attack_kwargs"], substitute=substitute, device=device,
-                          seed=run_["seed"], batch_size=cfg.get("eval", {}).get("batch_size", 500))
+    res = robust_accuracy(model, split.x, split.y, attacks=r["attacks"], blackbox=r["blackbox"] if examples else [],
+                          eps=r["eps"], attack_kwargs=r["attack_kwargs"], substitute=None, device=device,
+                          seed=run_["seed"], batch_size=cfg.get("eval", {}).get("batch_size", 500),
+                          blackbox_examples=examples)
     res.update(run=run_, defense=a.defense, checkpoint=str(a.checkpoint))
     _io.write_json(a.out, res)
     print(f"{Path(a.checkpoint).stem} [{a.defense}]: clean {res['clean_acc']:.2f}; "

@@ -1,4 +1,6 @@
-"""ResNet-20 for CIFAR (He et al. 2016, 3 stages of 3 basic blocks, 16/32/64 channels)."""
+"""ResNets for CIFAR-sized images (He et al. 2016): ResNet-20 (3 stages of 3 basic blocks, 16/32/64
+channels) and ResNet-18 (4 stages of 2 basic blocks, 64-512 channels, 3x3 stem without max-pool:
+the CIFAR variant that Li et al. 2024 and most robustness papers train)."""
 from __future__ import annotations
 
 import torch.nn as nn
@@ -27,14 +29,16 @@ class BasicBlock(nn.Module):
 
 
 class CifarResNet(nn.Module):
-    def __init__(self, depth=20, num_classes=10, in_channels=3, act="relu6", width=16):
+    def __init__(self, depth=20, num_classes=10, in_channels=3, act="relu6", width=16, blocks=None):
         super().__init__()
-        if (depth - 2) % 6:
-            raise ValueError(f"CIFAR ResNet depth must be 6n+2, got {depth}")
-        n = (depth - 2) // 6
+        if blocks is None:  # ResNet-(6n+2): three stages of n blocks
+            if (depth - 2) % 6:
+                raise ValueError(f"CIFAR ResNet depth must be 6n+2, got {depth}")
+            blocks = [(depth - 2) // 6] * 3
         self.stem = nn.Sequential(QConv2d(in_channels, width, 3, 1, 1, bias=False), nn.BatchNorm2d(width), QuantAct(act))
         layers, cin = [], width
-        for i, cout in enumerate((width, 2 * width, 4 * width)):
+        for i, n in enumerate(blocks):
+            cout = width * 2 ** i
             for j in range(n):
                 layers.append(BasicBlock(cin, cout, 2 if (i > 0 and j == 0) else 1, act))
                 cin = cout
@@ -48,3 +52,8 @@ class CifarResNet(nn.Module):
 @register_model("resnet20")
 def resnet20(**kw):
     return CifarResNet(depth=20, **kw)
+
+
+@register_model("resnet18")
+def resnet18(width: int = 64, **kw):
+    return CifarResNet(blocks=[2, 2, 2, 2], width=width, **kw)

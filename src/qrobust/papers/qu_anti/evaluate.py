@@ -15,7 +15,7 @@ from qrobust.quant.ptq import ptq
 from qrobust.quant.quantizers import QuantizerSpec
 
 
-@torch.no_grad()
+@torch.inference_mode()
 def _predict(model, x, batch_size, device):
     out = []
     for i in range(0, len(x), batch_size):

@@ -16,7 +16,7 @@ from tqdm import tqdm
 from qrobust.papers.robust_bench.model_noise import apply_model_noise
 
 
-@torch.no_grad()
+@torch.inference_mode()
 def accuracy(model: nn.Module, x: torch.Tensor, y: torch.Tensor, device, batch_size: int = 500) -> float:
     model.eval()
     correct = 0

@@ -1,0 +1,59 @@
+"""Black-box (transferred) examples of DQ's (B) columns, crafted once on the substitute for every model."""
+from __future__ import annotations
+
+import sys
+
+from qrobust.jobs._common import add_cfg
+
+FORMAT = "qrobust-blackbox-1"
+
+
+def add_arguments(p) -> None:
+    add_cfg(p, "dq (attacks, blackbox, eps, attack_kwargs), eval, device, threads")
+    p.add_argument("--data", required=True)
+    p.add_argument("--substitute", required=True, help="the substitute's checkpoint")
+    p.add_argument("--seed", type=int, required=True,
+                   help="the run seed of the models the examples are shown to (it seeds the attacks)")
+    p.add_argument("--out", required=True)
+
+
+def run(a) -> dict:
+    from qrobust import _io
+    from qrobust._runtime import seed_everything
+    from qrobust.datasets import load_prepared
+    from qrobust.evaluation.robust import craft_blackbox
+    from qrobust.jobs._common import job_config, load_run
+
+    cfg, device = job_config(a)
+    r = cfg["dq"]
+    substitute = load_run(a.substitute, device)[0]
+    seed_everything(a.seed)
+    split, _ = load_prepared(a.data, "test")
+    examples = craft_blackbox(split.x, split.y, substitute=substitute, attacks=r["attacks"], blackbox=r["blackbox"],
+                              eps=r["eps"], attack_kwargs=r["attack_kwargs"], device=device, seed=a.seed,
+                              batch_size=cfg.get("eval", {}).get("batch_size", 500))
+    _io.torch_save(a.out, {"format": FORMAT, "seed": a.seed, "n": len(split.y), "examples": examples})
+    print(f"{len(examples)} black-box cells x {len(split.y)} images crafted on {a.substitute}", file=sys.stderr)
+    return {"config": cfg, "seed": a.seed, "device": str(device)}
+
+
+def load(path, seed: int) -> dict:
+    """The examples of `path`, checked to be black-box examples made with `seed`."""
+    from pathlib import Path
+
+    import torch
+
+    from qrobust import _io
+
+    path = Path(path)
+    if not path.exists():
+        raise FileNotFoundError(f"{path}: black-box examples not found; {_io.rerun(path)}")
+    try:
+        blob = torch.load(path, map_location="cpu", weights_only=True)
+    except Exception as e:
+        raise ValueError(f"{path}: corrupted or not a torch file ({type(e).__name__}); {_io.rerun(path)}") from None
+    if not isinstance(blob, dict) or blob.get("format") != FORMAT:
+        raise ValueError(f"{path}: not a {FORMAT} file; {_io.rerun(path)}")
+    if blob["seed"] != seed:
+        raise ValueError(f"{path}: crafted with seed {blob['seed']}, the model's run has seed {seed}; {_io.rerun(path)}")
+    return blob["examples"]
