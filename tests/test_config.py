@@ -3,8 +3,12 @@ import copy
 import subprocess
 import sys
 
+from pathlib import Path
+
 import pytest
 import yaml
+
+ROOT = Path(__file__).resolve().parents[1]
 
 from _helpers import ROOT, copy_workflow, snakemake
 from qrobust.config import ConfigError, load_config, validate_config
@@ -236,3 +240,19 @@ def test_an_entry_registered_at_run_time_is_valid_config():
         MODELS.unregister("zzz_runtime_net")
     with pytest.raises(ConfigError, match="attack.name': 'zzz_runtime' is not allowed"):
         validate_config(_set(BASE, "attack.name", "zzz_runtime"))
+
+
+def test_check_config_validates_an_override_file_on_top_of_the_default(tmp_path):
+    """README's one-key override files: valid on top of config/config.yaml, as snakemake merges them."""
+    def check(*args):
+        return subprocess.run([sys.executable, "-m", "qrobust.cli", "check-config", *args], capture_output=True,
+                              text=True, cwd=ROOT)
+    (tmp_path / "seeds.yaml").write_text("seeds: [0, 1, 2]\n")
+    r = check(str(tmp_path / "seeds.yaml"))
+    assert r.returncode == 0 and "on top of config/config.yaml" in r.stdout and "x 3 seeds" in r.stdout, r.stderr
+    assert check("config/tiny.yaml").returncode == 0
+    alone = check("--alone", str(tmp_path / "seeds.yaml"))
+    assert alone.returncode == 2 and "required property" in alone.stderr
+    (tmp_path / "eps.yaml").write_text("attack: {eps: -1}\n")  # a merged mapping keeps the base's attack.name
+    bad = check(str(tmp_path / "eps.yaml"))
+    assert bad.returncode == 2 and bad.stderr.count("\n") == 1 and "attack.eps" in bad.stderr

@@ -40,7 +40,7 @@ def check_lock(path: Path = Path("dvc.lock")) -> None:
 def default_remote() -> tuple[str, str]:
     name = _dvc("remote", "default").stdout.strip()
     if not name:
-        raise PullError("no default DVC remote; add one: dvc remote add -d NAME URL (see README, Versioning with DVC)")
+        raise PullError("no default DVC remote; add one: dvc remote add -d NAME URL (see docs/provenance.md, Versioning with DVC)")
     urls = {}
     for line in _dvc("remote", "list").stdout.splitlines():
         line = line.strip()

@@ -49,7 +49,24 @@ def _fill_registry_enums(node) -> None:
             _fill_registry_enums(value)
 
 
-def load_config(path: str | Path) -> dict:
+def merge(base: dict, override: dict) -> dict:
+    """What Snakemake does with a --configfile: mappings merged key by key, anything else replaced."""
+    out = dict(base)
+    for k, v in override.items():
+        out[k] = merge(out[k], v) if isinstance(v, dict) and isinstance(out.get(k), dict) else v
+    return out
+
+
+def load_config(path: str | Path, base: str | Path | None = None) -> dict:
+    """A config file, validated; with `base`, the file is an override merged on top of it (as
+    `snakemake --configfile FILE` merges it on top of config/config.yaml)."""
+    cfg = _read(path)
+    if base is not None:
+        cfg = merge(_read(base), cfg)
+    return validate_config(cfg)
+
+
+def _read(path: str | Path) -> dict:
     path = Path(path)
     try:
         cfg = yaml.safe_load(path.read_text())
@@ -61,7 +78,7 @@ def load_config(path: str | Path) -> dict:
         raise ConfigError(f"{path}: not valid YAML{where}; fix the syntax or start from config/config.yaml") from None
     if not isinstance(cfg, dict):
         raise ConfigError(f"{path}: must be a YAML mapping of keys (see config/config.yaml), got {type(cfg).__name__}")
-    return validate_config(cfg)
+    return cfg
 
 
 def _key(path) -> str:

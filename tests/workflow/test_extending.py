@@ -1,4 +1,4 @@
-"""README's "Extending" table, followed literally in a scratch copy: a new paper is its folder, its
+"""docs/extending.md's table, followed literally in a scratch copy: a new paper is its folder, its
 .smk, one include line and its config section; the other papers' results are not touched."""
 import os
 import subprocess

@@ -1,0 +1,34 @@
+"""The prepared benchmark scripts run (tiny sizes on CPU) and report what they promise."""
+from __future__ import annotations
+
+import re
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+ROOT = Path(__file__).resolve().parents[2]
+
+
+@pytest.mark.slow
+def test_gpu_sizing_runs_on_cpu_and_estimates_the_paper_config():
+    r = subprocess.run([sys.executable, "bench/gpu_sizing.py", "--device", "cpu", "--images", "16", "--batch", "8",
+                        "--small", "--models", "resnet18", "--no-dag", "--no-write"],
+                       cwd=ROOT, capture_output=True, text=True, timeout=900)
+    assert r.returncode == 0, r.stderr[-2000:]
+    row = re.search(r"^\| resnet18 \| [\d.]+ \| (\d+) \| (\d+) \| nan \| (\d+) \| (\d+) \|", r.stdout, re.M)
+    assert row and all(int(v) > 0 for v in row.groups()), r.stdout
+    # the estimate prices the paper DAG's real job counts: training dominates, worst_case is there
+    rules = dict(re.findall(r"^\| (\w+) \| (\d+) \| [\d.]+ \|$", r.stdout, re.M))
+    assert int(rules["train"]) >= 24 and "worst_case" in rules, r.stdout
+    total = re.search(r"^\| \*\*total\*\* \| \*\*(\d+)\*\* \| \*\*(\d+)\*\* \|", r.stdout, re.M)
+    assert total and int(total.group(1)) > 100 and int(total.group(2)) > 0, r.stdout
+
+
+def test_startup_bench_measures_both_ways():
+    r = subprocess.run([sys.executable, "bench/startup.py", "--rounds", "1", "--jobs", "table", "--no-write"],
+                       cwd=ROOT, capture_output=True, text=True, timeout=600)
+    assert r.returncode == 0, r.stderr[-2000:]
+    row = re.search(r"^\| table \| ([\d.]+) \| ([\d.]+) \|", r.stdout, re.M)
+    assert row and float(row.group(1)) > 0 and float(row.group(2)) > 0, r.stdout
