@@ -62,3 +62,16 @@ def test_cli_module_is_a_dispatcher():
     import inspect
 
     assert len(inspect.getsource(cli).splitlines()) < 120
+
+
+def test_a_closed_pipe_is_not_a_traceback():
+    """`qrobust provenance ... | head`: the reader goes away; no BrokenPipeError traceback, exit 0."""
+    code = ("import sys\nfrom qrobust import cli, commands\n"
+            "class Chatty:\n    '''prints a lot'''\n    def add_arguments(p): pass\n"
+            "    def run(a):\n        for i in range(200000): print('line', i)\n"
+            "commands.load = lambda n: Chatty\ncommands.names = lambda: ['chatty']\nsys.exit(cli.main(['chatty']))\n")
+    r = subprocess.run(f"{sys.executable} -c \"$CODE\" | head -1; echo rc=${{PIPESTATUS[0]}}", shell=True,
+                       executable="/bin/bash", env={**__import__("os").environ, "CODE": code},
+                       capture_output=True, text=True)
+    assert r.stdout.splitlines() == ["line 0", "rc=0"], r.stdout + r.stderr
+    assert "Traceback" not in r.stderr and "BrokenPipe" not in r.stderr, r.stderr

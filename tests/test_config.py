@@ -3,12 +3,8 @@ import copy
 import subprocess
 import sys
 
-from pathlib import Path
-
 import pytest
 import yaml
-
-ROOT = Path(__file__).resolve().parents[1]
 
 from _helpers import ROOT, copy_workflow, snakemake
 from qrobust.config import ConfigError, load_config, validate_config

@@ -53,6 +53,18 @@ def build_parser(only: str | None = None) -> argparse.ArgumentParser:
 
 
 def main(argv=None) -> int:
+    """The console script; quiet when the reader of stdout goes away (`qrobust provenance ... | head`)."""
+    try:
+        rc = _dispatch(argv)
+        sys.stdout.flush()
+        return rc
+    except BrokenPipeError:
+        # Python's recipe: point stdout at devnull so the interpreter's final flush does not fail again
+        os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
+        return 0
+
+
+def _dispatch(argv=None) -> int:
     argv = list(sys.argv[1:] if argv is None else argv)
     if argv and argv[0].replace("-", "_") in jobs.names():
         argv[0] = argv[0].replace("-", "_")  # rule names; `prepare-data` works too

@@ -185,3 +185,45 @@ def test_table6_long_keeps_bytes_and_bitops(tmp_path):
     assert (t.loc[0, "Method"], t.loc[0, "Size (KB)"], t.loc[0, "GBitOPs"]) == ("Uniform INT8", 2.0, 3.0)
     long = pd.read_csv(tmp_path / "t6_long.csv")
     assert (long.size_bytes[0], long.bitops[0], long.latency_ms[0]) == (2048.0, 3e9, 0.123456789)
+
+
+def test_std_table_is_blank_with_one_seed(tmp_path):
+    one_seed = [m for m in METRICS if m["run"]["seed"] == 0]
+    build(one_seed, tmp_path / "table1.csv", act_bits=[None, 1], methods=METHODS)
+    s = pd.read_csv(tmp_path / "table1_std.csv").set_index(["Method", "Acc."])
+    assert s.isna().all().all(), s  # no spread is measured from one seed: blank, not 0.00
+    assert ",0.00" not in (tmp_path / "table1_std.csv").read_text()
+
+
+def test_latex_is_escaped_with_caption_and_label(tmp_path):
+    from qrobust.tables._base import write_latex
+
+    df = pd.DataFrame({"Noise": ["gaussian_noise", "ceil_mode", "p99.99%", "a&b", "x^2 $5 #1 {c} ~d \\e"],
+                       "Acc_%": [1.0, 2.0, 3.0, 4.0, None]})
+    write_latex(df, tmp_path / "table5.tex", "Table 5: per_channel weights, 99.99% percentile")
+    tex = (tmp_path / "table5.tex").read_text()
+    for raw, esc in [("gaussian_noise", r"gaussian\_noise"), ("ceil_mode", r"ceil\_mode"), ("p99.99%", r"p99.99\%"),
+                     ("a&b", r"a\&b"), ("Acc_%", r"Acc\_\%")]:
+        assert esc in tex and f" {raw} " not in tex
+    assert r"\$5 \#1 \{c\} \textasciitilde{}d \textbackslash{}e" in tex and r"x\textasciicircum{}2" in tex
+    assert r"\caption{Table 5: per\_channel weights, 99.99\% percentile}" in tex
+    assert r"\label{tab:table5}" in tex and r"\toprule" in tex
+
+
+def test_every_table_latex_compiles_with_pdflatex_and_booktabs(tmp_path):
+    import shutil
+    import subprocess
+
+    from qrobust.tables._base import write_latex
+
+    if shutil.which("pdflatex") is None:
+        pytest.skip("pdflatex not installed (Debian: apt-get install texlive-latex-recommended; .ci/run installs it)")
+    build(METRICS, tmp_path / "table1.csv", act_bits=[None, 1], methods=METHODS)
+    hard = pd.DataFrame({"Noise": ["gaussian_noise", "ceil_mode", "per_channel", "99.99%"], "Acc.": [1.0, 2.0, None, 4.0]})
+    write_latex(hard, tmp_path / "table5.tex", "Table 5: per_channel & co, 99.99% $")
+    doc = tmp_path / "doc.tex"
+    doc.write_text("\\documentclass{article}\n\\usepackage{booktabs}\n\\begin{document}\n"
+                   "\\input{table1.tex}\n\\input{table5.tex}\n\\end{document}\n")
+    r = subprocess.run(["pdflatex", "-interaction=nonstopmode", "-halt-on-error", "doc.tex"], cwd=tmp_path,
+                       capture_output=True, text=True, timeout=120)
+    assert r.returncode == 0 and (tmp_path / "doc.pdf").exists(), r.stdout[-2000:]

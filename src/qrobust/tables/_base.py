@@ -45,8 +45,25 @@ def write_markdown(df: pd.DataFrame, path, title: str = "") -> None:
     _io.write_text(path, head + cells.to_markdown(index=False, floatfmt=".2f", missingval="") + "\n")
 
 
-def write_latex(df: pd.DataFrame, path) -> None:
-    _io.write_text(path, df.to_latex(index=False, float_format="%.2f", na_rep=""))
+_TEX_SPECIAL = {"\\": r"\textbackslash{}", "&": r"\&", "%": r"\%", "$": r"\$", "#": r"\#", "_": r"\_",
+                "{": r"\{", "}": r"\}", "~": r"\textasciitilde{}", "^": r"\textasciicircum{}"}
+
+
+def tex_escape(text: str) -> str:
+    """Plain text as LaTeX source (booktabs tables compile with any label, e.g. per_channel, 99.99%)."""
+    return "".join(_TEX_SPECIAL.get(c, c) for c in str(text))
+
+
+def write_latex(df: pd.DataFrame, path, caption: str = "") -> None:
+    """A booktabs table, cells and headers escaped, with a caption and the label tab:<file stem>."""
+    cells = df.copy()
+    for col in cells.columns:
+        if not pd.api.types.is_numeric_dtype(cells[col]):  # labels (object or pandas' string dtype)
+            cells[col] = cells[col].map(lambda v: tex_escape(v) if isinstance(v, str) else v).astype(object)
+    cells.columns = [tex_escape(c) for c in cells.columns]
+    tex = cells.to_latex(index=False, float_format="%.2f", na_rep="", escape=False,
+                         caption=tex_escape(caption) if caption else None, label=f"tab:{Path(path).stem}")
+    _io.write_text(path, tex)
 
 
 def sibling(path, suffix: str) -> Path:
@@ -62,5 +79,5 @@ def write_table_files(table: pd.DataFrame, long: pd.DataFrame, out_csv, title: s
     write_csv(table, files[0])
     write_long_csv(long, files[1], int_cols)
     write_markdown(table, files[2], title)
-    write_latex(table, files[3])
+    write_latex(table, files[3], title)
     return files

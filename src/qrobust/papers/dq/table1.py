@@ -78,7 +78,7 @@ def labelled(long: pd.DataFrame) -> pd.DataFrame:
 
 def wide(df: pd.DataFrame, agg: str, methods: list[str], bit_cols: list[str]) -> pd.DataFrame:
     g = df.groupby(["method", "metric", "act_bits"])["value"]
-    stat = g.mean() if agg == "mean" else g.std(ddof=1).fillna(0.0)
+    stat = g.mean() if agg == "mean" else g.std(ddof=1)  # NaN (a blank cell) with one seed
     metrics = [m for m in METRIC_LABEL if m in set(df.metric)]
     out = []
     for method in methods:
@@ -127,7 +127,7 @@ def build(metrics: list[dict], out_csv, act_bits: list, methods: list[dict],
     tables = {}
     for agg in ("mean", "std"):
         t = wide(long, agg, labels, bit_cols)
-        reduce = agg if agg == "mean" else (lambda s: s.std(ddof=1) if len(s) > 1 else 0.0)
+        reduce = agg if agg == "mean" else (lambda s: s.std(ddof=1) if len(s) > 1 else math.nan)
         g = {shown: gain.groupby(level="method").agg(reduce) for shown, gain in gains.items()}
         for col in ("Quantize Gain", "Best Acc."):
             t[col] = [g[shown].loc[m, col] if shown in g else math.nan for m, shown in zip(t["Method"], t["Acc."])]
@@ -146,7 +146,7 @@ def build(metrics: list[dict], out_csv, act_bits: list, methods: list[dict],
         title += (f"; worst-case: per-example worst case over the attack ensemble at eps={w.eps.iloc[0]:.4g} "
                   f"on the first {int(w.n_test.iloc[0])} test images (masking audit: masking.csv)")
     write_markdown(tables["mean"], files[3], title)
-    write_latex(tables["mean"], files[4])
+    write_latex(tables["mean"], files[4], title)
     _io.write_json(files[5], flat_metrics(tables["mean"]))
     return tables["mean"], files
 

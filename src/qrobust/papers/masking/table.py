@@ -146,7 +146,7 @@ def build(records: list[dict], out_csv, paths=None) -> tuple[pd.DataFrame, list]
     write_csv(table, files[0])
     write_long_csv(long_frame(models), files[1], int_cols=("seed",))
     write_markdown(table, files[2], caption(models))
-    write_latex(table, files[3])
+    write_latex(table, files[3], caption(models))
     _io.write_json(files[4], {"table": "masking", "rows": json.loads(table.to_json(orient="records"))})
     return table, files
 

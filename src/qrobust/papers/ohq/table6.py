@@ -95,10 +95,11 @@ def build(deploys: list[dict], out_csv) -> tuple[pd.DataFrame, list]:
     write_long_csv(raw, files[1])
     hw = deploys[0]["hardware"]
     batch = next(iter(deploys[0]["plans"].values())).get("batch_size", "?")
-    write_markdown(table, files[2], f"Table 6: LP bit allocation vs uniform and random plans; latency per batch of {batch} images, "
-                                    f"measured end to end on {hw}; model latency = sum of the per-layer profile; "
-                                    f"mean over {long.seed.nunique()} seed(s)")
-    write_latex(table.drop(columns=["Latency model"]), files[3])
+    title = (f"Table 6: LP bit allocation vs uniform and random plans; latency per batch of {batch} images, "
+             f"measured end to end on {hw}; model latency = sum of the per-layer profile; "
+             f"mean over {long.seed.nunique()} seed(s)")
+    write_markdown(table, files[2], title)
+    write_latex(table.drop(columns=["Latency model"]), files[3], title)
     _io.write_json(files[4], {f"{r['Method']} {r['Budget']}".strip(): {k: round(float(r[k]), 4) for k in ("Accuracy", "Latency (ms)", "Size (KB)")
                                                                         if pd.notna(r.get(k))} for r in rows})
     return table, files
