@@ -23,7 +23,7 @@ def evaluate(model: nn.Module, x: torch.Tensor, y: torch.Tensor, attack: dict, d
     kw = {k: v for k, v in attack.items() if k != "name"}
     clean = adv = 0
     for b, i in enumerate(tqdm(range(0, len(y), batch_size), desc=f"eval {attack['name']}", file=sys.stderr,
-                               disable=not progress, mininterval=2.0)):
+                               disable=None if progress else True, mininterval=2.0)):
         xb = x[i:i + batch_size].float().div_(255.0).to(device)
         yb = y[i:i + batch_size].to(device)
         with torch.inference_mode():

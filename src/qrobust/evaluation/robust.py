@@ -54,7 +54,7 @@ def craft_blackbox(x: torch.Tensor, y: torch.Tensor, *, substitute: nn.Module, a
     substitute.to(device).eval()
     cells = _cells(attacks, blackbox, eps)
     out = {cell_name(a, e): [] for a, e, black in cells if black}
-    bar = tqdm(total=len(y) * len(out), desc="black-box", file=sys.stderr, disable=not progress, mininterval=2.0)
+    bar = tqdm(total=len(y) * len(out), desc="black-box", file=sys.stderr, disable=None if progress else True, mininterval=2.0)
     for b, i in enumerate(range(0, len(y), batch_size)):
         xb = x[i:i + batch_size].float().div_(255.0).to(device)
         yb = y[i:i + batch_size].to(device)
@@ -91,7 +91,7 @@ def robust_accuracy(model: nn.Module, x: torch.Tensor, y: torch.Tensor, *, attac
     correct = {c: 0 for c in cells}
     clean = 0
     n = len(y)
-    bar = tqdm(total=n * len(cells), desc="attacks", file=sys.stderr, disable=not progress, mininterval=2.0)
+    bar = tqdm(total=n * len(cells), desc="attacks", file=sys.stderr, disable=None if progress else True, mininterval=2.0)
     for b, i in enumerate(range(0, n, batch_size)):
         xb = x[i:i + batch_size].float().div_(255.0).to(device)
         yb = y[i:i + batch_size].to(device)

@@ -86,8 +86,9 @@ def train(model: nn.Module, x: torch.Tensor, y: torch.Tensor, cfg: TrainConfig, 
     for epoch in range(cfg.epochs):
         order = torch.randperm(n, generator=g)
         tot_loss = tot_reg = correct = 0.0
+        # disable=None: a bar only on a terminal; a job log gets the one line per epoch printed below
         bar = tqdm(range(steps), desc=f"epoch {epoch + 1}/{cfg.epochs}", file=sys.stderr,
-                   disable=not progress, mininterval=2.0, leave=False)
+                   disable=None if progress else True, mininterval=2.0, leave=False)
         for step in bar:
             for group in opt.param_groups:
                 group["lr"] = lr_at(cfg, epoch + step / steps)

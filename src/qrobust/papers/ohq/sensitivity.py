@@ -82,7 +82,7 @@ def kl_sensitivity(model: nn.Module, x: torch.Tensor, layers: list[str], precisi
     out = np.zeros((len(layers), len(precisions)))
     mods = dict(model.named_modules())
     cells = [(i, j) for i in range(len(layers)) for j in range(len(precisions))]
-    for i, j in tqdm(cells, desc="sensitivity", disable=not progress, mininterval=2.0):
+    for i, j in tqdm(cells, desc="sensitivity", disable=None if progress else True, mininterval=2.0):
         name, orig = layers[i], mods[layers[i]]
         if precisions[j] == "fp32":
             continue

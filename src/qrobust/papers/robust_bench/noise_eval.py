@@ -33,7 +33,7 @@ def noise_accuracy(model: nn.Module, x: torch.Tensor, y: torch.Tensor, noised: l
     out = {"n": len(y), "clean_acc": accuracy(model, x, y, device, batch_size), "corruption": {}, "system": {},
            "model_side": {}, "reference": {b["name"]: b.get("reference") for b in noised if b["kind"] == "system"}}
     cells = [(b, lvl) for b in noised for lvl in b["levels"]]
-    for blob, lvl in tqdm(cells, desc="noises", file=sys.stderr, disable=not progress, mininterval=2.0):
+    for blob, lvl in tqdm(cells, desc="noises", file=sys.stderr, disable=None if progress else True, mininterval=2.0):
         xs = blob["levels"][lvl]
         if xs.shape != x.shape:
             raise ValueError(f"noised set {blob['name']}/{lvl} has shape {tuple(xs.shape)}, test split {tuple(x.shape)}; "
