@@ -31,7 +31,7 @@ def test_table1_shape_and_ranges(two_runs):
         assert rows["Quantize Gain"].round(2).tolist() == (rows[q].max(axis=1) - rows["Full Prec."]).round(2).tolist()
         assert rows["Best Acc."].tolist() == rows[bits].max(axis=1).tolist()
     std = pd.read_csv(a / "results" / "table1_std.csv")
-    assert (std[bits].to_numpy() == 0).all()  # one seed
+    assert std[bits].isna().all().all()  # one seed: no spread measured, blank cells
     long = pd.read_csv(a / "results" / "table1_long.csv")
     assert len(long) == len(TINY["methods"]) * len(TINY["quant"]["act_bits"]) * 3
     # the worst case is the per-example worst over the ensemble: never above any member (same images)
