@@ -167,7 +167,10 @@ def costs(cfg: dict) -> dict[str, dict]:
     taken as free on the GPU."""
     n_train = {"cifar10": 50_000, "svhn": 73_257}.get(cfg["data"]["dataset"], 50_000)
     n_test = 10_000
-    ep, adv = cfg["train"]["epochs"], cfg["adv_train"]["steps"]
+    ep, adv = cfg["train"]["epochs"], cfg["adv_train"].get("steps")
+    if adv is None:  # Kurakin's steps at the largest training eps (training/adversarial.py): an upper bound
+        e = cfg["adv_train"]["eps_max"] * 255
+        adv = int(min(e + 4, 1.25 * e))
     wc = cfg["worst_case"]
     wc_n = wc.get("n_images") or n_test
     grad = 0  # input-gradient steps per image of one worst-case job (unpruned: an upper bound)

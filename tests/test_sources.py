@@ -126,7 +126,8 @@ def test_every_module_belongs_to_a_job():
     parsed = {f"src/{module_file(m).relative_to(SRC).as_posix()}" for m in parsed}
     for path in (SRC / "qrobust").rglob("*.py"):
         rel = f"src/{path.relative_to(SRC).as_posix()}"
-        if path.name == "_dvc.py" or "/commands/" in rel:
+        # _server.py starts a job in a warm process and changes none of its numbers (tests/test_server.py)
+        if path.name in ("_dvc.py", "_server.py") or "/commands/" in rel:
             continue
         assert rel in declared or rel in parsed, f"{rel} is in no job and not read by the workflow"
 

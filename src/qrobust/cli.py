@@ -77,15 +77,6 @@ def _dispatch(argv=None) -> int:
     return run_here(argv)
 
 
-def _peak_rss_mb() -> float | None:
-    try:
-        import resource
-    except ImportError:  # not on Windows
-        return None
-    kb = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss  # KiB on Linux, bytes on macOS
-    return round(kb / (1024 * 1024 if sys.platform == "darwin" else 1024), 1)
-
-
 def run_here(argv: list[str]) -> int:
     """Run a subcommand in this process."""
     known = argv[0] if argv and (argv[0] in jobs.names() or argv[0] in commands.names()) else None
@@ -110,7 +101,7 @@ def run_here(argv: list[str]) -> int:
             io = json.loads(args.prov_io) if args.prov_io else {"inputs": [], "outputs": []}
             inputs = io["inputs"] + result.pop("raw_inputs", [])
             write_record(args.prov, rule=args.rule or args._job, stage=args._job, inputs=inputs, outputs=io["outputs"],
-                         start=start, end=time.time(), t_begin=t_prov, peak_rss_mb=_peak_rss_mb(), **result)
+                         start=start, end=time.time(), t_begin=t_prov, **result)
     except USER_ERRORS as e:
         if os.environ.get("QROBUST_DEBUG"):
             raise

@@ -67,8 +67,17 @@ def config_hash(cfg) -> str:
     return hashlib.sha256(json.dumps(cfg, sort_keys=True).encode()).hexdigest()
 
 
+def _peak_rss_mb() -> float | None:
+    try:
+        import resource
+    except ImportError:  # not on Windows
+        return None
+    kb = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss  # KiB on Linux, bytes on macOS
+    return round(kb / (1024 * 1024 if sys.platform == "darwin" else 1024), 1)
+
+
 def write_record(path, *, rule: str, stage: str, config, inputs, outputs, seed=None, device=None,
-                 start: float, end: float, t_begin: float | None = None, peak_rss_mb: float | None = None) -> dict:
+                 start: float, end: float, t_begin: float | None = None) -> dict:
     t_record = time.perf_counter() if t_begin is None else t_begin  # perf_counter() when the caller began
     from qrobust._sources import stage_sources
 
@@ -100,7 +109,7 @@ def write_record(path, *, rule: str, stage: str, config, inputs, outputs, seed=N
         "seconds": round(end - start, 3),
         # the job process's peak resident memory (Snakemake's benchmark files measure the shell that
         # started it, which under the job server (qrobust/_server.py) is not where the work runs)
-        "peak_rss_mb": peak_rss_mb,
+        "peak_rss_mb": _peak_rss_mb(),
     }
     record["provenance_seconds"] = round(time.perf_counter() - t_record, 4)  # this record's own cost
     _io.write_json(path, record)

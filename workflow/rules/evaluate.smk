@@ -59,7 +59,10 @@ rule craft_blackbox:
             "eval",
             "device",
             "threads",
-            dq={s: config["dq"][s] for s in ("attacks", "blackbox", "eps", "attack_kwargs")},
+            dq={
+                s: config["dq"][s]
+                for s in ("attacks", "blackbox", "eps", "attack_kwargs")
+            },
         ),
         data=data_dir,
         io=prov_io,

@@ -59,10 +59,10 @@ def run(a) -> None:
 
 def _export(a, roots: list[dict]) -> None:
     if a.prov_json or a.prov_n:
-        from qrobust.provenance_export import write_prov
+        from qrobust.commands._export import write_prov
 
         write_prov(roots, a.prov_json or a.prov_n + ".json", a.prov_n)
     if a.ro_crate:
-        from qrobust.provenance_export import write_ro_crate
+        from qrobust.commands._export import write_ro_crate
 
         write_ro_crate(roots, a.ro_crate)
