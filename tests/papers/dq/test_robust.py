@@ -237,3 +237,30 @@ def test_claims_follow_the_numbers(tmp_path):
     assert row.verdict == "fails"
     # a claim whose table is absent says so instead of guessing
     assert evaluate_claims({"table2": long}).set_index("id").loc["impulse-glass-worst-brightness-least"].verdict == "not run"
+
+
+def test_fig1_keeps_full_precision_apart_and_shows_spread_over_seeds(monkeypatch, tmp_path):
+    """FP is its own point (not joined to 1 bit by a line); several seeds get error bars; a
+    worst-case panel when the table has worst-case rows."""
+    import pandas as pd
+
+    from qrobust.papers.dq import fig1
+
+    rows = []
+    for seed in (0, 1):
+        for metric in ("clean", "adv", "worst"):
+            for bits in (None, 1, 2):
+                rows.append({"method": "vanilla", "beta": 0.0, "act_bits": bits, "seed": seed, "metric": metric,
+                             "value": 50.0 + seed + (bits or 0), "attack": "fgsm", "eps": 0.1, "n_test": 100,
+                             "masking": None})
+    pd.DataFrame(rows).to_csv(tmp_path / "t1_long.csv", index=False)
+    figs = []
+    monkeypatch.setattr(fig1, "save", lambda fig, out: figs.append(fig))
+    fig1.plot(tmp_path / "t1_long.csv", tmp_path / "fig1.png")
+    axes = figs[0].axes
+    assert [a.get_title().split()[0] for a in axes] == ["Clean", "FGSM", "Worst-case"]
+    for ax in axes:
+        lines = [ln for ln in ax.get_lines() if len(ln.get_xdata()) > 1 and ln.get_marker() == "o"]
+        assert lines and all(0 not in list(ln.get_xdata()) for ln in lines)  # no line reaches the FP column
+        assert [t.get_text() for t in ax.get_xticklabels()] == ["FP", "1", "2"]
+        assert ax.containers  # the FP error bar (two seeds)

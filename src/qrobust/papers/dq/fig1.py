@@ -1,4 +1,6 @@
-"""DQ Table 1 as a figure: clean and FGSM accuracy vs activation bits, one line per method."""
+"""DQ Table 1 as a figure: clean, FGSM and (when measured) worst-case accuracy vs activation bits,
+one line per method over the quantized bit-widths; full precision is its own point, left of a gap,
+not joined to 1 bit. With several seeds, error bars and bands show one standard deviation."""
 from __future__ import annotations
 
 import matplotlib.pyplot as plt
@@ -9,23 +11,42 @@ from qrobust.figures._base import register_figure, save
 from qrobust.papers.dq.table1 import FP, labelled
 
 
+def panels(df: pd.DataFrame) -> list[tuple[str, str]]:
+    eps = df.eps.iloc[0] if "eps" in df else float("nan")
+    out = [("clean", "Clean accuracy"), ("adv", f"FGSM accuracy (eps={eps:.3g})")]
+    if "worst" in set(df.metric):
+        out.append(("worst", "Worst-case accuracy"))
+    return out
+
+
 @register_figure("fig1")
 def plot(long_csv, out_png) -> None:
     df = labelled(pd.read_csv(long_csv))  # the raw long CSV with the table's labels
-    order = sorted(df.act_bits.unique(), key=lambda b: -1 if b == FP else int(b))
-    labels = {FP: "FP"}
-    df["x"] = df.act_bits.map({b: i for i, b in enumerate(order)})  # FP first, then 1, 2, ... bits
+    bits = sorted((b for b in df.act_bits.unique() if b != FP), key=int)
+    pos = {FP: 0, **{b: i + 2 for i, b in enumerate(bits)}}  # a gap between FP and the quantized bits
+    df["x"] = df.act_bits.map(pos)
+    methods = list(dict.fromkeys(df.method))
     sns.set_theme(style="whitegrid", context="paper")
-    fig, axes = plt.subplots(1, 2, figsize=(9, 3.6), sharey=False)
-    for ax, (metric, title) in zip(axes, (("clean", "Clean accuracy"), ("adv", f"FGSM accuracy (eps={df.eps.iloc[0]:.3g})"))):
+    colors = dict(zip(methods, sns.color_palette(n_colors=len(methods))))
+    spread = df.seed.nunique() > 1
+    shown = panels(df)
+    fig, axes = plt.subplots(1, len(shown), figsize=(4.4 * len(shown), 3.6), sharey=False)
+    for ax, (metric, title) in zip(axes, shown):
         sub = df[df.metric == metric]
-        sns.lineplot(data=sub, x="x", y="value", hue="method", marker="o", ax=ax,
-                     errorbar=("sd") if sub.seed.nunique() > 1 else None,
-                     hue_order=list(dict.fromkeys(df.method)))
-        ax.set_xticks(range(len(order)), [labels.get(b, b) for b in order])
+        quant = sub[sub.act_bits != FP]
+        sns.lineplot(data=quant, x="x", y="value", hue="method", marker="o", ax=ax, palette=colors,
+                     errorbar="sd" if spread else None, hue_order=methods)
+        fp = sub[sub.act_bits == FP].groupby("method", sort=False)["value"]
+        for k, (m, v) in enumerate(fp):
+            ax.errorbar(0 + 0.08 * (k - (len(methods) - 1) / 2), v.mean(), yerr=v.std(ddof=1) if spread else None,
+                        fmt="s", color=colors[m], capsize=3, markersize=5)
+        ax.axvline(1, color="0.8", linewidth=0.8)
+        ax.set_xticks([pos[b] for b in [FP, *bits]], ["FP", *[str(b) for b in bits]])
         ax.set(xlabel="activation bits", ylabel="accuracy (%)", title=title)
-    axes[0].get_legend().remove()
-    axes[1].legend(title="method", fontsize=8)
+        if ax.get_legend():
+            ax.get_legend().remove()
+    axes[-1].legend(*axes[0].get_legend_handles_labels(), title="method", fontsize=8, loc="upper left",
+                    bbox_to_anchor=(1.02, 1), borderaxespad=0)  # outside: no point hidden
     fig.tight_layout()
     save(fig, out_png)
     plt.close(fig)
