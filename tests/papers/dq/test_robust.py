@@ -264,3 +264,18 @@ def test_fig1_keeps_full_precision_apart_and_shows_spread_over_seeds(monkeypatch
         assert lines and all(0 not in list(ln.get_xdata()) for ln in lines)  # no line reaches the FP column
         assert [t.get_text() for t in ax.get_xticklabels()] == ["FP", "1", "2"]
         assert ax.containers  # the FP error bar (two seeds)
+
+
+def test_fig3_layer_axis_has_whole_layer_ticks(monkeypatch, tmp_path):
+    import json
+
+    from qrobust.papers.dq import figures
+
+    models = [{"run": {"method": "vanilla", "act_bits": b}, "eps": [0.05, 0.1], "distance": [[0.1, 0.2, 0.3], [0.2, 0.4, 0.6]]}
+              for b in (None, 2)]
+    (tmp_path / "d.json").write_text(json.dumps({"models": models}))
+    figs = []
+    monkeypatch.setattr(figures, "save", lambda fig, out: figs.append(fig))
+    figures.amplification(tmp_path / "d.json", tmp_path / "fig3.png")
+    assert list(figs[0].axes[1].get_xticks()) == [1, 2, 3]
+

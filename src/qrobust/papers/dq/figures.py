@@ -31,6 +31,7 @@ def amplification(json_path, out_png) -> None:
     axes[0].set(xlabel="eps (Linf, FGSM)", ylabel="normalized distance, last layer input", title="(a) vs attack strength")
     top = df[df.eps == df.eps.max()]
     sns.lineplot(data=top, x="layer", y="distance", hue="bits", hue_order=order, marker="o", ax=axes[1])
+    axes[1].set_xticks(sorted(top.layer.unique()))  # layers are whole numbers
     axes[1].set(xlabel="layer (input of conv/linear l)", ylabel="normalized distance",
                 title=f"(b) per layer, eps={df.eps.max():.3g}")
     axes[0].get_legend().remove()

@@ -33,8 +33,11 @@ def plot(long_csv, out_png) -> None:
                         hue_order=["uniform", "OHQ-LP", "random"], style_order=["uniform", "OHQ-LP", "random"])
         front = pareto_front(df, x, "accuracy")
         ax.plot(front[x], front.accuracy, color="0.4", lw=1, ls="--", zorder=0, label="Pareto front")
-        for _, r in df[df.kind == "uniform"].iterrows():
-            ax.annotate(r.plan_id.split("-", 1)[1], (r[x], r.accuracy), textcoords="offset points", xytext=(4, 4), fontsize=7)
+        # uniform plans often sit close (fp32 and int8 at the same accuracy): labels alternate above and
+        # below their points in x order, so neighbours never print on top of each other
+        for k, (_, r) in enumerate(df[df.kind == "uniform"].sort_values(x).iterrows()):
+            ax.annotate(r.plan_id.split("-", 1)[1], (r[x], r.accuracy), textcoords="offset points",
+                        xytext=(4, 6) if k % 2 == 0 else (4, -12), fontsize=7)
         ax.set(xlabel=label, ylabel="test accuracy (%)")
     axes[0].get_legend().remove()
     axes[1].legend(fontsize=8)
