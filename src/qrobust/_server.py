@@ -101,7 +101,7 @@ def run_client(argv: list[str]) -> int | None:
     if conn is None:
         return None
     with conn:
-        payload = json.dumps({"argv": argv, "cwd": os.getcwd(), "env": dict(os.environ)}).encode()
+        payload = json.dumps({"argv": argv, "cwd": os.getcwd(), "env": dict(os.environ), "path": sys.path}).encode()
         try:
             socket.send_fds(conn, [_HEADER.pack(len(payload))], [0, 1, 2])
             conn.sendall(payload)
@@ -144,6 +144,8 @@ def _child(conn: socket.socket) -> None:
         os.environ.clear()
         os.environ.update(req["env"])
         sys.argv = ["qrobust", *req["argv"]]
+        sys.path[:] = req["path"]  # the client's import path (its script folder first), not the server's
+        tempfile.tempdir = None  # re-read TMPDIR from the client's environment
         for name in [m for m in sys.modules if m == "qrobust" or m.startswith("qrobust.")]:
             del sys.modules[name]  # the job runs today's source files, not the server's
         import importlib
