@@ -129,7 +129,7 @@ def tiny_dag(device: str) -> dict:
 
 def paper_jobs() -> dict[str, int]:
     """Jobs per rule of `snakemake all --configfile config/paper.yaml` (dry run, placeholder data)."""
-    from _helpers import copy_workflow
+    from _helpers import copy_workflow, planned_jobs
 
     work = ROOT / "bench" / "_work" / "gpu_paper_dry"
     shutil.rmtree(work, ignore_errors=True)
@@ -147,17 +147,9 @@ def paper_jobs() -> dict[str, int]:
         for f in ("train.pt", "test.pt", "meta.json"):
             (d / f).write_text("placeholder")
         r = subprocess.run(cmd, cwd=work, env=env, capture_output=True, text=True)
-    stats = r.stdout.split("Job stats:", 1)
-    if len(stats) < 2:
+    if "Job stats:" not in r.stdout + r.stderr:
         sys.exit(f"gpu_sizing: no job stats from the paper dry run:\n{(r.stdout + r.stderr)[-2000:]}")
-    jobs = {}
-    for line in stats[1].splitlines()[3:]:
-        parts = line.split()
-        if len(parts) != 2 or not parts[1].isdigit():
-            break
-        if parts[0] not in ("all", "total"):
-            jobs[parts[0]] = int(parts[1])
-    return jobs
+    return {rule: n for rule, n in planned_jobs(r).items() if rule != "all"}
 
 
 def costs(cfg: dict) -> dict[str, dict]:
