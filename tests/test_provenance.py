@@ -156,9 +156,10 @@ def test_verify_help_documents_the_exit_codes():
 
 
 @pytest.mark.parametrize("args,needle", [
-    (["--row", "Nope", "--col", "2"], "--row 'Nope' is not in"),
-    (["--row", "Vanilla", "--col", "7"], "--col '7' is not in"),
-    (["--row", "Vanilla", "--col", "2", "--metric", "loss"], "use clean or adv"),
+    (["--row", "Nope", "--col", "2"], "--row 'Nope' is not in results/table1.csv; rows: Vanilla, clean; Vanilla, adv."),
+    (["--row", "Vanilla", "--metric", "adv", "--col", "7"], "--col '7' is not in results/table1.csv; columns: Full Prec., 2"),
+    (["--row", "Vanilla", "--col", "2", "--metric", "loss"], "--row 'Vanilla, loss' is not in"),
+    (["--row", "Vanilla", "--col", "2"], "--row 'Vanilla' names 3 rows of results/table1.csv; name one: Vanilla, clean;"),
     (["--row", "Vanilla"], "--row and --col go together"),
 ])
 def test_bad_queries_give_one_line(finished, args, needle):

@@ -303,18 +303,21 @@ def test_editing_an_attack_or_a_table_reruns_only_the_jobs_that_run_it(tmp_path)
     # Square runs in Li et al.'s evaluation (tiny.yaml: li2024.attacks default [pgd, square]) and in
     # every model's worst-case ensemble; then the tables that read those (1-5, 7, masking), the
     # figures drawn from them (Table 5's corruption and system-noise figures read its long CSV),
-    # the claims and `all`. No training, no other evaluation.
+    # the claims, the scorecard (both read the long CSVs) and `all`. No training, no other evaluation.
     n_li = len(cfg["li2024"]["schemes"]) * len(cfg["li2024"]["targets"])
     assert n_worst > 20
     assert counts == {"li2024_eval": n_li, "worst_case": n_worst, "table": 7, "figure": 5, "claims": 1,
-                      "all": 1}, counts
+                      "scorecard": 1, "all": 1}, counts
     tables = sorted(j["wildcards"]["table"] for j in planned if j["rule"] == "table")
     assert tables == ["masking", "table1", "table2", "table3", "table4", "table5", "table7"], tables
 
     counts, planned = _planned_after_edit(wd, "src/qrobust/papers/qu_anti/table8.py")
     tables = sorted(j["wildcards"]["table"] for j in planned if j["rule"] == "table")
     assert "table1" not in tables and "table8" in tables, tables
-    assert not set(counts) - {"table", "claims", "all"}, counts
+    assert not set(counts) - {"table", "claims", "scorecard", "all"}, counts
+
+    counts, _ = _planned_after_edit(wd, "src/qrobust/papers/dq/reported.csv")  # a paper's numbers: the scorecard alone
+    assert counts == {"scorecard": 1, "all": 1}, counts
 
     counts, planned = _planned_after_edit(wd, "src/qrobust/attacks/rfgsm.py")
     # R+FGSM: adversarial training with it, DQ's white-box evaluations (dq.attacks), and nothing of

@@ -208,35 +208,6 @@ def format_chain(node: dict, depth: int = 0, seen: set | None = None) -> list[st
     return lines
 
 
-def table_cell_inputs(table_csv: str, row: str, col: str, metric: str, index: dict[str, dict]) -> tuple[str, list[str]]:
-    """The value of one Table 1 cell and the evaluation files it was computed from."""
-    import pandas as pd
-
-    from qrobust.papers.dq.table1 import FP, bits_label, method_label
-
-    table_csv = relpath(table_csv)
-    if table_csv not in index:
-        raise ProvenanceError(f"{table_csv}: no provenance record made it; run the pipeline (or pass a file under results/)")
-    df = pd.read_csv(table_csv, dtype=str, keep_default_na=False)
-    shown = {"clean": "clean", "adv": "adv."}.get(metric)
-    if shown is None:
-        raise ProvenanceError(f"--metric {metric!r}: use clean or adv")
-    if row not in set(df["Method"]):
-        raise ProvenanceError(f"--row {row!r} is not in {table_csv}; rows: {', '.join(dict.fromkeys(df['Method']))}")
-    cols = [c for c in df.columns if c not in ("Method", "Acc.")]
-    if col not in cols:
-        raise ProvenanceError(f"--col {col!r} is not in {table_csv}; columns: {', '.join(cols)}")
-    value = df[(df["Method"] == row) & (df["Acc."] == shown)][col].iloc[0]
-    picked = []
-    for inp in index[table_csv]["inputs"]:
-        run = json.loads(Path(inp).read_text())["run"] if Path(inp).is_file() else None
-        if run is None or method_label(run["method"], run["beta"]) != row:
-            continue
-        if col in ("Quantize Gain", "Best Acc.") or bits_label(run["act_bits"]) == col or (col == FP and run["act_bits"] is None):
-            picked.append(inp)
-    return value, picked
-
-
 def restore_mtimes(index: dict[str, dict]) -> int:
     """After `dvc pull` files carry checkout-time mtimes in no particular order, which makes
     Snakemake rerun jobs. Once every hash checks out, give each job's outputs (and its record)

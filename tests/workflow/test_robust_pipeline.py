@@ -10,7 +10,8 @@ from _helpers import ROOT, only, planned_jobs, snakemake
 pytestmark = pytest.mark.slow
 TARGETS = ["results/table2.csv", "results/table3.csv", "results/table4.csv", "results/table5.csv",
            "results/figures/corruptions.png", "results/figures/sysnoise.png", "results/figures/fig3.png",
-           "results/figures/beta_sweep.png", "results/table7.csv", "results/table8.csv", "results/claims.csv"]
+           "results/figures/beta_sweep.png", "results/table7.csv", "results/table8.csv", "results/claims.csv",
+           "results/scorecard.csv"]
 TINY = yaml.safe_load((ROOT / "config" / "tiny.yaml").read_text())
 
 
@@ -88,6 +89,64 @@ def test_claims_have_a_verdict_and_evidence(robust_run):
     assert {"DQ", "Robustness benchmark", "HAWQ-V3 / OHQ", "OHQ", "Li et al. 2024", "Qu-ANTI-zation"} <= set(ran.paper)
     assert ran.evidence.str.len().min() > 10
     assert (robust_run / "results/claims.md").read_text().startswith("Claims")
+
+
+def test_the_scorecard_puts_each_reported_number_beside_ours(robust_run):
+    from qrobust.scorecard import reported
+
+    sc = pd.read_csv(robust_run / "results/scorecard.csv")
+    assert len(sc) == len(reported()) and {"dq", "ohq", "qu_anti"} <= set(sc.paper)
+    t1 = pd.read_csv(robust_run / "results/table1_long.csv")
+    fp_adv = t1[(t1.method == "vanilla") & t1.act_bits.isna() & (t1.metric == "adv")].value.mean()
+    hit = sc[(sc.source == "DQ Table 1") & (sc.row == "Vanilla, adv.") & (sc.col == "Full Prec.")].iloc[0]
+    assert hit.paper_value == 39.3 and hit.qrobust_value == pytest.approx(fp_adv, abs=0.005)
+    assert hit.qrobust_protocol == "mnist5k, small_cnn hidden=32 width=8, eps 0.1"
+    # nothing on the tiny config runs the papers' protocol, so no gap is given
+    assert set(sc.same_protocol.dropna()) == {"no"} and sc.gap.isna().all()
+    assert sc.qrobust_value.notna().sum() >= 20  # Tables 1-4, 6 and 8 cells the tiny config builds
+    md = (robust_run / "results/scorecard.md").read_text()
+    assert md.startswith("Scorecard") and "Not on the scorecard: robust_bench" in md
+
+
+def test_cell_provenance_for_every_table(robust_run):
+    """Each table's cell resolves to the inputs it came from; a wrong name lists the valid ones."""
+    import subprocess
+    import sys
+
+    from qrobust.commands._cells import _keys
+
+    records = {p.stem: json.loads(p.read_text()) for p in (robust_run / "results/provenance").glob("*.json")}
+    tables = sorted(f"{name}.csv" for name, rec in records.items() if rec["rule"] == "table")
+    assert {f"table{i}.csv" for i in range(1, 9)} | {"masking.csv", "quantizers.csv"} <= set(tables)
+
+    def query(table, *args):
+        return subprocess.run([sys.executable, "-m", "qrobust.cli", "provenance", f"results/{table}", *args],
+                              cwd=robust_run, capture_output=True, text=True)
+
+    for table in tables:
+        df = pd.read_csv(robust_run / "results" / table)
+        k, names = _keys(df)
+        col = next(c for c in df.columns[k:] if pd.api.types.is_float_dtype(df[c]) and df[c].notna().any())
+        i = int(df[col].notna().to_numpy().argmax())
+        r = query(table, "--row", names[i], "--col", col, "--json")
+        assert r.returncode == 0, (table, r.stderr)
+        out = json.loads(r.stdout)
+        record = records[table[:-4]]
+        files = [n["file"] for n in out["chain"]["inputs"]]
+        assert files and set(files) <= set(record["inputs"]), table
+        assert float(out["value"]) == pytest.approx(df[col].iloc[i], abs=0.006), table
+        bad = query(table, "--row", "no such row", "--col", col)
+        assert bad.returncode == 2 and bad.stderr.count("\n") == 1 and names[0] in bad.stderr, table
+    claims = query("claims.csv", "--row", "x", "--col", "y")
+    assert claims.returncode == 2 and "made by rule 'claims', not a table" in claims.stderr
+    # a cell of one model reads that model's file alone
+    out = json.loads(query("table2.csv", "--row", "Normal", "--col", "FGSM", "--json").stdout)
+    (f,) = [n["file"] for n in out["chain"]["inputs"]]
+    assert "/metrics/robust/" in f and f.endswith("_none.json") and "/vanilla_" in f and "adv" not in f.split("/")[-2]
+    # Best Acc. reads every bit-width of its row, and only its row
+    out = json.loads(query("table1.csv", "--row", "Vanilla", "--metric", "adv", "--col", "Best Acc.", "--json").stdout)
+    files = [n["file"] for n in out["chain"]["inputs"]]
+    assert len(files) == len(TINY["quant"]["act_bits"]) and all("/vanilla_" in f for f in files)
 
 
 def test_the_tiny_dag_makes_the_masking_table(robust_run):

@@ -1,5 +1,6 @@
 # Validation, where files live (config-keyed folders), source inputs, config slices and the
 # target function. Which runs a table needs lives in each paper's package (papers/<p>/design.py).
+import glob
 import hashlib
 import json
 import os
@@ -229,9 +230,10 @@ def timing_threads(wildcards):
 
 
 def all_targets(wildcards=None):
-    """Every table, figure and the claims of this config."""
+    """Every table, figure, the claims and the scorecard of this config."""
     tables = [f"{OUT}/{t}.csv" for t in TABLES]
-    return tables + [f"{OUT}/figures/{f}.png" for f in FIGURES] + [f"{OUT}/claims.csv"]
+    figures = [f"{OUT}/figures/{f}.png" for f in FIGURES]
+    return tables + figures + [f"{OUT}/claims.csv", f"{OUT}/scorecard.csv"]
 
 
 wildcard_constraints:

@@ -1,4 +1,4 @@
-# One rule for every table, one for every figure, and the claims; under results/ (or
+# One rule for every table, one for every figure, the claims and the scorecard; under results/ (or
 # results/runs/<run>/ for a named run). Each table's inputs come from its paper's .smk.
 
 
@@ -87,3 +87,30 @@ rule claims:
         io=prov_io,
     shell:
         "qrobust claims --out {output.csv} --prov {output.prov} --prov-io {params.io:q} {params.tables} 2> {log}"
+
+
+rule scorecard:
+    input:
+        src=sources("scorecard"),
+        reported=sorted(glob.glob("src/qrobust/papers/*/reported.csv")),
+        tables=[f"{OUT}/{t}_long.csv" for t in CLAIM_TABLES],
+    output:
+        csv=report(
+            f"{OUT}/scorecard.csv",
+            caption="../report/scorecard.rst",
+            category="Claims",
+        ),
+        md=f"{OUT}/scorecard.md",
+        prov=f"{PROV_OUT}/scorecard.json",
+    log:
+        f"logs/scorecard/{OUT}.log",
+    conda:
+        "../../environment.yml"
+    params:
+        cfg=lambda w: cfg_json("data", "model"),
+        tables=lambda w, input: " ".join(
+            f"{t}={p}" for t, p in zip(CLAIM_TABLES, input.tables)
+        ),
+        io=prov_io,
+    shell:
+        "qrobust scorecard --cfg {params.cfg:q} --out {output.csv} --prov {output.prov} --prov-io {params.io:q} {params.tables} 2> {log}"

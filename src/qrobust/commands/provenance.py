@@ -8,9 +8,9 @@ from qrobust.commands import add_records
 
 def add_arguments(p) -> None:
     p.add_argument("file", help="e.g. results/table1.csv or a checkpoint; `all`: every final output of the run")
-    p.add_argument("--row", help='table row, e.g. "DQ (1e-3)"')
-    p.add_argument("--col", help='table column, e.g. 4 or "Full Prec."')
-    p.add_argument("--metric", default="adv", help="clean or adv (default adv)")
+    p.add_argument("--row", help='a table row by its first column, e.g. "DQ (1e-3)" or Normal')
+    p.add_argument("--col", help='a table column, e.g. 4, "Full Prec." or FGSM')
+    p.add_argument("--metric", help="where a row label repeats, its second column (Table 1: clean, adv or worst-case)")
     p.add_argument("--json", action="store_true", help="machine-readable output")
     p.add_argument("--prov-json", metavar="FILE", help="also write the chain as W3C PROV-JSON")
     p.add_argument("--prov-n", metavar="FILE", help="also write the chain as PROV-N")
@@ -20,13 +20,15 @@ def add_arguments(p) -> None:
 
 def run(a) -> None:
     from qrobust.commands._freshness import mark
-    from qrobust.provenance import ProvenanceError, chain, format_chain, load_records, relpath, table_cell_inputs
+    from qrobust.provenance import ProvenanceError, chain, format_chain, load_records, relpath
 
     index = load_records(a.records)
     if a.row is not None or a.col is not None:
         if a.row is None or a.col is None:
-            raise ValueError("--row and --col go together (with --metric clean|adv)")
-        value, files = table_cell_inputs(a.file, a.row, a.col, a.metric, index)
+            raise ValueError("--row and --col go together (with --metric where a row label repeats)")
+        from qrobust.commands._cells import cell_inputs
+
+        value, files = cell_inputs(a.file, a.row, a.col, a.metric, index)
         head = {"file": a.file, "row": a.row, "col": a.col, "metric": a.metric, "value": value}
         # the table itself, pruned to the evaluation files behind this one cell
         root = chain(a.file, index)
@@ -53,7 +55,8 @@ def run(a) -> None:
         print(json.dumps({**head, "code_version": {k: code.get(k) for k in ("git_commit", "git_dirty")}, "chain": root}, indent=2))
         return
     if "value" in head:
-        print(f"{a.file} [{a.row}, {a.col}, {a.metric}] = {head['value']}  (from {len(root['inputs'])} evaluation file(s))")
+        cell = ", ".join(str(x) for x in (a.row, a.metric, a.col) if x is not None)
+        print(f"{a.file} [{cell}] = {head['value']}  (from {len(root['inputs'])} input file(s))")
     print("\n".join(format_chain(root)))
 
 
