@@ -167,6 +167,14 @@ def test_bad_queries_give_one_line(finished, args, needle):
     assert r.returncode == 2 and r.stderr.count("\n") == 1 and needle in r.stderr
 
 
+def test_a_cell_of_a_table_that_no_longer_matches_its_inputs_is_refused(finished):
+    table = finished / "results/table1.csv"
+    table.write_text(table.read_text().replace("Vanilla", "Vanila", 1))
+    r = qrobust(finished, "provenance", "results/table1.csv", "--row", "Vanilla", "--metric", "adv", "--col", "2")
+    assert r.returncode == 2 and r.stderr.count("\n") == 1
+    assert "results/table1.csv differs from a rebuild from its recorded inputs" in r.stderr
+
+
 def test_unknown_file_and_corrupted_record_give_one_line_and_change_nothing(finished):
     r = qrobust(finished, "provenance", "results/nothing.csv")
     assert r.returncode == 2 and "no provenance record" in r.stderr

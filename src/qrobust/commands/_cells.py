@@ -136,13 +136,17 @@ def cell_inputs(table_csv: str, row: str, col: str, metric: str | None, index: d
         raise ProvenanceError(f"{missing[0]}: an input of {table_csv} is gone; rerun the pipeline (snakemake {table_csv})")
     with tempfile.TemporaryDirectory(prefix="qrobust-cell-") as tmp:
         n = iter(range(10 ** 9))
+        first = Path(tmp) / str(next(n))
         try:
-            full = _build(name, cfg, metrics, Path(tmp) / str(next(n)))
+            full = _build(name, cfg, metrics, first)
         except Exception as e:
             raise ProvenanceError(f"{table_csv}: rebuilding it from its recorded inputs failed ({type(e).__name__}: {e}); "
                                   f"rerun it (snakemake {table_csv})") from None
         if full.empty:
             raise ProvenanceError(f"{table_csv}: rebuilt from its recorded inputs it has no rows; rerun it (snakemake {table_csv})")
+        if (first / "table.csv").read_bytes() != Path(table_csv).read_bytes():
+            raise ProvenanceError(f"{table_csv} differs from a rebuild from its recorded inputs (its code or inputs changed "
+                                  f"since it was made); rerun it (snakemake {table_csv}) and ask again")
         value = _locate(full, row, metric, col, table_csv)
         k = _keys(full)[0]  # rebuilt tables name their rows by as many columns as the full one
         where = (row, metric, col, table_csv, k)
