@@ -98,7 +98,8 @@ def env_changes(rec: dict) -> list[str]:
 
 def dag_summary(targets, configfiles=(), cwd=".") -> list[dict]:
     """`snakemake <targets> --summary`: one dict per output file (output_file, rule, status, plan)."""
-    cmd = [sys.executable, "-m", "snakemake", *targets, "--summary", "--cores", "1", "--quiet", "all"]
+    cmd = [sys.executable, "-m", "snakemake", *targets, "--summary", "--cores", "1", "--quiet", "all",
+           "--workflow-profile", "none"]  # Snakemake's own output, whatever the default profile sets
     if configfiles:
         cmd += ["--configfile", *configfiles]
     r = subprocess.run(cmd, capture_output=True, text=True, cwd=cwd)
