@@ -121,9 +121,22 @@ def test_environment_yml_admits_the_locked_versions():
         assert req.specifier.contains(lock[name][0], prereleases=True), f"environment.yml {d}: locked {lock[name][0]}"
 
 
+def test_exactly_one_opencv_is_locked_and_installed():
+    """imagecorruptions-imaug asks for opencv-python; we lock (and install, --no-deps) the headless one alone:
+    two OpenCV packages would share one cv2 folder."""
+    from importlib.metadata import distributions
+
+    assert [n for n in _lock() if n.startswith("opencv")] == ["opencv-python-headless"]
+    installed = sorted({d.metadata["Name"].lower() for d in distributions() if d.metadata["Name"].lower().startswith("opencv")})
+    assert installed == ["opencv-python-headless"], installed
+    import cv2
+
+    assert cv2.resize is not None
+
+
 def test_ci_and_readme_install_from_the_lock():
     ci = (ROOT / ".ci" / "run").read_text()
     readme = (ROOT / "README.md").read_text()
     for text in (ci, readme):
-        assert "--require-hashes -r requirements.lock" in text and "--no-deps -e ." in text
+        assert "--no-deps --require-hashes -r requirements.lock" in text and "--no-deps -e ." in text
         assert "--require-hashes -r requirements-torchattacks.lock" in text
