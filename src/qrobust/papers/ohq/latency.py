@@ -254,7 +254,8 @@ def profile_layers(model: nn.Module, example: torch.Tensor, precisions: list[str
             if anchor and model_ms[a] > 0:
                 # the layer's own measurement times the model's ratio: keeps the layer-specific part the
                 # three-term fit cannot explain, and never puts int4 above the measured int8 of a layer
-                L["latency_ms"][p] = L["latency_ms"][a] * model_ms[p] / model_ms[a]
+                # (the ratio first: x * m_p / m_a can round one ulp above x when m_p == m_a)
+                L["latency_ms"][p] = L["latency_ms"][a] * (model_ms[p] / model_ms[a])
             else:
                 L["latency_ms"][p] = model_ms[p]
             L["source"][p] = "cost_model"
