@@ -111,7 +111,8 @@ def _numbers_reach(name, cfg, metrics, m, where, value, scratch: Path) -> bool:
     `scratch`, as builders read paths; a rebuild that fails says no.)"""
     if not m.endswith(".json"):
         return False
-    copy = scratch / "shifted" / m
+    # m's path inside scratch (no anchor, no ..): the copy never lands on a real file
+    copy = scratch.joinpath("shifted", *(part for part in Path(m).parts if part not in (Path(m).anchor, "..", ".")))
     copy.parent.mkdir(parents=True, exist_ok=True)
     copy.write_text(json.dumps(_shifted(json.loads(Path(m).read_text()))))
     try:
