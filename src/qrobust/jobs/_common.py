@@ -39,3 +39,16 @@ def model_spec(model_cfg: dict, meta: dict) -> dict:
 
 def add_cfg(p, what: str) -> None:
     p.add_argument("--cfg", required=True, help=f"JSON of the config slice the job reads ({what})")
+
+
+def read_long_tables(items: list[str], **read_csv) -> dict:
+    """{name: DataFrame} from NAME=PATH arguments (the claims' and the scorecard's long CSVs)."""
+    import pandas as pd
+
+    tables = {}
+    for item in items:
+        name, _, path = item.partition("=")
+        if not path:
+            raise ValueError(f"'{item}': give tables as NAME=PATH, e.g. table1=results/table1_long.csv")
+        tables[name] = pd.read_csv(path, **read_csv)
+    return tables

@@ -11,17 +11,11 @@ def add_arguments(p) -> None:
 
 
 def run(a) -> dict:
-    import pandas as pd
-
     from qrobust.claims import evaluate_claims
+    from qrobust.jobs._common import read_long_tables
     from qrobust.tables._base import write_csv, write_markdown
 
-    tables = {}
-    for item in a.tables:
-        name, _, path = item.partition("=")
-        if not path:
-            raise ValueError(f"'{item}': give tables as NAME=PATH, e.g. table1=results/table1_long.csv")
-        tables[name] = pd.read_csv(path)
+    tables = read_long_tables(a.tables)
     df = evaluate_claims(tables)
     write_csv(df, a.out)
     cols = ["paper", "source", "claim", "verdict", "evidence", "masking", "value", "spread", "n_seeds"]

@@ -14,19 +14,13 @@ def add_arguments(p) -> None:
 def run(a) -> dict:
     import json
 
-    import pandas as pd
-
     from qrobust import _io
+    from qrobust.jobs._common import read_long_tables
     from qrobust.scorecard import WITHOUT_NUMBERS, build
     from qrobust.tables._base import write_csv, write_markdown
 
     cfg = json.loads(a.cfg)
-    tables = {}
-    for item in a.tables:
-        name, _, path = item.partition("=")
-        if not path:
-            raise ValueError(f"'{item}': give tables as NAME=PATH, e.g. table1=results/table1_long.csv")
-        tables[name] = pd.read_csv(path, dtype=str, keep_default_na=False)
+    tables = read_long_tables(a.tables, dtype=str, keep_default_na=False)
     df = build(tables, cfg)
     write_csv(df, a.out)
     n_same = int((df["same_protocol"] == "yes").sum())

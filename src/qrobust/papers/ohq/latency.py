@@ -252,9 +252,8 @@ def profile_layers(model: nn.Module, example: torch.Tensor, precisions: list[str
         for p in modelled:
             a = anchors[p]
             if anchor and model_ms[a] > 0:
-                # the layer's own measurement times the model's ratio: keeps the layer-specific part the
-                # three-term fit cannot explain, and never puts int4 above the measured int8 of a layer
-                # (the ratio first: x * m_p / m_a can round one ulp above x when m_p == m_a)
+                # the layer's own measurement times the model's ratio (taken first, so rounding never puts
+                # int4 above the layer's measured int8): keeps what the three-term fit cannot explain
                 L["latency_ms"][p] = L["latency_ms"][a] * (model_ms[p] / model_ms[a])
             else:
                 L["latency_ms"][p] = model_ms[p]
