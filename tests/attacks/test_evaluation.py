@@ -99,3 +99,30 @@ def test_robust_accuracy_gives_every_cell_and_batch_its_own_seed(monkeypatch):
     ev_robust.robust_accuracy(_Brightness(), x, y, attacks=["random"], blackbox=[], eps=[0.05, 0.1],
                               attack_kwargs={}, substitute=None, device="cpu", seed=2, batch_size=2, progress=False)
     assert not {c[0] for c in calls} & {derive_seed(1, k, b) for b in range(2) for k in range(2)}
+
+
+def test_attack_images_attacks_the_first_m_and_counts_clean_over_all():
+    g = torch.Generator().manual_seed(0)
+    x = torch.randint(100, 156, (40, 1, 4, 4), generator=g, dtype=torch.uint8)  # near the boundary: noise flips some
+    y = (x.float().flatten(1).mean(1) > 127.5).long()
+    y[::5] = 1 - y[::5]  # some wrong clean, more in the second half
+    y[21:25] = 1 - y[21:25]
+    kw = dict(attacks=["random", "fgsm"], blackbox=[], eps=[0.05, 0.2], attack_kwargs={}, substitute=None,
+              device="cpu", seed=3, batch_size=16, progress=False)
+    part = ev_robust.robust_accuracy(_Brightness(), x, y, attack_images=20, **kw)  # batch 0 whole, batch 1 cut at 4
+    alone = ev_robust.robust_accuracy(_Brightness(), x[:20], y[:20], **kw)
+    full = ev_robust.robust_accuracy(_Brightness(), x, y, **kw)
+    assert part["n"] == 40 and part["n_attacked"] == 20 and full["n_attacked"] == 40
+    assert part["clean_acc"] == full["clean_acc"] != alone["clean_acc"]
+    assert part["results"] == alone["results"]  # the same images, seeds and counts as attacking x[:20] alone
+    assert part["results"] != full["results"]
+    assert ev_robust.robust_accuracy(_Brightness(), x, y, attack_images=500, **kw)["results"] == full["results"]
+
+
+def test_attack_images_must_be_positive():
+    import pytest
+
+    x, y = _data()
+    with pytest.raises(ValueError, match="attack_images must be a positive integer"):
+        ev_robust.robust_accuracy(_Brightness(), x, y, attacks=["fgsm"], blackbox=[], eps=[0.1], attack_kwargs={},
+                                  substitute=None, device="cpu", attack_images=0, progress=False)

@@ -163,6 +163,16 @@ def test_table7_long_keeps_raw_target_and_robust(tmp_path):
     assert long.loc[long.target == "w", "act_quantizer"].isna().all() and set(long.loc[long.target == "a", "act_quantizer"]) == {"pact"}
 
 
+def test_table7_caption_says_when_the_attacks_saw_a_subset(tmp_path):
+    from qrobust.papers.li2024.table7 import build
+
+    recs = [t7_record("adv-ptq", "adv", "none", t, 50.0) for t in ("w", "a")]
+    build(recs, tmp_path / "all.csv")
+    assert "attacks on the first" not in (tmp_path / "all.md").read_text()
+    build([{**r, "n": 1000, "n_attacked": 250} for r in recs], tmp_path / "part.csv")
+    assert "attacks on the first 250 of the 1,000 test images (clean: all)" in (tmp_path / "part.md").read_text()
+
+
 def test_table8_long_has_integer_bits_and_empty_float(tmp_path):
     from qrobust.papers.qu_anti.table8 import build
 

@@ -72,10 +72,11 @@ def craft_blackbox(x: torch.Tensor, y: torch.Tensor, *, substitute: nn.Module, a
 def robust_accuracy(model: nn.Module, x: torch.Tensor, y: torch.Tensor, *, attacks: list[str], blackbox: list[str],
                     eps: list[float], attack_kwargs: dict, substitute: nn.Module | None, device, seed: int = 0,
                     batch_size: int = 500, progress: bool = True,
-                    blackbox_examples: dict[str, torch.Tensor] | None = None) -> dict:
+                    blackbox_examples: dict[str, torch.Tensor] | None = None, attack_images: int | None = None) -> dict:
     """x uint8 N x C x H x W. Returns clean accuracy and one record per (attack, eps, white/black box), in %.
     Black-box cells read `blackbox_examples` (craft_blackbox's output) or, without them, are crafted
-    here on `substitute`."""
+    here on `substitute`. `attack_images` = m: the clean accuracy counts all N images, every attack cell
+    the first m only (its accuracy in % of m; `n_attacked` says m); None: all N."""
     model.to(device).eval()
     cells = _cells(attacks, blackbox, eps)
     if blackbox and blackbox_examples is None:
@@ -91,20 +92,27 @@ def robust_accuracy(model: nn.Module, x: torch.Tensor, y: torch.Tensor, *, attac
     correct = {c: 0 for c in cells}
     clean = 0
     n = len(y)
-    bar = tqdm(total=n * len(cells), desc="attacks", file=sys.stderr, disable=None if progress else True, mininterval=2.0)
+    if attack_images is not None and (isinstance(attack_images, bool) or not isinstance(attack_images, int) or attack_images < 1):
+        raise ValueError(f"attack_images must be a positive integer or None (all), got {attack_images!r}")
+    m = n if attack_images is None else min(attack_images, n)
+    bar = tqdm(total=m * len(cells), desc="attacks", file=sys.stderr, disable=None if progress else True, mininterval=2.0)
     for b, i in enumerate(range(0, n, batch_size)):
         xb = x[i:i + batch_size].float().div_(255.0).to(device)
         yb = y[i:i + batch_size].to(device)
         ok = _correct(model, xb, yb)
         clean += ok.sum().item()
+        j = max(0, min(len(yb), m - i))  # this batch's images among the first m
+        if j == 0:
+            continue
+        xb, yb, ok = xb[:j], yb[:j], ok[:j]
         for k, (name, e, black) in enumerate(cells):
             if black:
-                adv = blackbox_examples[cell_name(name, e)][i:i + batch_size].to(device)
+                adv = blackbox_examples[cell_name(name, e)][i:i + j].to(device)
             else:
                 kw = step_size(name, e, attack_kwargs.get(name, {}))
                 adv = create_attack(name, model, eps=e, seed=derive_seed(seed, k, b), **kw)(xb, yb)  # own stream
             correct[(name, e, black)] += (ok & _correct(model, adv, yb)).sum().item()
             bar.update(len(yb))
     bar.close()
-    return {"n": n, "clean_acc": 100.0 * clean / n,
-            "results": [{"attack": a, "eps": e, "blackbox": b, "acc": 100.0 * correct[(a, e, b)] / n} for a, e, b in cells]}
+    return {"n": n, "n_attacked": m, "clean_acc": 100.0 * clean / n,
+            "results": [{"attack": a, "eps": e, "blackbox": b, "acc": 100.0 * correct[(a, e, b)] / m} for a, e, b in cells]}

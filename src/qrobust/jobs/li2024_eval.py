@@ -12,5 +12,6 @@ def run(a) -> dict:
     import json
 
     t = json.loads(a.cfg)["li2024"]
-    r = {"attacks": t["attacks"], "blackbox": [], "eps": [t["eps"]], "attack_kwargs": t["attack_kwargs"], "squeeze": {}}
+    r = {"attacks": t["attacks"], "blackbox": [], "eps": [t["eps"]], "attack_kwargs": t["attack_kwargs"], "squeeze": {},
+         "attack_images": t.get("attack_images")}
     return robust_eval.evaluate_robust(a, r)

@@ -9,7 +9,7 @@ from qrobust.jobs._common import add_cfg
 
 
 def add_arguments(p) -> None:
-    add_cfg(p, "robustness (attacks, blackbox, eps, attack_kwargs, squeeze), eval, device, threads")
+    add_cfg(p, "robustness (attacks, blackbox, eps, attack_kwargs, squeeze, attack_images), eval, device, threads")
     p.add_argument("--data", required=True)
     p.add_argument("--checkpoint", required=True)
     p.add_argument("--blackbox", help="the black-box examples (craft_blackbox's output) for the (B) columns")
@@ -35,7 +35,7 @@ def evaluate_robust(a, r: dict) -> dict:
     res = robust_accuracy(model, split.x, split.y, attacks=r["attacks"], blackbox=r["blackbox"] if examples else [],
                           eps=r["eps"], attack_kwargs=r["attack_kwargs"], substitute=None, device=device,
                           seed=run_["seed"], batch_size=cfg.get("eval", {}).get("batch_size", 500),
-                          blackbox_examples=examples)
+                          blackbox_examples=examples, attack_images=r.get("attack_images"))
     res.update(run=run_, defense=a.defense, checkpoint=str(a.checkpoint))
     _io.write_json(a.out, res)
     print(f"{Path(a.checkpoint).stem} [{a.defense}]: clean {res['clean_acc']:.2f}; "

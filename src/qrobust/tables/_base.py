@@ -81,3 +81,12 @@ def write_table_files(table: pd.DataFrame, long: pd.DataFrame, out_csv, title: s
     write_markdown(table, files[2], title)
     write_latex(table, files[3], title)
     return files
+
+
+def attacked_caption(records: list[dict]) -> str:
+    """"; attacks on the first m of the n test images ..." when the evaluations attacked a subset
+    (robust_accuracy's `n_attacked`), else ""."""
+    pairs = sorted({(r["n"], r["n_attacked"]) for r in records if "n_attacked" in r})
+    if all(n == m for n, m in pairs):
+        return ""
+    return "; attacks on the first " + ", ".join(f"{m:,} of the {n:,}" for n, m in pairs) + " test images (clean: all)"

@@ -34,7 +34,7 @@ import pandas as pd
 
 from qrobust import _io
 from qrobust.tables import worst as wc
-from qrobust.tables._base import register_table, write_table_files
+from qrobust.tables._base import attacked_caption, register_table, write_table_files
 
 LABEL = {"pgd": "PGD", "square": "Square", "fgsm": "FGSM", "bim": "BIM", "rfgsm": "R+FGSM", "random": "Random"}
 
@@ -100,7 +100,7 @@ def build(records: list[dict], out_csv, worst=None) -> tuple[pd.DataFrame, list]
         worst_txt = (f"; worst-case: per-example worst case over the attack ensemble (eps={weps}; gradient-masking flags "
                      "in the long CSV's `masking` column and in masking.csv)")
     files = write_table_files(table, raw, out_csv, f"Table 7: accuracy (%) clean and under attack (eps={eps:.3g}) per scheme and target "
-                                    f"(W: weights only, A: activations only, WA: both){worst_txt}; mean over {long.seed.nunique()} seed(s)",
+                                    f"(W: weights only, A: activations only, WA: both){attacked_caption(records)}{worst_txt}; mean over {long.seed.nunique()} seed(s)",
                               ("bits",))
     return table, files
 
