@@ -252,3 +252,17 @@ def test_check_config_validates_an_override_file_on_top_of_the_default(tmp_path)
     (tmp_path / "eps.yaml").write_text("attack: {eps: -1}\n")  # a merged mapping keeps the base's attack.name
     bad = check(str(tmp_path / "eps.yaml"))
     assert bad.returncode == 2 and bad.stderr.count("\n") == 1 and "attack.eps" in bad.stderr
+
+
+def test_check_config_away_from_the_workflow_says_where_the_base_is(tmp_path):
+    (tmp_path / "seeds.yaml").write_text("seeds: [0, 1]\n")
+
+    def check(*args):
+        return subprocess.run([sys.executable, "-m", "qrobust.cli", "check-config", *args], capture_output=True,
+                              text=True, cwd=tmp_path)
+    r = check("seeds.yaml")  # no config/config.yaml in this folder
+    assert r.returncode == 2 and r.stderr.count("\n") == 1 and "run in the workflow folder, or pass --base" in r.stderr
+    r = check("--base", str(tmp_path / "nope.yaml"), "seeds.yaml")
+    assert r.returncode == 2 and "--base" in r.stderr and "no such file" in r.stderr
+    r = check("--base", str(ROOT / "config" / "config.yaml"), "seeds.yaml")
+    assert r.returncode == 0 and "x 2 seeds" in r.stdout, r.stderr
