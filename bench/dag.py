@@ -27,6 +27,15 @@ from _helpers import copy_workflow  # noqa: E402
 from _results import write_section  # noqa: E402
 
 
+def profile_settings() -> list[str]:
+    """The workflow's default profile (profiles/default) but its logger, as command-line flags: the run is
+    scheduled as a user's is, with Snakemake's own output, which this script parses."""
+    import yaml
+
+    prof = yaml.safe_load((ROOT / "profiles" / "default" / "config.yaml").read_text())
+    return [arg for k, v in prof.items() if k != "logger" for arg in (f"--{k}", str(v))]
+
+
 def main() -> None:
     ap = argparse.ArgumentParser()
     ap.add_argument("--target", nargs="+", default=["all"])
@@ -40,7 +49,7 @@ def main() -> None:
     shutil.rmtree(work, ignore_errors=True)
     copy_workflow(work)
     env = dict(os.environ, PATH=f"{Path(sys.executable).parent}{os.pathsep}{os.environ['PATH']}")
-    cmd = ["snakemake", *a.target, "--cores", str(a.cores), "--configfile", a.configfile]
+    cmd = ["snakemake", *a.target, "--cores", str(a.cores), "--configfile", a.configfile, *profile_settings()]
     if a.set:
         cmd += ["--config", *a.set]
     t0 = time.perf_counter()

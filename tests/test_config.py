@@ -266,3 +266,26 @@ def test_check_config_away_from_the_workflow_says_where_the_base_is(tmp_path):
     assert r.returncode == 2 and "--base" in r.stderr and "no such file" in r.stderr
     r = check("--base", str(ROOT / "config" / "config.yaml"), "seeds.yaml")
     assert r.returncode == 0 and "x 2 seeds" in r.stdout, r.stderr
+
+
+def test_paper_config_on_top_of_the_default_keeps_nothing_mnist_scale():
+    """config/paper.yaml is merged over config/config.yaml: the MNIST-scale values there must not leak into
+    the paper's protocol (they once did: MNIST eps for Tables 2-4, the small CNN's kwargs on WRN-28-10)."""
+    import yaml
+
+    from qrobust.config import merge
+    from qrobust.evaluation.robust import step_size
+    from qrobust.models import create_model
+
+    cfg = validate_config(merge(yaml.safe_load((ROOT / "config" / "config.yaml").read_text()),
+                                yaml.safe_load((ROOT / "config" / "paper.yaml").read_text())))
+    assert cfg["dq"]["eps"] == pytest.approx([2 / 255, 8 / 255, 16 / 255])
+    assert cfg["dq"]["attack_images"] is None and cfg["li2024"]["attack_images"] is None
+    assert cfg["adv_train"]["sigma"] == pytest.approx(8 / 255) and cfg["adv_train"]["steps"] == 7
+    assert step_size("pgd", 8 / 255, cfg["dq"]["attack_kwargs"]["pgd"]) == {}  # Kurakin's steps and alpha
+    assert cfg["li2024"]["targets"] == ["w", "a", "wa"] and cfg["worst_case"]["n_images"] is None
+    net = create_model(cfg["model"]["name"], num_classes=10, in_channels=3, act=cfg["model"]["act"], **cfg["model"]["kwargs"])
+    assert sum(p.numel() for p in net.parameters()) > 36_000_000  # WRN-28-10
+    sub = cfg["dq"]["substitute"]
+    vgg = create_model(sub["name"], num_classes=10, in_channels=3, act=sub["act"], **sub["kwargs"])
+    assert sum(p.numel() for p in vgg.parameters()) > 14_000_000  # a full-width VGG-16

@@ -75,14 +75,14 @@ def _norm(name: str) -> str:
 def model_spec(model: dict) -> str:
     """How the scorecard writes qrobust's model: its registry name and kwargs (wide_resnet depth=28 ...)."""
     kwargs = model.get("kwargs") or {}
-    return " ".join([model["name"], *(f"{k}={v}" for k, v in sorted(kwargs.items()))])
+    return " ".join([model["name"], *(f"{k}={v}" for k, v in sorted(kwargs.items()) if v is not None)])
 
 
 def same_model(paper: str, ours: dict) -> bool:
     name, *pairs = paper.split()
     if name != ours["name"]:
         return False
-    kwargs = {k: str(v) for k, v in (ours.get("kwargs") or {}).items()}
+    kwargs = {k: str(v) for k, v in (ours.get("kwargs") or {}).items() if v is not None}
     return all(kwargs.get(k) == v for k, v in (p.split("=", 1) for p in pairs))
 
 

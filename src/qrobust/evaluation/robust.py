@@ -26,8 +26,9 @@ from qrobust.attacks._linf import derive_seed
 
 def step_size(name: str, eps: float, kw: dict) -> dict:
     """Iterative attacks with a fixed step count but no step size get Madry et al.'s 2.5 * eps / steps,
-    so the budget is reachable at every eps (Kurakin's 1/255 steps need eps*255 + 4 of them)."""
-    kw = dict(kw)
+    so the budget is reachable at every eps (Kurakin's 1/255 steps need eps*255 + 4 of them). A None
+    option is not given (the attack's default: a config override unsets a base config's option with null)."""
+    kw = {k: v for k, v in kw.items() if v is not None}
     if name in ("bim", "pgd") and kw.get("steps") and "alpha" not in kw:
         kw["alpha"] = 2.5 * eps / kw["steps"]
     return kw

@@ -24,7 +24,9 @@ class Normalize(nn.Module):
 
 def create_model(name: str, *, num_classes: int, in_channels: int, act: str = "relu6",
                  mean=None, std=None, **kwargs) -> nn.Module:
-    """Build a registered model; `mean`/`std` (per channel) add a Normalize layer in front."""
+    """Build a registered model; `mean`/`std` (per channel) add a Normalize layer in front. A None keyword
+    is not given (a config override unsets a key of the base config's model.kwargs with null)."""
+    kwargs = {k: v for k, v in kwargs.items() if v is not None}
     net = MODELS.get(name)(num_classes=num_classes, in_channels=in_channels, act=act, **kwargs)
     if mean is None:
         return net
