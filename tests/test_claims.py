@@ -178,3 +178,26 @@ def test_claim_rows_have_the_report_columns(tmp_path):
     assert sorted(df.columns) == sorted(COLUMNS)
     ran = df[df.verdict != "not run"]
     assert len(ran) == 2 and ran[COLUMNS].notna().all().all()  # no other quantizer: that claim is not run
+
+
+def test_summaries_count_verdicts_per_paper_and_give_headline_numbers(tmp_path):
+    from qrobust.claims import summaries
+    from qrobust.papers.dq.table1 import build
+
+    metrics = [_m("vanilla", 0.0, None, 0, 90.0, 60.0), _m("vanilla", 0.0, 2, 0, 85.0, 40.0),
+               _m("dq", 1e-3, None, 0, 90.0, 62.0), _m("dq", 1e-3, 2, 0, 81.0, 50.0)]
+    worst = [worst_record(m["run"], m["adv_acc"] - 10.0) for m in metrics]
+    long = _long(build, tmp_path, "t1", metrics, act_bits=[None, 2],
+                 methods=[{"name": "vanilla", "beta": 0.0}, {"name": "dq", "beta": 1e-3}], worst=worst)
+    tables = {"table1": long}
+    judged = evaluate_claims(tables)
+    out = summaries(tables, judged)
+    assert set(out) == set(PAPERS)  # every paper with claims has a row, run or not
+    dq = out["dq"]
+    ran = judged[judged.paper == "DQ"]
+    assert dq["claims"] == len(ran) and dq["holds"] == (ran.verdict == "holds").sum() > 0
+    assert dq["not_run"] == (ran.verdict == "not run").sum() > 0  # Tables 2-4 are missing here
+    assert sum(dq[v] for v in ("holds", "fails", "inconclusive", "masked", "not_run")) == dq["claims"]
+    # Table 1's quantized models: clean (85 + 81) / 2, worst (30 + 40) / 2; float models' worst (50 + 52) / 2
+    assert (dq["clean_q"], dq["worst_q"], dq["worst_fp"]) == (83.0, 35.0, 51.0)
+    assert "clean_q" not in out["ohq"] and out["ohq"]["not_run"] == out["ohq"]["claims"]  # no Table 6: no numbers

@@ -21,6 +21,8 @@ paper's claims live in qrobust/papers/<paper>/claims.py and register themselves 
 """
 from __future__ import annotations
 
+import importlib
+import math
 from dataclasses import dataclass
 from typing import Callable
 
@@ -124,3 +126,29 @@ def evaluate_claims(tables: dict[str, pd.DataFrame]) -> pd.DataFrame:
     if "masking" not in df:  # every claims.csv has the column, even when no claim ran
         df["masking"] = ""
     return df
+
+
+VERDICTS = ("holds", "fails", "inconclusive", "masked", "not run")
+
+
+def summaries(tables: dict[str, pd.DataFrame], judged: pd.DataFrame) -> dict[str, dict]:
+    """{paper module: {claims, holds, fails, ..., and the paper's headline numbers}}: `dvc metrics show`'s
+    rows. The verdict counts come from `judged` (evaluate_claims' frame); the numbers from the optional
+    `headline(tables) -> {name: value}` of qrobust/papers/<module>/claims.py (clean_q, worst_q, worst_fp:
+    mean clean / worst-case accuracy of the quantized models, worst case of the float ones), left out
+    when its table is missing or has no such rows."""
+    verdict = dict(zip(judged["id"], judged["verdict"]))
+    out: dict[str, dict] = {}
+    for key in in_report_order():
+        module = CLAIMS.get(key).module
+        row = out.setdefault(module, {"claims": 0, **{v.replace(" ", "_"): 0 for v in VERDICTS}})
+        row["claims"] += 1
+        row[verdict[key].replace(" ", "_")] += 1
+    for module, row in out.items():
+        fn = getattr(importlib.import_module(f"qrobust.papers.{module}.claims"), "headline", None)
+        try:
+            numbers = fn(tables) if fn else {}
+        except KeyError:  # a table this run did not make
+            numbers = {}
+        row.update({k: round(float(v), 2) for k, v in numbers.items() if v is not None and not math.isnan(v)})
+    return out

@@ -100,6 +100,11 @@ TABLES = {}
 TABLE_CFG = {}
 FIGURES = {}
 CLAIM_TABLES = []
+# the papers whose claims.py registers claims: the claims job writes {OUT}/summary/<paper>.json for each
+CLAIM_PAPERS = sorted(
+    os.path.basename(os.path.dirname(p))
+    for p in glob.glob("src/qrobust/papers/*/claims.py")
+)
 
 
 def sources(job, **entries):
@@ -134,7 +139,12 @@ def prov_io(wildcards, input, output):
         if name != "src"
         for f in ([files] if isinstance(files, str) else files)
     ]
-    outs = [f for name, f in output.items() if name != "prov"]
+    outs = [
+        f
+        for name, files in output.items()
+        if name != "prov"
+        for f in ([files] if isinstance(files, str) else files)
+    ]
     return json.dumps({"inputs": ins, "outputs": outs})
 
 

@@ -75,6 +75,8 @@ rule claims:
             f"{OUT}/claims.csv", caption="../report/claims.rst", category="Claims"
         ),
         md=f"{OUT}/claims.md",
+        # one JSON per paper with claims (verdict counts, headline numbers): dvc.yaml's metrics
+        summary=[f"{OUT}/summary/{m}.json" for m in CLAIM_PAPERS],
         prov=f"{PROV_OUT}/claims.json",
     log:
         f"logs/claims/{OUT}.log",
@@ -84,9 +86,10 @@ rule claims:
         tables=lambda w, input: " ".join(
             f"{t}={p}" for t, p in zip(CLAIM_TABLES, input.tables)
         ),
+        summary=f"{OUT}/summary",
         io=prov_io,
     shell:
-        "qrobust claims --out {output.csv} --prov {output.prov} --prov-io {params.io:q} {params.tables} 2> {log}"
+        "qrobust claims --out {output.csv} --summary {params.summary} --prov {output.prov} --prov-io {params.io:q} {params.tables} 2> {log}"
 
 
 rule scorecard:

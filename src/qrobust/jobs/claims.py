@@ -7,11 +7,13 @@ from pathlib import Path
 
 def add_arguments(p) -> None:
     p.add_argument("--out", required=True, help="claims CSV; a Markdown table is written beside it")
+    p.add_argument("--summary", help="folder for one JSON per paper: verdict counts and headline numbers (DVC's metrics)")
     p.add_argument("tables", nargs="+", help="NAME=PATH of long CSVs, e.g. table1=results/table1_long.csv")
 
 
 def run(a) -> dict:
-    from qrobust.claims import evaluate_claims
+    from qrobust import _io
+    from qrobust.claims import evaluate_claims, summaries
     from qrobust.jobs._common import read_long_tables
     from qrobust.tables._base import write_csv, write_markdown
 
@@ -21,5 +23,8 @@ def run(a) -> dict:
     cols = ["paper", "source", "claim", "verdict", "evidence", "masking", "value", "spread", "n_seeds"]
     write_markdown(df[[c for c in cols if c in df]], Path(a.out).with_suffix(".md"),
                    "Claims: each published finding tested on the regenerated numbers")
+    if a.summary:
+        for module, row in summaries(tables, df).items():
+            _io.write_json(Path(a.summary) / f"{module}.json", row)
     print(df[["id", "verdict"]].to_string(index=False), file=sys.stderr)
     return {"config": {}}

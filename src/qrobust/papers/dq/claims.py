@@ -185,3 +185,12 @@ def _fgsm_masking(t):
     f_flag, f_ev, n = _masking(t, "fgsm", None, None)
     r_flag, r_ev, _ = _masking(t, "rfgsm", None, None)
     return outright(f_flag and not r_flag, n, f"{f_ev}; {r_ev}")
+
+
+def headline(t) -> dict:
+    """`dvc metrics show`'s numbers (qrobust.claims.summaries): Table 1's mean clean and worst-case accuracy of
+    the quantized models, and the full-precision models' worst case."""
+    df = _t1(t)
+    q, fp = df[~df.fp], df[df.fp]
+    return {"clean_q": q[q.metric == "clean"].value.mean(), "worst_q": q[q.metric == "worst"].value.mean(),
+            "worst_fp": fp[fp.metric == "worst"].value.mean()}

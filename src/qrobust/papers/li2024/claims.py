@@ -58,3 +58,9 @@ def _finetune(t):
     rows = p[(p["mode"] == "ptq") & (p.init == "float")]
     q = rows.groupby(["seed", "robust"]).acc.mean().unstack("robust")
     return with_masking({**judge((q["finetune"] - q["none"]).tolist()), "evidence": f"worst-case acc. PTQ + fine-tuning {q['finetune'].mean():.1f} vs PTQ {q['none'].mean():.1f}"}, rows, _model)
+
+
+def headline(t) -> dict:
+    """`dvc metrics show`'s numbers: Table 7's mean clean and worst-case accuracy over its quantized models."""
+    df = t["table7"]
+    return {"clean_q": df[df.attack == "clean"].acc.mean(), "worst_q": df[df.attack == "worst"].acc.mean()}

@@ -44,3 +44,9 @@ def _lp_fast(t):
         res["verdict"] = "fails"
     return {**res, "evidence": f"LP plans {lp.latency_ms.mean():.2f} ms vs FP32 {fp.latency_ms.mean():.2f} ms "
             f"({speed.mean():+.0f} %), accuracy {lp.accuracy.mean():.1f} vs {fp.accuracy.mean():.1f}"}
+
+
+def headline(t) -> dict:
+    """`dvc metrics show`'s number: Table 6's mean accuracy of the LP's mixed-precision plans."""
+    df = t["table6"]
+    return {"clean_q": df[df.kind == "ohq-lp"].accuracy.mean()}

@@ -76,3 +76,10 @@ def _qa_repairs(t):
     res = judge(worst, tol=0.0)
     return {**res, "value": res["value"] + 20.0,
             "evidence": f"attacked acc. at {', '.join(bits)} bits with {', '.join(parts)}; clean {c.mean():.1f}"}
+
+
+def headline(t) -> dict:
+    """`dvc metrics show`'s number: Table 8's mean accuracy of the indiscriminately attacked model once quantized
+    at the bit-widths it was attacked at (the collapse the paper reports)."""
+    df = _t8(t, "indiscriminate")
+    return {"clean_q": df[df.attacked_bits.astype(str) == "True"].value.mean()}

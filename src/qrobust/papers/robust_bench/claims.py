@@ -91,3 +91,12 @@ def _nearest(t):
     ok = "nearest" in worst
     nxt = f"; next: {harm.index[1]} ({harm.iloc[1]:+.1f})" if len(harm) > 1 else ""
     return outright(ok, int(df.seed.nunique()), f"largest mean accuracy drop: {worst} ({harm.iloc[0]:+.1f} points){nxt}")
+
+
+def headline(t) -> dict:
+    """`dvc metrics show`'s numbers: Table 5's mean clean and worst-case accuracy of the quantized models, and the
+    float model's worst case."""
+    df = _t5(t)
+    q, fp = df[df.quantized], df[~df.quantized]
+    return {"clean_q": q[q.family == "clean"].acc.mean(), "worst_q": q[q.family == "worst"].acc.mean(),
+            "worst_fp": fp[fp.family == "worst"].acc.mean()}
