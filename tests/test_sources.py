@@ -13,7 +13,7 @@ from pathlib import Path
 import pytest
 import yaml
 
-from _helpers import BIN, ROOT, copy_workflow, snakemake
+from _helpers import ROOT, copy_workflow, snakemake
 from qrobust import jobs
 from qrobust._registry import FAMILIES, module_file, scan
 from qrobust._sources import _imports, closure, entry_modules, stage_sources
@@ -326,3 +326,25 @@ def test_editing_an_attack_or_a_table_reruns_only_the_jobs_that_run_it(tmp_path)
     trained = [j["wildcards"]["run"] for j in planned if j["rule"] == "train_adv"]
     assert trained and all(r.endswith("_advrfgsm") for r in trained), trained
     assert counts.get("robust_eval"), counts
+
+
+def test_frozen_registry_gives_the_same_sources_and_scans_each_package_once(monkeypatch):
+    """The Snakefile freezes the registry (files do not change while Snakemake plans): the answers are
+    the unfrozen ones, and the package is walked once however many jobs ask."""
+    import qrobust._registry as reg
+    import qrobust._sources as src
+
+    asks = [("worst_case", {"attack": ["fgsm", "pgd", "square"], "model": ["small_cnn"]}), ("train", {"model": ["vgg16"]}),
+            ("table", None), ("worst_case", {"attack": ["fgsm", "pgd", "square"], "model": ["small_cnn"]})]
+    unfrozen = [stage_sources(j, e) for j, e in asks]
+    walks = []
+    real = reg._package_files
+    monkeypatch.setattr(reg, "_package_files", lambda package: walks.append(package) or real(package))
+    monkeypatch.setattr(reg, "_frozen", True)
+    monkeypatch.setattr(reg, "_FROZEN", {})
+    src._stage_sources_frozen.cache_clear()
+    try:
+        assert [stage_sources(j, e) for j, e in asks] == unfrozen
+        assert walks and len(walks) == len(set(walks))  # each package walked once
+    finally:
+        src._stage_sources_frozen.cache_clear()

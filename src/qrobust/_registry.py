@@ -152,11 +152,31 @@ def _package_files(package: str) -> list[Path]:
     return sorted(p for p in root.rglob("*.py") if "__pycache__" not in p.parts)
 
 
+_FROZEN: dict[str, list] = {}  # package -> its scans, once freeze() is called
+_frozen = False
+
+
+def freeze() -> None:
+    """Promise that the package's files will not change in this process (the Snakefile's parse and
+    dry run): each package is then walked and scanned once, not at every lookup. The job server,
+    which outlives edits, never calls it."""
+    global _frozen
+    _frozen = True
+
+
+def is_frozen() -> bool:
+    return _frozen
+
+
 def _scans(package: str) -> list[_FileScan]:
+    if _frozen and package in _FROZEN:
+        return _FROZEN[package]
     out = []
     for p in _package_files(package):
         st = p.stat()
         out.append(_scan_file(p, st.st_mtime_ns, st.st_size))
+    if _frozen:
+        _FROZEN[package] = out
     return out
 
 

@@ -20,7 +20,7 @@ from functools import lru_cache
 from pathlib import Path
 from typing import Iterable, Mapping
 
-from qrobust._registry import FAMILIES, PKG, PKG_DIR, entry_module, module_file, scan
+from qrobust._registry import FAMILIES, PKG, PKG_DIR, entry_module, is_frozen, module_file, scan
 
 __all__ = ["stage_sources", "closure", "entry_modules", "module_file"]
 
@@ -82,7 +82,8 @@ def _imports_cached(module: str, top_level_only: bool, mtime_ns: int) -> tuple[s
 
 
 def _imports(module: str, top_level_only: bool) -> tuple[str, ...]:
-    return _imports_cached(module, top_level_only, module_file(module).stat().st_mtime_ns)
+    mtime = 0 if is_frozen() else module_file(module).stat().st_mtime_ns  # frozen: files do not change
+    return _imports_cached(module, top_level_only, mtime)
 
 
 def closure(modules: Iterable[str], top_level_only: bool = False) -> set[str]:
@@ -125,6 +126,18 @@ def _job_closure(job: str) -> set[str]:
 
 
 def stage_sources(job: str, entries: Mapping[str, Iterable[str]] | None = None, root: str | Path = "src") -> list[str]:
+    if is_frozen():  # the Snakefile asks once per job, mostly with the same arguments
+        key = None if entries is None else tuple(sorted((f, tuple(n)) for f, n in entries.items()))
+        return list(_stage_sources_frozen(job, key, str(root)))
+    return _stage_sources(job, entries, root)
+
+
+@lru_cache(maxsize=None)
+def _stage_sources_frozen(job: str, key, root: str) -> tuple[str, ...]:
+    return tuple(_stage_sources(job, None if key is None else dict(key), root))
+
+
+def _stage_sources(job: str, entries: Mapping[str, Iterable[str]] | None = None, root: str | Path = "src") -> list[str]:
     """Sorted file paths (under `root`) that `qrobust <job>` runs.
 
     `entries`: registry family -> the names the job runs (`{"attack": ["pgd", "square"]}`); a family

@@ -9,8 +9,12 @@ import sys
 
 from qrobust._keys import key
 from qrobust._sources import stage_sources
+from qrobust._registry import freeze as _freeze_registry
 from qrobust.config import ConfigError, validate_config
 from qrobust.training.runs import SUBSTITUTE_SEED_OFFSET, parse_run
+
+# the package's files do not change while Snakemake plans: scan them once (qrobust/_registry.py)
+_freeze_registry()
 
 try:
     _checked = validate_config(config)
