@@ -178,8 +178,13 @@ def costs(cfg: dict) -> dict[str, dict]:
             grad += m.get("n_queries", 5000) // 2  # a query (a forward) costs about half a gradient step
     grad *= len(cfg["worst_case"].get("paths", ["ste"]))
     dq = cfg["dq"]
-    robust_steps = sum(dq["attack_kwargs"].get(a, {}).get("steps", 10 if a in ("pgd", "bim") else 1)
-                       for a in dq["attacks"]) * len(dq["eps"])
+    from qrobust.attacks._linf import kurakin_defaults
+
+    def steps(a, e):  # no steps set (null): Kurakin's count at that eps, as the attack takes it
+        if a not in ("pgd", "bim"):
+            return 1
+        return dq["attack_kwargs"].get(a, {}).get("steps") or kurakin_defaults(e, None, None)[1]
+    robust_steps = sum(steps(a, e) for a in dq["attacks"] for e in dq["eps"])
     q_epochs = cfg["quantize"]["qat"]["epochs"]
     li = cfg["li2024"]
     return {
