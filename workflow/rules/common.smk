@@ -69,7 +69,14 @@ TRAIN_KEY = key("train", config, ["model", "train", "quant"], [DATA_KEY])
 ADV_KEY = key("adv", config, ["model", "train", "quant", "adv_train"], [DATA_KEY])
 SUB_KEY = key("substitute", config, ["dq.substitute", "train"], [DATA_KEY])
 EVAL_KEY = key("eval", config, ["attack", "eval"])
-ROBUST_SLICES = ["eps", "attacks", "blackbox", "attack_kwargs", "squeeze", "attack_images"]
+ROBUST_SLICES = [
+    "eps",
+    "attacks",
+    "blackbox",
+    "attack_kwargs",
+    "squeeze",
+    "attack_images",
+]
 ROBUST_KEY = key(
     "robust", config, [f"dq.{s}" for s in ROBUST_SLICES] + ["eval"], [SUB_KEY]
 )

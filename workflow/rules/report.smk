@@ -86,7 +86,7 @@ rule claims:
         tables=lambda w, input: " ".join(
             f"{t}={p}" for t, p in zip(CLAIM_TABLES, input.tables)
         ),
-        summary=f"{OUT}/summary",
+        summary=lambda w, output: os.path.dirname(output.summary[0]),
         io=prov_io,
     shell:
         "qrobust claims --out {output.csv} --summary {params.summary} --prov {output.prov} --prov-io {params.io:q} {params.tables} 2> {log}"
