@@ -1,5 +1,5 @@
-"""Benchmark for issue 13: qrobust's fake quantizer (quant/fake_quant._FakeQuantize: element-wise ops)
-beside torch's fused kernel (torch.fake_quantize_per_tensor_affine, through fake_quant._fused), on
+"""Benchmark for issue 13: qrobust's fake quantizer (quant/fake_quant._FakeQuantize: element-wise ops;
+without a gradient, _grid_values: the same ops in place, no mask) beside torch's fused kernel (torch.fake_quantize_per_tensor_affine, through fake_quant._fused), on
 the same tensors, 1 torch thread, CPU (and CUDA when there is one). Shapes: an activation of the
 default small CNN at training batch 64 (64x16x28x28) and at evaluation batch 500 (500x16x28x28).
 Each round times both back to back in alternating order (forward+backward, then forward only under
@@ -19,7 +19,7 @@ import torch
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 from _results import write_section  # noqa: E402
 from qrobust.papers.ohq.latency import hardware_name  # noqa: E402
-from qrobust.quant.fake_quant import _FakeQuantize, _fused  # noqa: E402
+from qrobust.quant.fake_quant import _FakeQuantize, _fused, _grid_values  # noqa: E402
 
 HEADING = "## Fake quantizer: element-wise vs torch's fused kernel (issue 13)"
 SHAPES = [(64, 16, 28, 28), (500, 16, 28, 28)]
@@ -45,7 +45,9 @@ def _time(fn, x, g, grad: bool, device) -> float:
 def bench(device) -> list[str]:
     rows = []
     scale, zp = torch.tensor(6.0 / 15, device=device), torch.tensor(0.0, device=device)
-    impls = {"element-wise": lambda x: _FakeQuantize.apply(x, scale, zp, 0, 15),
+    # element-wise: what fake_quantize runs on the CPU, _FakeQuantize with a gradient, the in-place grid without
+    impls = {"element-wise": lambda x: (_FakeQuantize.apply(x, scale, zp, 0, 15) if torch.is_grad_enabled()
+                                        else _grid_values(x, scale, zp, 0, 15)),
              "fused": lambda x: _fused(x, scale, zp, 0, 15)}
     for shape in SHAPES:
         x = (torch.rand(shape, device=device) * 7).requires_grad_(True)
@@ -53,7 +55,9 @@ def bench(device) -> list[str]:
         a, b = impls["element-wise"](x), impls["fused"](x)
         ga, = torch.autograd.grad(a, x, g)
         gb, = torch.autograd.grad(b, x, g)
-        same = torch.equal(a, b) and torch.equal(ga, gb)
+        with torch.no_grad():
+            c = _grid_values(x, scale, zp, 0, 15)
+        same = torch.equal(a, b) and torch.equal(ga, gb) and torch.equal(c, b)
         for grad in (True, False):
             times = {k: [] for k in impls}
             for r in range(ROUNDS + 1):

@@ -26,9 +26,11 @@ PAPERS_DIR = Path(__file__).resolve().parent / "papers"
 def load_schema() -> dict:
     """The config schema: the shared sections, each paper's section (papers/<paper>/schema.yaml, under
     the paper's folder name), and every `x-registry` name list filled in as an `enum`."""
-    schema = yaml.safe_load(SCHEMA_PATH.read_text())
+    # libyaml's loader when PyYAML has it: 9x faster on these files, and every Snakemake start reads them
+    loader = getattr(yaml, "CSafeLoader", yaml.SafeLoader)
+    schema = yaml.load(SCHEMA_PATH.read_text(), Loader=loader)
     for section in sorted(PAPERS_DIR.glob("*/schema.yaml")):
-        schema["properties"][section.parent.name] = yaml.safe_load(section.read_text())
+        schema["properties"][section.parent.name] = yaml.load(section.read_text(), Loader=loader)
     _fill_registry_enums(schema)
     return schema
 

@@ -134,6 +134,43 @@ def test_stochastic_and_floor_rounding_are_spec_options_of_the_same_grid():
 
 
 @pytest.mark.parametrize("case", range(6))
+def test_the_in_place_grid_gives_the_out_of_place_values_and_gradient(case):
+    """fake_quantize without a gradient (in place, no mask) and _FakeQuantize's in-place forward give the
+    out-of-place arithmetic's values bit for bit, and the same gradient: per tensor (tensor or float
+    scale, a zero point), per channel on dim 0 or 1, ties and both range ends included."""
+    from qrobust.quant.fake_quant import _FakeQuantize, _in_place_ok, fake_quantize
+
+    g = torch.Generator().manual_seed(case)
+    shape = [(8, 4, 5, 5), (6, 9), (3, 4, 2, 2)][case % 3]
+    x = torch.randn(shape, generator=g) * 3
+    if case < 2:
+        scale, zp, qmin, qmax = torch.rand((), generator=g) * 0.4 + 0.01, torch.tensor(2.0), 0, 7
+    elif case < 4:
+        scale, zp, qmin, qmax = 6.0 / 15 if case == 2 else 6.0 / 31, 1, 0, 15
+    else:
+        axis = case - 4
+        n = shape[axis]
+        scale = (torch.rand(n, generator=g) * 0.4 + 0.01).reshape((n,) + (1,) * (len(shape) - 1 - axis))
+        zp, qmin, qmax = torch.zeros_like(scale), -7, 7
+    s0 = scale if not isinstance(scale, torch.Tensor) else scale.reshape(-1)[0]
+    x.view(-1)[:12] = (torch.arange(12) - 6 + 0.5) * s0
+    want = (torch.clamp(torch.round(x * (1.0 / scale)) + zp, qmin, qmax) - zp) * scale
+    assert _in_place_ok(x, scale, zp)
+    with torch.no_grad():
+        assert torch.equal(fake_quantize(x, scale, zp, qmin, qmax).view(torch.int32), want.view(torch.int32))
+    assert torch.equal(fake_quantize(x, scale, zp, qmin, qmax).view(torch.int32), want.view(torch.int32))
+    x.requires_grad_(True)
+    y = _FakeQuantize.apply(x, scale, zp, qmin, qmax)
+    assert torch.equal(y.detach().view(torch.int32), want.view(torch.int32))
+    gy = torch.randn(shape, generator=g)
+    (gx,) = torch.autograd.grad(y, x, gy)
+    q = torch.round(x.detach() * (1.0 / scale)) + zp
+    assert torch.equal(gx, gy * ((q >= qmin) & (q <= qmax)))
+    assert not _in_place_ok(x.double(), scale, zp)
+    assert not _in_place_ok(x[:1], torch.ones((2,) + (1,) * (len(shape) - 1)), 0)  # would broadcast x up
+
+
+@pytest.mark.parametrize("case", range(6))
 def test_the_fused_kernel_gives_the_element_wise_quantizers_exact_values_and_gradient(case):
     """fake_quant._fused (torch's fused kernels, used on CUDA) against _FakeQuantize: per tensor with a
     tensor or Python-float scale, per channel on dim 0 or 1, ties and both range ends included; a

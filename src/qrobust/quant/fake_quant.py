@@ -120,6 +120,26 @@ def straight_through(x: torch.Tensor, value: torch.Tensor) -> torch.Tensor:
     return _PassThrough.apply(x, value)
 
 
+def _in_place_ok(x: torch.Tensor, scale, zero_point) -> bool:
+    """Whether the grid arithmetic may run in place on the fresh tensor x * (1/scale): float32 x, and a
+    scale and zero point that are numbers or float32 tensors broadcasting into x's shape (so every
+    step has x's shape and dtype, and the values are those of the out-of-place ops, bit for bit)."""
+    if x.dtype != torch.float32:
+        return False
+    for t in (scale, zero_point):
+        if isinstance(t, torch.Tensor) and (t.dtype != torch.float32 or t.dim() > x.dim()
+                                            or torch.broadcast_shapes(x.shape, t.shape) != x.shape):
+            return False
+    return True
+
+
+def _grid_values(x: torch.Tensor, scale, zero_point, qmin: int, qmax: int) -> torch.Tensor:
+    """_FakeQuantize's forward values where no gradient is taken: one fresh tensor, the other steps in
+    place, no mask (evaluation, Square's queries: 5x faster on a 500 x 16 x 28 x 28 activation,
+    bench/fake_quant.py). Needs _in_place_ok."""
+    return (x * (1.0 / scale)).round_().add_(zero_point).clamp_(qmin, qmax).sub_(zero_point).mul_(scale)
+
+
 class _FakeQuantize(torch.autograd.Function):
     """Forward: the k-bit grid value. Backward: gradient where round(x/scale)+zp lies in [qmin, qmax].
 
@@ -129,9 +149,13 @@ class _FakeQuantize(torch.autograd.Function):
 
     @staticmethod
     def forward(ctx, x, scale, zero_point, qmin, qmax):
-        q = torch.round(x * (1.0 / scale)) + zero_point  # x * (1/scale): ties round as in torch.ao
+        if not _in_place_ok(x, scale, zero_point):
+            q = torch.round(x * (1.0 / scale)) + zero_point  # x * (1/scale): ties round as in torch.ao
+            ctx.save_for_backward((q >= qmin) & (q <= qmax))
+            return (torch.clamp(q, qmin, qmax) - zero_point) * scale
+        q = (x * (1.0 / scale)).round_().add_(zero_point)
         ctx.save_for_backward((q >= qmin) & (q <= qmax))
-        return (torch.clamp(q, qmin, qmax) - zero_point) * scale
+        return q.clamp_(qmin, qmax).sub_(zero_point).mul_(scale)
 
     @staticmethod
     def backward(ctx, grad):
@@ -224,7 +248,11 @@ def fake_quantize(x: torch.Tensor, scale, zero_point, qmin: int, qmax: int, roun
         # torch's fused kernel on CUDA (one launch instead of six); on the CPU it measured 1.15-2.0x
         # slower than these element-wise ops (bench/fake_quant.py), so the CPU keeps them
         fused = _fused(x, scale, zero_point, qmin, qmax) if x.is_cuda else None
-        return fused if fused is not None else _FakeQuantize.apply(x, scale, zero_point, qmin, qmax)
+        if fused is not None:
+            return fused
+        if not (x.requires_grad and torch.is_grad_enabled()) and _in_place_ok(x, scale, zero_point):
+            return _grid_values(x, scale, zero_point, qmin, qmax)
+        return _FakeQuantize.apply(x, scale, zero_point, qmin, qmax)
     with torch.no_grad():
         q = round_codes(x.detach() * (1.0 / scale), rounding, draws) + zero_point
         inside = (q >= qmin) & (q <= qmax)

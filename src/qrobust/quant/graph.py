@@ -10,9 +10,10 @@ import torch.nn as nn
 from qrobust.quant.layers import QConv2d, QLinear, QuantAct
 
 class _Tracer(fx.Tracer):
-    # our layers are leaves: only which module feeds which matters here
+    # our layers (and max-pools: qrobust's branches on its input) are leaves: only which module feeds
+    # which matters here
     def is_leaf_module(self, m: nn.Module, qualname: str) -> bool:
-        return isinstance(m, (QConv2d, QLinear, QuantAct)) or super().is_leaf_module(m, qualname)
+        return isinstance(m, (QConv2d, QLinear, QuantAct, nn.MaxPool2d)) or super().is_leaf_module(m, qualname)
 
 
 def conv_bn_pairs(model: nn.Module) -> list[tuple[str, str]]:
