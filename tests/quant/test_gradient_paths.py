@@ -112,3 +112,15 @@ def test_model_layers_follow_the_path():
     with gradient_path("bpda"):
         y1, g1 = _grad(fs, img)
     assert torch.equal(y0, y1) and torch.equal(g0, torch.ones_like(img)) and not torch.equal(g0, g1)
+
+
+def test_soft_round_grad_in_place_is_the_formula_bit_for_bit():
+    g = torch.Generator().manual_seed(0)
+    v = torch.cat([torch.randn(20000, generator=g) * 8, torch.arange(-40, 40) * 0.5])
+    for t in (0.1, 0.25, 1.0):
+        a = 1.0 / t
+        want = a * (1.0 - torch.tanh(a * (v - torch.floor(v) - 0.5)) ** 2) / (2.0 * math.tanh(a / 2.0))
+        got = soft_round_grad(v, t)
+        assert torch.equal(got.view(torch.int32), want.view(torch.int32))
+        vg = v.clone().requires_grad_(True)
+        assert torch.equal(soft_round_grad(vg, t).detach().view(torch.int32), want.view(torch.int32))

@@ -63,8 +63,12 @@ def soft_round(v: torch.Tensor, temperature: float) -> torch.Tensor:
 def soft_round_grad(v: torch.Tensor, temperature: float) -> torch.Tensor:
     """d soft_round / dv: a (1 - tanh^2(a r)) / (2 tanh(a / 2)), r = v - floor(v) - 1/2, a = 1/t."""
     a = 1.0 / temperature
-    r = v - torch.floor(v) - 0.5
-    return a * (1.0 - torch.tanh(a * r) ** 2) / (2.0 * math.tanh(a / 2.0))
+    if v.requires_grad and torch.is_grad_enabled():
+        r = v - torch.floor(v) - 0.5
+        return a * (1.0 - torch.tanh(a * r) ** 2) / (2.0 * math.tanh(a / 2.0))
+    # the same operations, bit for bit, on one fresh tensor (BPDA's backward runs it at every attack step)
+    r = v - torch.floor(v)
+    return r.sub_(0.5).mul_(a).tanh_().pow_(2).neg_().add_(1.0).mul_(a).div_(2.0 * math.tanh(a / 2.0))
 
 
 class _Replace(torch.autograd.Function):
