@@ -60,6 +60,12 @@ def main() -> None:
     t0 = time.perf_counter()
     dry = subprocess.run([*cmd, "-n"], cwd=work, env=env, capture_output=True, text=True)
     noop = time.perf_counter() - t0
+    # Snakemake's own start (its imports and executor plugins; no Snakefile): the part of the dry run
+    # that is not this workflow's. On a machine with SLURM's client but no controller answering, the
+    # SLURM executor plugin's `scontrol show config` at import waits up to 10 s here.
+    t0 = time.perf_counter()
+    subprocess.run(["snakemake", "--version"], cwd=work, env=env, capture_output=True, text=True)
+    start = time.perf_counter() - t0
     (work.parent / "dag_dry_run.log").write_text(dry.stdout + dry.stderr)  # what a non-empty dry run wants, and why
     # one "Rule: <name>" per finished job; the 'all' target is a rule too but no work
     done = re.findall(r"^Finished jobid: \d+ \(Rule: (\w+)\)", r.stdout + r.stderr, re.M)
@@ -85,6 +91,7 @@ def main() -> None:
              f"| wall time from scratch | {wall:.1f} s ({wall / 60:.1f} min) |",
              f"| jobs | {jobs} |",
              f"| no-op dry run after it | {noop:.2f} s ({'nothing to do' if 'Nothing to be done' in dry.stdout + dry.stderr else 'JOBS LEFT'}) |",
+             f"| of which Snakemake's own start (`snakemake --version`) | {start:.2f} s |",
              "", "Per rule, summed job seconds from `benchmarks/` (jobs run 2 at a time, so the sum exceeds the wall time; "
              "rules without a benchmark file, the tables and figures, take about 2 s each):", "",
              "| rule | jobs | summed s | peak memory of one job (MB) |", "|---|---:|---:|---:|"]

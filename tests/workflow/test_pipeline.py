@@ -1,6 +1,5 @@
 """The table1 DAG through Snakemake on the tiny config: shape, ranges, determinism, incrementality."""
 import json
-import re
 
 import pandas as pd
 import pytest
@@ -103,6 +102,15 @@ def test_changing_eps_reruns_evaluation_not_training(finished):
     n_runs = len(TINY["methods"]) * len(TINY["quant"]["act_bits"])
     # worst_case.eps is null in the tiny config: it follows attack.eps
     assert jobs == {"evaluate": n_runs, "worst_case": n_runs, "table": 1, "figure": 1}
+
+
+def test_adding_a_bit_width_runs_only_the_new_models(finished):
+    """Table 1's bit-widths are a grid of file names, in no folder key and no job's params: the finished
+    run's models are kept, with Snakemake's own rerun rules (params, inputs) deciding."""
+    bits = TINY["quant"]["act_bits"] + [3]
+    jobs = planned_jobs(run(finished, "--config", f"quant={{act_bits: {json.dumps(bits)}}}", dry=True))
+    n_methods = len(TINY["methods"])
+    assert jobs == {"train": n_methods, "evaluate": n_methods, "worst_case": n_methods, "table": 1, "figure": 1}
 
 
 def test_report_holds_tables_figures_and_their_provenance(finished):

@@ -65,8 +65,13 @@ if not all(
     if _missing:
         sys.stderr.write(f"qrobust: data error: {_missing}\n")
         sys.exit(1)
-TRAIN_KEY = key("train", config, ["model", "train", "quant"], [DATA_KEY])
-ADV_KEY = key("adv", config, ["model", "train", "quant", "adv_train"], [DATA_KEY])
+# quant.act_bits is Table 1's grid: each bit-width is a wildcard of the file name, so it is in no key
+# and no job's params (adding a bit-width adds jobs and reruns none)
+QUANT_FIXED = {k: v for k, v in config["quant"].items() if k != "act_bits"}
+TRAIN_KEY = key("train", config, ["model", "train"], [DATA_KEY], {"quant": QUANT_FIXED})
+ADV_KEY = key(
+    "adv", config, ["model", "train", "adv_train"], [DATA_KEY], {"quant": QUANT_FIXED}
+)
 SUB_KEY = key("substitute", config, ["dq.substitute", "train"], [DATA_KEY])
 EVAL_KEY = key("eval", config, ["attack", "eval"])
 ROBUST_SLICES = [
@@ -202,7 +207,7 @@ def train_cfg(w):
             quant=substitute,
         )
     extra = ("adv_train",) if "_adv" in w.run else ()
-    return cfg_json("model", "train", "quant", "device", "threads", *extra)
+    return cfg_json("model", "train", "device", "threads", *extra, quant=QUANT_FIXED)
 
 
 def eval_file(ckey, run):

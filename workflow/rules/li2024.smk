@@ -85,7 +85,9 @@ rule li2024_eval:
         mem_mb=2000,
         runtime=120,
     params:
-        cfg=lambda w: cfg_json("eval", "device", "threads", li2024=config["li2024"]),
+        cfg=lambda w: cfg_json(
+            "eval", "device", "threads", li2024=li_design.eval_section(config)
+        ),
         data=data_dir,
         io=prov_io,
     shell:

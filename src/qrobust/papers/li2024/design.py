@@ -9,8 +9,10 @@ from qrobust._keys import key
 from qrobust.training.runs import run_id
 
 # section keys that choose which models to make or how to attack them, not what one model is
-GRID_KEYS = ("bits", "targets", "schemes", "attacks", "eps", "attack_kwargs")
-EVAL_SLICES = ["li2024.attacks", "li2024.eps", "li2024.attack_kwargs", "eval"]
+GRID_KEYS = ("bits", "targets", "schemes", "attacks", "eps", "attack_kwargs", "attack_images")
+# what a li2024_eval job reads (its key and its params: editing the quantization settings reruns no evaluation)
+EVAL_KEYS = ("attacks", "eps", "attack_kwargs", "attack_images")
+EVAL_SLICES = ["li2024.attacks", "li2024.eps", "li2024.attack_kwargs", "li2024.attack_images", "eval"]
 
 
 def scheme(config: dict, name: str) -> dict:
@@ -43,8 +45,14 @@ def scheme_key(config: dict, name: str, data_key: str, init_key: str | None) -> 
 
 
 def job_section(config: dict, name: str) -> dict:
-    """The li2024 section a quantize job reads: its own scheme only."""
-    return {**config["li2024"], "schemes": [scheme(config, name)]}
+    """The li2024 section a quantize job reads: its own scheme, none of the grid (bits, targets: its
+    wildcards; the evaluation's settings), so adding a bit-width or a scheme reruns no existing job."""
+    return {**{k: v for k, v in config["li2024"].items() if k not in GRID_KEYS}, "schemes": [scheme(config, name)]}
+
+
+def eval_section(config: dict) -> dict:
+    """The li2024 section an evaluation job reads."""
+    return {k: config["li2024"][k] for k in EVAL_KEYS if k in config["li2024"]}
 
 
 def models(config: dict) -> list[tuple[str, str]]:

@@ -19,8 +19,10 @@ def scheme_key(config: dict, name: str, float_key: str) -> str:
 
 
 def job_section(config: dict, name: str) -> dict:
-    """The quantize section a job reads: its own scheme only."""
-    return {**config["quantize"], "schemes": [quant_scheme(config, name)]}
+    """The quantize section a job reads: its own scheme only, not the bit pairs (its wildcards), so adding
+    a bit pair or a scheme reruns no existing job."""
+    common = {k: v for k, v in config["quantize"].items() if k not in ("schemes", "bits")}
+    return {**common, "schemes": [quant_scheme(config, name)]}
 
 
 def models(config: dict, float_key: str) -> list[tuple[str, str]]:
