@@ -4,17 +4,19 @@ Three parts, each written to bench/RESULTS.md under "## Scaling: seeds, bit-widt
 
 1. Job counts (measured: Snakemake's dry run from scratch) of the `all` target for the default config,
    3 seeds, and each added bit-width (Table 1's activation bits, the quantizer suite's bit pairs,
-   Table 7's bit-widths); with `--finished DIR` (a finished run of the same config, e.g. the scratch
-   folder bench/dag.py leaves in bench/_work/dag) also the jobs that growing each grid adds to it, and
-   whether any existing job would rerun.
-2. Wall time (a projection, labelled so): each rule's jobs times its mean job seconds in the finished
-   run's `benchmarks/`, summed, over the cores; calibrated against that run's measured wall time.
-3. Training-set size (measured): one chain (the float model, a 2-bit model, the substitute, the
-   2-bit model's worst case) from scratch at n_train 1000, 2000, 4000 in scratch copies: wall time
+   Table 7's bit-widths), and the new jobs each grown grid needs beyond the default's (model jobs:
+   the tables and figures that gather a grid are remade anyway). With `--finished DIR` (a finished
+   run of the same config and code) also what growing each grid plans on it, and how many existing
+   jobs it would rerun.
+2. Wall time (a projection, labelled so): each rule's jobs times its mean job seconds in a finished
+   run's `benchmarks/` (`--means DIR`, e.g. the scratch folder bench/dag.py leaves in bench/_work/dag),
+   summed, over the cores; calibrated with that run's measured wall time (`--wall`).
+3. Training-set size (measured): one chain (the float model, a 2-bit model, the substitute its
+   worst case's transfer member crafts on, the 2-bit model's worst case) from scratch at n_train 1000, 2000, 4000 in scratch copies: wall time
    and each job's seconds and peak memory.
 
-Usage: python bench/scaling.py [--finished bench/_work/dag] [--wall SECONDS] [--sizes 1000 2000 4000]
-       [--configfile config/config.yaml] [--no-sizes] [--no-write]
+Usage: python bench/scaling.py [--means bench/_work/dag --wall SECONDS] [--finished DIR]
+       [--sizes 1000 2000 4000 | --no-sizes] [--configfile config/config.yaml] [--no-write]
 """
 from __future__ import annotations
 
@@ -116,9 +118,11 @@ def size_chain(sizes: list[int], configfile: str, cores: int) -> list[str]:
         over = ["--config", f"data={{n_train: {n}}}"]
         _, out = dry_run(work, configfile, over[1:], cores)
         worst = re.search(r"output: (results/metrics/worst/[^,\s]+/train-[0-9a-f]{8}/vanilla_beta0_a2_s0_none\.json)", out)
-        if not worst:
-            sys.exit("bench: no worst-case file of the 2-bit vanilla model in the dry run")
-        cmd = ["snakemake", worst.group(1), "--cores", str(cores), "--configfile", configfile, *profile_settings(), *over]
+        fp = re.search(r"output: (results/checkpoints/train-[0-9a-f]{8}/vanilla_beta0_afp_s0\.pt)", out)
+        if not (worst and fp):
+            sys.exit("bench: no float checkpoint or worst-case file of the 2-bit vanilla model in the dry run")
+        cmd = ["snakemake", fp.group(1), worst.group(1), "--cores", str(cores), "--configfile", configfile,
+               *profile_settings(), *over]
         t0 = time.perf_counter()
         r = subprocess.run(cmd, cwd=work, env=_env(), capture_output=True, text=True)
         wall = time.perf_counter() - t0
@@ -152,8 +156,9 @@ def main() -> None:
     ap = argparse.ArgumentParser()
     ap.add_argument("--configfile", default="config/config.yaml")
     ap.add_argument("--cores", type=int, default=2)
-    ap.add_argument("--finished", type=Path, help="a finished run of the config (bench/dag.py's bench/_work/dag)")
-    ap.add_argument("--wall", type=float, help="the finished run's measured wall time (s), to calibrate the projection")
+    ap.add_argument("--means", type=Path, help="a finished run whose benchmarks/ give each rule's mean job seconds")
+    ap.add_argument("--wall", type=float, help="that run's measured wall time (s), to calibrate the projection")
+    ap.add_argument("--finished", type=Path, help="a finished run of this config and code: grow each grid on it")
     ap.add_argument("--sizes", type=int, nargs="*", default=[1000, 2000, 4000])
     ap.add_argument("--no-sizes", action="store_true")
     ap.add_argument("--no-write", action="store_true")
@@ -166,18 +171,21 @@ def main() -> None:
     scratch = ROOT / "bench" / "_work" / "scaling_dry"
     shutil.rmtree(scratch, ignore_errors=True)
     copy_workflow(scratch)
-    means = mean_seconds(a.finished) if a.finished else {}
+    means = mean_seconds(a.means) if a.means else {}
     base = None
     lines = [HEADING, "",
-             f"`python bench/scaling.py{' --finished ' + str(a.finished) if a.finished else ''}`; "
+             f"`python bench/scaling.py{' --means ' + str(a.means) if a.means else ''}"
+             f"{f' --wall {a.wall:.0f}' if a.wall else ''}{' --finished ' + str(a.finished) if a.finished else ''}`; "
              f"{os.cpu_count()} cores, `--cores {a.cores}`, config {a.configfile}.", "",
-             "**Jobs** (measured: Snakemake's dry run of `all`). *From scratch*: every job of the grown config. "
-             "*Added to a finished run*: what growing the grid plans on the finished default run, and how many "
-             "existing jobs it would rerun (table, figure and claims jobs, which read the whole grid, aside). "
-             "**Wall time** is a projection: each rule's jobs times its mean job seconds in the finished run, "
-             f"summed, over {a.cores} cores, times the finished run's measured/projected ratio.", "",
-             "| config | jobs from scratch | projected wall from scratch (min) | jobs added to a finished run | existing jobs rerun |",
-             "|---|---:|---:|---:|---:|"]
+             "**Jobs** (measured: Snakemake's dry run of `all` from scratch). *New model jobs*: the grown config's "
+             "jobs beyond the default's, tables, figures and claims (which gather a grid and are remade) aside. "
+             + ("*On the finished run*: what growing the grid plans there, and how many existing jobs it would "
+                "rerun (gathering jobs aside). " if a.finished else "")
+             + ("**Wall time** is a projection: each rule's jobs times its mean job seconds in the finished run "
+                f"`{a.means}`, summed, over {a.cores} cores, times that run's measured/projected ratio." if means else ""), "",
+             "| config | jobs from scratch | projected wall from scratch (min) | new model jobs |"
+             + (" on the finished run | existing jobs rerun |" if a.finished else ""),
+             "|---|---:|---:|---:|" + ("---:|---:|" if a.finished else "")]
     calib = 1.0
     for label, over in scenarios(cfg):
         counts, _ = dry_run(scratch, a.configfile, over, a.cores)
@@ -187,18 +195,19 @@ def main() -> None:
             if means and a.wall:
                 calib = a.wall / project(counts, means, a.cores)
         proj = f"{project(counts, means, a.cores) * calib / 60:.1f}" if means else "-"
-        added = rerun = "-"
+        new = sum(max(0, n - base.get(rule, 0)) for rule, n in counts.items() if rule not in GATHER)
+        row = f"| {label} | {total} | {proj} | {new} |"
         if a.finished:
             fin_counts, out = dry_run(a.finished, a.configfile, over, a.cores)
-            added, rerun = str(sum(fin_counts.values())), str(reruns(out))
-        lines.append(f"| {label} | {total} | {proj} | {added} | {rerun} |")
+            row += f" {sum(fin_counts.values())} | {reruns(out)} |"
+        lines.append(row)
     if means and a.wall:
         lines += ["", f"Calibration: the finished run took {a.wall / 60:.1f} min; the projection of its own jobs "
                       f"{project(base, means, a.cores) / 60:.1f} min (ratio {calib:.2f}: the cores are not always both busy)."]
     shutil.rmtree(scratch, ignore_errors=True)
     if not a.no_sizes:
-        lines += ["", "**Training-set size** (measured, from scratch, one run each): the 2-bit vanilla model's worst case "
-                      "and what it needs (the float model for the transfer member, the substitute). Job seconds from "
+        lines += ["", "**Training-set size** (measured, from scratch, one run each): the float model, the 2-bit vanilla "
+                      "model, the substitute and the 2-bit model's worst case. Job seconds from "
                       "`benchmarks/`, peak memory from the job's provenance record. The test split stays at the config's "
                       "size, so evaluation does not grow.", "",
                   "| n_train | wall (s) | float model s (MB) | 2-bit model s (MB) | substitute s (MB) | worst case s (MB) |",

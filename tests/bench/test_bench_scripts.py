@@ -47,10 +47,11 @@ def test_scaling_bench_counts_the_grown_grids_and_times_a_chain_per_size():
     r = subprocess.run([sys.executable, "bench/scaling.py", "--configfile", "config/tiny.yaml", "--sizes", "300",
                         "--no-write"], cwd=ROOT, capture_output=True, text=True, timeout=900)
     assert r.returncode == 0, r.stderr[-2000:]
-    jobs = {m.group(1): int(m.group(2)) for m in re.finditer(r"^\| (.+?) \| (\d+) \| - \| - \| - \|$", r.stdout, re.M)}
+    jobs = {m.group(1): (int(m.group(2)), int(m.group(3)))
+            for m in re.finditer(r"^\| (.+?) \| (\d+) \| - \| (\d+) \|$", r.stdout, re.M)}
     assert len(jobs) == 5, r.stdout
     default = jobs.pop("default")
-    assert all(n > default for n in jobs.values()), jobs  # every grown grid plans more jobs
+    assert default[1] == 0 and all(n > default[0] and new > 0 for n, new in jobs.values()), jobs
     size = re.search(r"^\| 300 \| ([\d.]+) \| ([\d.]+) \(\d+ MB\) \| ([\d.]+) \(\d+ MB\) \| ([\d.]+) \(\d+ MB\) \| ([\d.]+) \(\d+ MB\) \|$",
                      r.stdout, re.M)
     assert size and all(float(v) > 0 for v in size.groups()), r.stdout
