@@ -133,20 +133,16 @@ def test_stochastic_and_floor_rounding_are_spec_options_of_the_same_grid():
     assert abs((stoch - x).mean().item()) < 3e-3 < abs((floor - x).mean().item())  # unbiased, floor is not
 
 
-@pytest.mark.parametrize("case", range(6))
-def test_the_in_place_grid_gives_the_out_of_place_values_and_gradient(case):
-    """fake_quantize without a gradient (in place, no mask) and _FakeQuantize's in-place forward give the
-    out-of-place arithmetic's values bit for bit, and the same gradient: per tensor (tensor or float
-    scale, a zero point), per channel on dim 0 or 1, ties and both range ends included."""
-    from qrobust.quant.fake_quant import _FakeQuantize, _in_place_ok, fake_quantize
-
+def _grid_case(case: int, float_zp: int):
+    """Case 0-1: a tensor scale and zero point; 2-3: a Python-float scale (6/31: its float32 inverse is not
+    the fused kernel's) and `float_zp`; 4-5: per channel on dim 0 or 1. Ties and both range ends first."""
     g = torch.Generator().manual_seed(case)
     shape = [(8, 4, 5, 5), (6, 9), (3, 4, 2, 2)][case % 3]
     x = torch.randn(shape, generator=g) * 3
     if case < 2:
         scale, zp, qmin, qmax = torch.rand((), generator=g) * 0.4 + 0.01, torch.tensor(2.0), 0, 7
     elif case < 4:
-        scale, zp, qmin, qmax = 6.0 / 15 if case == 2 else 6.0 / 31, 1, 0, 15
+        scale, zp, qmin, qmax = 6.0 / 15 if case == 2 else 6.0 / 31, float_zp, 0, 15
     else:
         axis = case - 4
         n = shape[axis]
@@ -154,6 +150,17 @@ def test_the_in_place_grid_gives_the_out_of_place_values_and_gradient(case):
         zp, qmin, qmax = torch.zeros_like(scale), -7, 7
     s0 = scale if not isinstance(scale, torch.Tensor) else scale.reshape(-1)[0]
     x.view(-1)[:12] = (torch.arange(12) - 6 + 0.5) * s0
+    return g, shape, x, scale, zp, qmin, qmax
+
+
+@pytest.mark.parametrize("case", range(6))
+def test_the_in_place_grid_gives_the_out_of_place_values_and_gradient(case):
+    """fake_quantize without a gradient (in place, no mask) and _FakeQuantize's in-place forward give the
+    out-of-place arithmetic's values bit for bit, and the same gradient: per tensor (tensor or float
+    scale, a zero point), per channel on dim 0 or 1, ties and both range ends included."""
+    from qrobust.quant.fake_quant import _FakeQuantize, _in_place_ok, fake_quantize
+
+    g, shape, x, scale, zp, qmin, qmax = _grid_case(case, float_zp=1)
     want = (torch.clamp(torch.round(x * (1.0 / scale)) + zp, qmin, qmax) - zp) * scale
     assert _in_place_ok(x, scale, zp)
     with torch.no_grad():
@@ -177,21 +184,7 @@ def test_the_fused_kernel_gives_the_element_wise_quantizers_exact_values_and_gra
     float scale whose float32 inverse differs from the kernel's is left to the element-wise ops."""
     from qrobust.quant.fake_quant import _FakeQuantize, _fused, _same_inverse
 
-    g = torch.Generator().manual_seed(case)
-    shape = [(8, 4, 5, 5), (6, 9), (3, 4, 2, 2)][case % 3]
-    x = torch.randn(shape, generator=g) * 3
-    if case < 2:
-        scale, zp, qmin, qmax = torch.rand((), generator=g) * 0.4 + 0.01, torch.tensor(2.0), 0, 7
-    elif case < 4:
-        scale, zp, qmin, qmax = 6.0 / 15 if case == 2 else 6.0 / 31, 0, 0, 15
-    else:
-        axis = case - 4
-        n = shape[axis]
-        scale = (torch.rand(n, generator=g) * 0.4 + 0.01).reshape((n,) + (1,) * (len(shape) - 1 - axis))
-        zp, qmin, qmax = torch.zeros_like(scale), -7, 7
-    s0 = scale if not isinstance(scale, torch.Tensor) else scale.reshape(-1)[0]
-    with torch.no_grad():  # ties and the range ends
-        x.view(-1)[:12] = (torch.arange(12) - 6 + 0.5) * s0
+    g, shape, x, scale, zp, qmin, qmax = _grid_case(case, float_zp=0)
     x.requires_grad_(True)
     fused = _fused(x, scale, zp, qmin, qmax)
     if case == 3:  # 6/31: float32(1/s) != 1.0f/float32(s)
