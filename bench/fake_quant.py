@@ -5,6 +5,11 @@ default small CNN at training batch 64 (64x16x28x28) and at evaluation batch 500
 Each round times both back to back in alternating order (forward+backward, then forward only under
 no_grad); median over rounds, and the median of per-round ratios. Values and gradients are checked
 identical. Writes the section "Fake quantizer: element-wise vs torch's fused kernel (issue 13)".
+
+Then, CPU: ReLU6 followed by DQ's 4-bit activation grid (F.relu6, then quantize_range on [0, 6]: what a
+quantized QuantAct ran) beside the two in one (quant/fused.hardtanh_quantize: what it runs now), on
+channels_last activations (the models' layout), same protocol. Writes the section
+"ReLU6 and its grid: separate vs fused (issue 13)".
 """
 from __future__ import annotations
 
@@ -19,9 +24,11 @@ import torch
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 from _results import write_section  # noqa: E402
 from qrobust.papers.ohq.latency import hardware_name  # noqa: E402
-from qrobust.quant.fake_quant import _FakeQuantize, _fused, _grid_values  # noqa: E402
+from qrobust.quant.fake_quant import _FakeQuantize, _fused, _grid_values, quantize_range  # noqa: E402
+from qrobust.quant.fused import hardtanh_quantize  # noqa: E402
 
 HEADING = "## Fake quantizer: element-wise vs torch's fused kernel (issue 13)"
+ACT_HEADING = "## ReLU6 and its grid: separate vs fused (issue 13)"
 SHAPES = [(64, 16, 28, 28), (500, 16, 28, 28)]
 ROUNDS, REPS = 7, 10
 
@@ -72,6 +79,33 @@ def bench(device) -> list[str]:
     return rows
 
 
+def bench_act() -> list[str]:
+    import torch.nn.functional as F
+
+    impls = {"separate": lambda x: quantize_range(F.relu6(x), 0.0, 6.0, 4),
+             "fused": lambda x: hardtanh_quantize(x, 0.0, 6.0, 4)}
+    rows, cpu = [], torch.device("cpu")
+    for shape in SHAPES:
+        x = ((torch.randn(shape) * 3 + 2).contiguous(memory_format=torch.channels_last)).requires_grad_(True)
+        g = torch.randn(shape).contiguous(memory_format=torch.channels_last)
+        a, b = impls["separate"](x), impls["fused"](x)
+        (ga,), (gb,) = torch.autograd.grad(a, x, g), torch.autograd.grad(b, x, g)
+        with torch.no_grad():
+            same = torch.equal(a, b) and torch.equal(ga, gb) and torch.equal(impls["separate"](x), impls["fused"](x))
+        for grad in (True, False):
+            times = {k: [] for k in impls}
+            for r in range(ROUNDS + 1):
+                for k in (list(impls) if r % 2 == 0 else list(impls)[::-1]):
+                    t = _time(impls[k], x, g, grad, cpu)
+                    if r:
+                        times[k].append(t)
+            ratio = statistics.median(f / e for e, f in zip(times["separate"], times["fused"]))
+            rows.append(f"| {'x'.join(map(str, shape))} | {'fwd+bwd' if grad else 'fwd'} | "
+                        f"{statistics.median(times['separate']):.2f} | {statistics.median(times['fused']):.2f} | "
+                        f"{ratio:.2f} | {'yes' if same else 'NO'} |")
+    return rows
+
+
 def main() -> None:
     torch.set_num_threads(1)
     devices = [torch.device("cpu")] + ([torch.device("cuda")] if torch.cuda.is_available() else [])
@@ -87,6 +121,15 @@ def main() -> None:
         "calls `_fused` on CUDA tensors only).", ""])
     write_section(HEADING, report)
     print(report)
+    act = "\n".join([
+        ACT_HEADING, "",
+        f"`python bench/fake_quant.py`; {hardware_name(torch.device('cpu'))}, torch {torch.__version__}, 1 thread; "
+        f"ReLU6 then the 4-bit grid on [0, 6], channels_last activations; median of {ROUNDS} rounds of {REPS} calls, "
+        "ms per call; ratio = fused / separate (below 1: fused faster), median of per-round ratios.", "",
+        "| shape | pass | separate ms | fused ms | fused / separate | identical values and gradients |",
+        "|---|---|---|---|---|---|", *bench_act(), ""])
+    write_section(ACT_HEADING, act)
+    print(act)
 
 
 if __name__ == "__main__":

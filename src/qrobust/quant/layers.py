@@ -5,8 +5,9 @@ import torch
 import torch.nn as nn
 import torch.nn.functional as F
 
-from qrobust.quant.fake_quant import quantize_weight_symmetric
-from qrobust.quant.quantizers import QuantizerSpec, make_quantizer
+from qrobust.quant.fake_quant import current_path, quantize_weight_symmetric
+from qrobust.quant.fused import hardtanh_quantize
+from qrobust.quant.quantizers import QuantizerSpec, UniformQuantizer, make_quantizer
 
 # output range of each bounded activation; the k-bit grid spans it (ReLU6 as in DQ section 2.1)
 ACT_RANGES = {"relu6": (0.0, 6.0), "relu1": (0.0, 1.0), "tanh": (-1.0, 1.0), "relu": None}
@@ -36,8 +37,21 @@ class QuantAct(nn.Module):
         self.quant = None if bits is None else make_quantizer(act_spec(self.kind, bits), "act")
         self.bits = bits
 
+    def _fused(self, x: torch.Tensor) -> bool:
+        """Whether ReLU6 and its quantizer may run as one hardtanh_quantize (same values and gradient):
+        DQ's own grid (a plain uniform quantizer on the fixed range [0, 6], nearest rounding, not
+        observing, no hooks on it) under the `ste` gradient path, on a float32 CPU tensor."""
+        q = self.quant
+        return (self.kind == "relu6" and type(q) is UniformQuantizer and x.dtype == torch.float32
+                and x.device.type == "cpu" and q.spec.fixed_range is not None
+                and tuple(q.spec.fixed_range) == ACT_RANGES["relu6"] and not q.spec.dynamic
+                and q.spec.rounding == "nearest" and not q.observing and current_path()[0] == "ste"
+                and not (q._forward_hooks or q._forward_pre_hooks))
+
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         if self.kind == "relu6":
+            if self._fused(x):
+                return hardtanh_quantize(x, *ACT_RANGES["relu6"], self.quant.spec.bits)
             y = F.relu6(x)
         elif self.kind == "relu1":
             y = torch.clamp(x, 0.0, 1.0)

@@ -1,0 +1,125 @@
+"""ReLU6 and DQ's activation grid as one function (quant/fused.py hardtanh_quantize): the same values and
+gradients as F.relu6 followed by quantize_range, bit for bit, and taken only where that holds."""
+import copy
+
+import pytest
+import torch
+import torch.nn.functional as F
+
+from qrobust.models import create_model
+from qrobust.quant import QuantConfig, quantize_
+from qrobust.quant.fake_quant import gradient_path, quantize_range
+from qrobust.quant.fused import hardtanh_quantize
+from qrobust.quant.layers import QuantAct
+from qrobust.quant.quantizers import QuantizerSpec, make_quantizer
+
+
+def _bits(t):
+    return t.contiguous().view(torch.int32)
+
+
+def _hard_inputs(bits: int, seed: int = 0) -> torch.Tensor:
+    """Every rounding threshold of the grid and its float neighbours, the grid's levels, signed zeros,
+    the clamp's ends and beyond, infinities, NaN, and random values (a channels_last 4-d tensor)."""
+    levels = 2 ** bits - 1
+    step = 6.0 / levels
+    k = torch.arange(-2, levels + 3, dtype=torch.float32)
+    points = torch.cat([k * step, (k + 0.5) * step])
+    near = torch.cat([points, torch.nextafter(points, points + 1), torch.nextafter(points, points - 1)])
+    special = torch.tensor([0.0, -0.0, 6.0, -6.0, 6.0000005, -1e-30, 1e-30, float("inf"), float("-inf"), float("nan")])
+    g = torch.Generator().manual_seed(seed)
+    rand = torch.randn(2000, generator=g) * 4 + 3
+    flat = torch.cat([near, special, rand])
+    n = 4 * 6 * 10 * 10
+    flat = flat.repeat(n // flat.numel() + 1)[:n][torch.randperm(n, generator=g)]
+    return flat.view(4, 10, 10, 6).permute(0, 3, 1, 2)  # (4, 6, 10, 10) in channels_last
+
+
+def _unfused(x, bits):
+    return quantize_range(F.relu6(x), 0.0, 6.0, bits)
+
+
+@pytest.mark.parametrize("bits", [1, 2, 3, 4, 5, 8])
+def test_values_and_gradients_are_the_unfused_ops(bits):
+    x = _hard_inputs(bits, seed=bits)
+    grad = torch.randn(x.shape, generator=torch.Generator().manual_seed(7))
+    grad.view(-1)[::97] = -0.0
+    grad.view(-1)[::89] = float("inf")
+    with torch.no_grad():
+        assert torch.equal(_bits(hardtanh_quantize(x, 0.0, 6.0, bits)), _bits(_unfused(x, bits)))
+    a, b = x.clone().requires_grad_(True), x.clone().requires_grad_(True)
+    ya, yb = hardtanh_quantize(a, 0.0, 6.0, bits), _unfused(b, bits)
+    assert torch.equal(_bits(ya.detach()), _bits(yb.detach()))
+    (ga,), (gb,) = torch.autograd.grad(ya, a, grad), torch.autograd.grad(yb, b, grad)
+    assert torch.equal(_bits(ga), _bits(gb))
+    assert torch.isnan(x).any() and (ga == 0).any() and (ga == grad).any()  # the cases were there
+
+
+def test_a_shifted_range_matches_too():
+    """lo != 0 (a hardtanh on [-1, 1]): the shift by lo is kept."""
+    x = torch.randn(3, 5, 7, 7) * 1.5
+    with torch.no_grad():
+        ours = hardtanh_quantize(x, -1.0, 1.0, 3)
+        ref = quantize_range(F.hardtanh(x, -1.0, 1.0), -1.0, 1.0, 3)
+    assert torch.equal(_bits(ours), _bits(ref))
+
+
+def _spy(monkeypatch):
+    calls = []
+    import qrobust.quant.layers as layers
+
+    real = layers.hardtanh_quantize
+    monkeypatch.setattr(layers, "hardtanh_quantize", lambda *a: calls.append(1) or real(*a))
+    return calls
+
+
+def test_the_fused_path_is_taken_only_where_it_is_exact(monkeypatch):
+    calls = _spy(monkeypatch)
+    act = QuantAct("relu6", bits=2)
+    x = torch.randn(2, 3, 4, 4) * 4
+    act(x)
+    act(x.requires_grad_())
+    assert len(calls) == 2
+    for path in ("bpda", "smooth", "float"):  # their gradients or forwards differ: the quantizer runs
+        with gradient_path(path):
+            act(x)
+    act(x.double())
+    QuantAct("relu1", bits=2)(x)
+    QuantAct("relu6")(x)  # not quantized
+    h = act.quant.register_forward_hook(lambda *a: None)  # someone reads the quantizer's output
+    act(x)
+    h.remove()
+    other = QuantAct("relu6", bits=2)
+    other.quant = make_quantizer(QuantizerSpec(bits=2, symmetric=False, fixed_range=(0.0, 4.0)), "act")
+    other(x)  # a grid that is not the clamp's range
+    assert len(calls) == 2
+
+
+@pytest.mark.parametrize("bits", [1, 2, 4])
+def test_model_logits_and_gradients_bit_identical_with_and_without_fusion(bits, monkeypatch):
+    torch.manual_seed(0)
+    model = create_model("small_cnn", num_classes=10, in_channels=1, width=8, hidden=32, mean=[0.13], std=[0.31])
+    quantize_(model, QuantConfig(act_bits=bits))
+    x, y = torch.rand(40, 1, 28, 28), torch.randint(0, 10, (40,))
+    start = copy.deepcopy(model.state_dict())
+
+    def run():
+        model.load_state_dict(start)  # the training forward moves batch-norm statistics
+        model.zero_grad(set_to_none=True)
+        model.train()
+        F.cross_entropy(model(x), y).backward()  # a training step's parameter gradients
+        params = [p.grad.clone() for p in model.parameters()]
+        model.eval()
+        xx = x.clone().requires_grad_(True)
+        logits = model(xx)
+        (gx,) = torch.autograd.grad(F.cross_entropy(logits, y), xx)  # an attack's input gradient
+        with torch.no_grad():
+            fast = model(x)
+        return [logits.detach(), gx, fast, *params]
+
+    calls = _spy(monkeypatch)
+    fused = run()
+    assert calls
+    monkeypatch.setattr(QuantAct, "_fused", lambda self, x: False)
+    plain = run()
+    assert all(torch.equal(_bits(a), _bits(b)) for a, b in zip(fused, plain))
