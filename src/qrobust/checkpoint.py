@@ -17,10 +17,17 @@ class CheckpointError(ValueError):
     pass
 
 
+def _row_major(t: torch.Tensor) -> torch.Tensor:
+    """t with row-major strides: one layout on disk, the same bytes for a model saved in channels_last
+    (models.inference_layout), where even a weight with one input channel has other strides."""
+    plain = tuple(int(torch.tensor(t.shape[i + 1:]).prod()) for i in range(t.dim()))
+    return t if t.stride() == plain else t.clone(memory_format=torch.contiguous_format)
+
+
 def save_checkpoint(path, model: nn.Module, spec: dict, extra: dict | None = None) -> None:
     """`spec`: create_model kwargs under "model", the QuantConfig fields under "quant", and
     "folded": True when BatchNorm was folded into the convs (PTQ)."""
-    state = {k: v.detach().cpu() for k, v in model.state_dict().items()}
+    state = {k: _row_major(v.detach().cpu()) for k, v in model.state_dict().items()}
     _io.torch_save(path, {"format": FORMAT, "spec": spec, "state_dict": state, "extra": extra or {}})
 
 

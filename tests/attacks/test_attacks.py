@@ -5,6 +5,7 @@ import torch.nn as nn
 from qrobust._registry import entry_module
 from qrobust.attacks import ATTACKS, create_attack
 from qrobust.attacks._linf import derive_seed
+from qrobust.models import inference_layout
 
 EPS = 0.1
 
@@ -119,7 +120,8 @@ def test_fgsm_matches_torchattacks(trained_small_cnn, mnist_small, eps):
     torchattacks = pytest.importorskip("torchattacks")
     x, y = _batch(mnist_small)
     ours = create_attack("fgsm", trained_small_cnn, eps=eps)(x, y)
-    ref = torchattacks.FGSM(trained_small_cnn, eps=eps)(x, y)
+    with inference_layout(trained_small_cnn):  # ours runs the model in this layout: the same arithmetic
+        ref = torchattacks.FGSM(trained_small_cnn, eps=eps)(x, y)
     assert torch.allclose(ours, ref, atol=1e-6)
     assert _acc(trained_small_cnn, ours, y) == _acc(trained_small_cnn, ref, y)
 
@@ -130,7 +132,8 @@ def test_bim_matches_torchattacks(trained_small_cnn, mnist_small):
     atk = create_attack("bim", trained_small_cnn, eps=EPS, keep="last")  # Kurakin defaults: alpha 1/255, 29 steps
     ref = torchattacks.BIM(trained_small_cnn, eps=EPS, alpha=1 / 255, steps=0)  # steps=0: Kurakin's rule
     assert (atk.alpha, atk.steps) == (ref.alpha, ref.steps) == (1 / 255, 29)
-    ref_adv = ref(x, y)
+    with inference_layout(trained_small_cnn):
+        ref_adv = ref(x, y)
     assert torch.equal(atk(x, y), ref_adv)  # same min/max clipping: identical images
     # keep="best" (the default) differs only where torchattacks' last iterate does not fool the model
     best = create_attack("bim", trained_small_cnn, eps=EPS)(x, y)
@@ -148,7 +151,8 @@ def test_pgd_matches_torchattacks(trained_small_cnn, mnist_small, random_start):
     # torchattacks draws its start with empty_like(x).uniform_(-eps, eps) from the global RNG; ours makes
     # the same call on a CPU generator seeded 5, which yields the same stream as torch.manual_seed(5).
     torch.manual_seed(5)
-    ref = torchattacks.PGD(trained_small_cnn, eps=EPS, alpha=EPS / 4, steps=10, random_start=random_start)(x, y)
+    with inference_layout(trained_small_cnn):
+        ref = torchattacks.PGD(trained_small_cnn, eps=EPS, alpha=EPS / 4, steps=10, random_start=random_start)(x, y)
     assert torch.equal(ours, ref)
 
 
@@ -159,7 +163,8 @@ def test_rfgsm_matches_torchattacks(trained_small_cnn, mnist_small):
     # torchattacks.RFGSM steps alpha (not eps - alpha) from its random point: equal to R+FGSM at alpha = eps/2;
     # its sign(randn_like(x)) comes from the global RNG, ours from a generator with the same seed.
     torch.manual_seed(7)
-    ref = torchattacks.RFGSM(trained_small_cnn, eps=EPS, alpha=EPS / 2, steps=1)(x, y)
+    with inference_layout(trained_small_cnn):
+        ref = torchattacks.RFGSM(trained_small_cnn, eps=EPS, alpha=EPS / 2, steps=1)(x, y)
     assert torch.equal(ours, ref)
 
 

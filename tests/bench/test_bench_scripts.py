@@ -56,3 +56,15 @@ def test_scaling_bench_counts_the_grown_grids_and_times_a_chain_per_size():
     size = re.search(r"^\| 300 \| ([\d.]+) \| ([\d.]+) \(\d+ MB\) \| ([\d.]+) \(\d+ MB\) \| ([\d.]+) \(\d+ MB\) \| ([\d.]+) \(\d+ MB\) \|$",
                      r.stdout, re.M)
     assert size and all(float(v) > 0 for v in size.groups()), r.stdout
+
+
+def test_memory_format_bench_times_both_layouts_and_checks_agreement():
+    r = subprocess.run([sys.executable, "bench/memory_format.py", "--rounds", "1", "--steps", "1",
+                        "--models", "small_cnn 2-bit", "--no-write"], cwd=ROOT, capture_output=True, text=True, timeout=600)
+    assert r.returncode == 0, r.stderr[-2000:]
+    rows = re.findall(r"^\| small_cnn 2-bit \| (training step|input gradient|forward)[^|]*\| ([\d.]+) \| ([\d.]+) \| ([\d.]+) \|$",
+                      r.stdout, re.M)
+    assert [p for p, *_ in rows] == ["training step", "input gradient", "forward"], r.stdout
+    assert all(float(c) > 0 and float(cl) > 0 for _, c, cl, _ in rows), r.stdout
+    agree = re.search(r"^\| small_cnn 2-bit \| ([\d.e+-]+) \| (\d+) \| (yes|NO) \|$", r.stdout, re.M)
+    assert agree and agree.group(3) == "yes", r.stdout  # channels_last repeats itself bit for bit

@@ -26,11 +26,12 @@ def _same_numbers(a, b):
 
 @pytest.mark.parametrize("shape", [(4, 3, 8, 10), (2, 5, 7, 9), (3, 1, 28, 28), (1, 2, 2, 2)])
 @pytest.mark.parametrize("ceil_mode", [False, True])
-def test_fast_forward_gives_torch_values(shape, ceil_mode):
-    x = _ties(shape)
+@pytest.mark.parametrize("layout", [torch.contiguous_format, torch.channels_last])
+def test_fast_forward_gives_torch_values(shape, ceil_mode, layout):
+    x = _ties(shape).contiguous(memory_format=layout)
     with torch.no_grad():
         ours = MaxPool2d(2, ceil_mode=ceil_mode)(x)
-    assert _same_numbers(ours, F.max_pool2d(x, 2, ceil_mode=ceil_mode))
+    assert _same_numbers(ours, F.max_pool2d(x.contiguous(), 2, ceil_mode=ceil_mode))
 
 
 def test_fast_path_is_taken_without_gradient_only(monkeypatch):
@@ -51,8 +52,11 @@ def test_fast_path_is_taken_without_gradient_only(monkeypatch):
     pool(x)  # no tensor needs a gradient
     assert calls == []
     xg = x.clone().requires_grad_()
+    with torch.no_grad():
+        pool(x.contiguous(memory_format=torch.channels_last))  # qrobust's models' layout: fast too
+    assert calls == []
     pool(xg).sum().backward()  # a gradient: torch's kernel (its routing of gradients to one index)
-    pool(x.contiguous(memory_format=torch.channels_last))  # torch's kernel is fast there already
+    pool(x.transpose(2, 3))  # neither layout's dense strides
     MaxPool2d(3)(x)
     MaxPool2d(2, ceil_mode=True)(torch.rand(1, 1, 7, 7))
     MaxPool2d(2, padding=1)(x)

@@ -5,6 +5,7 @@ import torch
 import torch.nn as nn
 
 from qrobust._registry import Registry
+from qrobust.models._base import inference_layout
 from qrobust.quant.fake_quant import gradient_path
 
 ATTACKS: Registry = Registry("attack")
@@ -63,7 +64,7 @@ class Attack:
         was_training = self.model.training
         self.model.eval()
         try:
-            with gradient_path(PATHS[self.path], self.temperature):
+            with gradient_path(PATHS[self.path], self.temperature), inference_layout(self.model):
                 adv = self.perturb(x.detach(), y)
             return self.project(adv, x.detach()).detach()
         finally:

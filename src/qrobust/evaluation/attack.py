@@ -9,6 +9,7 @@ from tqdm import tqdm
 
 from qrobust.attacks import create_attack
 from qrobust.attacks._linf import derive_seed
+from qrobust.models import inference_layout
 
 
 def evaluate(model: nn.Module, x: torch.Tensor, y: torch.Tensor, attack: dict, device: torch.device,
@@ -20,17 +21,18 @@ def evaluate(model: nn.Module, x: torch.Tensor, y: torch.Tensor, attack: dict, d
     (b = 0, 1, ...) is attacked with seed derive_seed(seed, b), so batches draw different random numbers.
     """
     model.to(device).eval()
-    kw = {k: v for k, v in attack.items() if k != "name"}
-    clean = adv = 0
-    for b, i in enumerate(tqdm(range(0, len(y), batch_size), desc=f"eval {attack['name']}", file=sys.stderr,
-                               disable=None if progress else True, mininterval=2.0)):
-        xb = x[i:i + batch_size].float().div_(255.0).to(device)
-        yb = y[i:i + batch_size].to(device)
-        with torch.inference_mode():
-            ok = model(xb).argmax(1) == yb
-        clean += ok.sum().item()
-        xa = create_attack(attack["name"], model, seed=derive_seed(seed, b), **kw)(xb, yb)
-        with torch.inference_mode():
-            adv += (ok & (model(xa).argmax(1) == yb)).sum().item()
-    n = len(y)
-    return {"n": n, "clean_acc": 100.0 * clean / n, "adv_acc": 100.0 * adv / n, "attack": attack}
+    with inference_layout(model):
+        kw = {k: v for k, v in attack.items() if k != "name"}
+        clean = adv = 0
+        for b, i in enumerate(tqdm(range(0, len(y), batch_size), desc=f"eval {attack['name']}", file=sys.stderr,
+                                   disable=None if progress else True, mininterval=2.0)):
+            xb = x[i:i + batch_size].float().div_(255.0).to(device)
+            yb = y[i:i + batch_size].to(device)
+            with torch.inference_mode():
+                ok = model(xb).argmax(1) == yb
+            clean += ok.sum().item()
+            xa = create_attack(attack["name"], model, seed=derive_seed(seed, b), **kw)(xb, yb)
+            with torch.inference_mode():
+                adv += (ok & (model(xa).argmax(1) == yb)).sum().item()
+        n = len(y)
+        return {"n": n, "clean_acc": 100.0 * clean / n, "adv_acc": 100.0 * adv / n, "attack": attack}

@@ -37,6 +37,7 @@ from qrobust.attacks import PATHS, create_attack
 from qrobust.attacks._linf import derive_seed, kurakin_defaults
 from qrobust.evaluation.robust import step_size
 from qrobust.evaluation.worst_case import check_paths, unbits, unfooled
+from qrobust.models import inference_layout
 
 AUDIT = 1  # the audit's seeds: derive_seed(seed, AUDIT, run, batch)
 DEFAULT_PGD = {"steps": 20, "restarts": 1}
@@ -115,105 +116,106 @@ def audit(model: nn.Module, x: torch.Tensor, y: torch.Tensor, wc: dict, *, eps: 
     if not isinstance(sweep_eps, (list, tuple)) or not sweep_eps:
         raise ValueError(f"audit.sweep_eps must be a non-empty list of eps in [0, 1], got {sweep_eps!r}")
     model.to(device).eval()
-    y = torch.as_tensor(y, dtype=torch.long)
-    clean = unbits(wc["correct"]["clean"])
-    runner = _Runner(model, x, y, clean, device=device, seed=seed, batch_size=batch_size, temperature=temperature)
-    members = wc["members"]
-    # not fooled by the member ("-": a pruned member did not attack the image)
-    correct = {m["name"]: unfooled(wc["correct"][m["name"]]) for m in members}
-    robust = clean.clone()  # the worst case: correct clean and fooled by no member
-    for m in members:
-        robust &= correct[m["name"]]
-    worst = 100.0 * robust.sum().item() / n
-    alone = [m for m in members if m.get("acc") is not None]  # members with an accuracy of their own
-    white = [m for m in members if m["kind"] == "white"]
-    black = [m for m in members if m["kind"] == "black"]
-    white_alone = [m for m in white if m in alone]
-    best_white = min(white_alone, key=lambda m: m["acc"]) if white_alone else None
-    path = best_white["path"] if best_white else "ste"
-    checks = []
+    with inference_layout(model):
+        y = torch.as_tensor(y, dtype=torch.long)
+        clean = unbits(wc["correct"]["clean"])
+        runner = _Runner(model, x, y, clean, device=device, seed=seed, batch_size=batch_size, temperature=temperature)
+        members = wc["members"]
+        # not fooled by the member ("-": a pruned member did not attack the image)
+        correct = {m["name"]: unfooled(wc["correct"][m["name"]]) for m in members}
+        robust = clean.clone()  # the worst case: correct clean and fooled by no member
+        for m in members:
+            robust &= correct[m["name"]]
+        worst = 100.0 * robust.sum().item() / n
+        alone = [m for m in members if m.get("acc") is not None]  # members with an accuracy of their own
+        white = [m for m in members if m["kind"] == "white"]
+        black = [m for m in members if m["kind"] == "black"]
+        white_alone = [m for m in white if m in alone]
+        best_white = min(white_alone, key=lambda m: m["acc"]) if white_alone else None
+        path = best_white["path"] if best_white else "ste"
+        checks = []
 
-    # AutoAttack's own checks
-    aa = wc.get("autoattack")
-    if aa is not None:
-        flags = list(aa.get("flags") or [])
-        checks.append(_check("autoattack_checks", len(flags) > 0, len(flags), 0,
-                             f"AutoAttack ({aa['member']}) raised {len(flags)} warning(s)"
-                             + (": " + " | ".join(flags) if flags else "") + "."))
+        # AutoAttack's own checks
+        aa = wc.get("autoattack")
+        if aa is not None:
+            flags = list(aa.get("flags") or [])
+            checks.append(_check("autoattack_checks", len(flags) > 0, len(flags), 0,
+                                 f"AutoAttack ({aa['member']}) raised {len(flags)} warning(s)"
+                                 + (": " + " | ".join(flags) if flags else "") + "."))
 
-    # accuracy must reach chance as eps grows; at an eps >= the worst case's, an image the ensemble
-    # fooled is fooled there too (its example lies in the larger ball): PGD attacks only the rest
-    sweep = [{"eps": float(e), "path": path,
-              "acc": runner.pgd(float(e), path, step_size("pgd", float(e), pgd), robust if e >= eps else None)}
-             for e in sweep_eps]
-    top = max(sweep, key=lambda r: r["eps"])
-    n_classes = wc["n_classes"]
-    chance = 100.0 / n_classes + chance_margin
-    checks.append(_check("eps_reaches_chance", top["acc"] > chance, top["acc"], chance,
-                         f"PGD@{path} at the largest eps {top['eps']:.4g} leaves {top['acc']:.2f}% accuracy; "
-                         f"chance for {n_classes} classes plus {chance_margin:g} points is {chance:.2f}%."))
+        # accuracy must reach chance as eps grows; at an eps >= the worst case's, an image the ensemble
+        # fooled is fooled there too (its example lies in the larger ball): PGD attacks only the rest
+        sweep = [{"eps": float(e), "path": path,
+                  "acc": runner.pgd(float(e), path, step_size("pgd", float(e), pgd), robust if e >= eps else None)}
+                 for e in sweep_eps]
+        top = max(sweep, key=lambda r: r["eps"])
+        n_classes = wc["n_classes"]
+        chance = 100.0 / n_classes + chance_margin
+        checks.append(_check("eps_reaches_chance", top["acc"] > chance, top["acc"], chance,
+                             f"PGD@{path} at the largest eps {top['eps']:.4g} leaves {top['acc']:.2f}% accuracy; "
+                             f"chance for {n_classes} classes plus {chance_margin:g} points is {chance:.2f}%."))
 
-    # iterative attacks must beat single-step ones
-    order = paths + [p for p in PATHS if p not in paths]
-    pairs = []
-    for p in order:
-        it = next((m for m in alone if m["attack"] == "pgd" and m["path"] == p), None)
-        one = next((m for m in alone if m["attack"] == "fgsm" and m["path"] == p), None)
-        if it and one:
-            pairs.append((p, it["acc"] - one["acc"]))
-    if pairs:
-        worst_p, diff = max(pairs, key=lambda t: t[1])
-        checks.append(_check("iterative_beats_single_step", diff > 0, diff, 0.0,
-                             f"pgd minus fgsm accuracy is at most {diff:+.2f} points (on path {worst_p}; "
-                             f"paths compared: {', '.join(p for p, _ in pairs)})."))
+        # iterative attacks must beat single-step ones
+        order = paths + [p for p in PATHS if p not in paths]
+        pairs = []
+        for p in order:
+            it = next((m for m in alone if m["attack"] == "pgd" and m["path"] == p), None)
+            one = next((m for m in alone if m["attack"] == "fgsm" and m["path"] == p), None)
+            if it and one:
+                pairs.append((p, it["acc"] - one["acc"]))
+        if pairs:
+            worst_p, diff = max(pairs, key=lambda t: t[1])
+            checks.append(_check("iterative_beats_single_step", diff > 0, diff, 0.0,
+                                 f"pgd minus fgsm accuracy is at most {diff:+.2f} points (on path {worst_p}; "
+                                 f"paths compared: {', '.join(p for p, _ in pairs)})."))
 
-    # more steps and restarts must not change the result
-    base = next((m for m in alone if m["attack"] == "pgd" and m["path"] == path), None)
-    if base is not None:
-        base_kw, base_acc, base_name = dict(base["kwargs"]), base["acc"], base["name"]
-    else:
-        base_kw = step_size("pgd", eps, pgd)
-        base_acc, base_name = runner.pgd(eps, path, base_kw), f"audit pgd@{path}"
-    alpha, steps = kurakin_defaults(eps, base_kw.get("alpha"), base_kw.get("steps"))
-    strong_kw = {**base_kw, "steps": 2 * steps, "alpha": alpha / 2, "restarts": 2 * int(base_kw.get("restarts", 1))}
-    # exact on the images the ensemble left: those are the only ones it can take from the worst case
-    strong = runner.pgd_correct(eps, path, strong_kw, only=robust)
-    drop = worst - 100.0 * (robust & strong).sum().item() / n
-    checks.append(_check("more_steps_stable", drop >= steps_tolerance, drop, steps_tolerance,
-                         f"adding PGD@{path} with {2 * steps} steps and {strong_kw['restarts']} restarts "
-                         f"(run on the {int(robust.sum())} images the ensemble left; {base_name} alone: {base_acc:.2f}%) "
-                         f"lowers the worst case from {worst:.2f}% by {drop:.2f} points."))
+        # more steps and restarts must not change the result
+        base = next((m for m in alone if m["attack"] == "pgd" and m["path"] == path), None)
+        if base is not None:
+            base_kw, base_acc, base_name = dict(base["kwargs"]), base["acc"], base["name"]
+        else:
+            base_kw = step_size("pgd", eps, pgd)
+            base_acc, base_name = runner.pgd(eps, path, base_kw), f"audit pgd@{path}"
+        alpha, steps = kurakin_defaults(eps, base_kw.get("alpha"), base_kw.get("steps"))
+        strong_kw = {**base_kw, "steps": 2 * steps, "alpha": alpha / 2, "restarts": 2 * int(base_kw.get("restarts", 1))}
+        # exact on the images the ensemble left: those are the only ones it can take from the worst case
+        strong = runner.pgd_correct(eps, path, strong_kw, only=robust)
+        drop = worst - 100.0 * (robust & strong).sum().item() / n
+        checks.append(_check("more_steps_stable", drop >= steps_tolerance, drop, steps_tolerance,
+                             f"adding PGD@{path} with {2 * steps} steps and {strong_kw['restarts']} restarts "
+                             f"(run on the {int(robust.sum())} images the ensemble left; {base_name} alone: {base_acc:.2f}%) "
+                             f"lowers the worst case from {worst:.2f}% by {drop:.2f} points."))
 
-    # black-box attacks must not beat white-box ones
-    if white and black:
-        # a pruned member did not attack what an earlier member fooled: "-" counts as not fooled, so
-        # an image counts when a black-box member fooled it and no white-box member that tried did
-        black_wins = clean.clone() & torch.stack([~correct[m["name"]] for m in black]).any(0)
-        white_fail = torch.stack([correct[m["name"]] for m in white]).all(0)
-        pct = 100.0 * (black_wins & white_fail).sum().item() / n
-        checks.append(_check("blackbox_not_better", pct > blackbox_tolerance, pct, blackbox_tolerance,
-                             f"{pct:.2f}% of the images are fooled by a black-box member ({len(black)}) "
-                             f"but by no white-box member ({len(white)})."))
+        # black-box attacks must not beat white-box ones
+        if white and black:
+            # a pruned member did not attack what an earlier member fooled: "-" counts as not fooled, so
+            # an image counts when a black-box member fooled it and no white-box member that tried did
+            black_wins = clean.clone() & torch.stack([~correct[m["name"]] for m in black]).any(0)
+            white_fail = torch.stack([correct[m["name"]] for m in white]).all(0)
+            pct = 100.0 * (black_wins & white_fail).sum().item() / n
+            checks.append(_check("blackbox_not_better", pct > blackbox_tolerance, pct, blackbox_tolerance,
+                                 f"{pct:.2f}% of the images are fooled by a black-box member ({len(black)}) "
+                                 f"but by no white-box member ({len(white)})."))
 
-    # zero gradients
-    n_clean = int(clean.sum().item())
-    zero = runner.zero_gradients()
-    pct = 100.0 * zero / n_clean if n_clean else 0.0
-    checks.append(_check("zero_gradient", pct > 0, pct, 0.0,
-                         f"{zero} of {n_clean} clean-correct images ({pct:.2f}%) have an exactly zero "
-                         f"cross-entropy input gradient under the ste path."))
+        # zero gradients
+        n_clean = int(clean.sum().item())
+        zero = runner.zero_gradients()
+        pct = 100.0 * zero / n_clean if n_clean else 0.0
+        checks.append(_check("zero_gradient", pct > 0, pct, 0.0,
+                             f"{zero} of {n_clean} clean-correct images ({pct:.2f}%) have an exactly zero "
+                             f"cross-entropy input gradient under the ste path."))
 
-    # STE attacks overstating robustness
-    ste = [m for m in alone if m["path"] == "ste" and m["kind"] == "white"]
-    if ste:
-        # against the lowest member with an accuracy of its own (pruned members have none): on a
-        # model without quantizers every path is the same attack and the gap is 0
-        best_ste = min(ste, key=lambda m: m["acc"])
-        low = min(alone, key=lambda m: m["acc"])
-        gap = best_ste["acc"] - low["acc"]
-        checks.append(_check("ste_gap", gap > gap_tolerance, gap, gap_tolerance,
-                             f"the best STE member {best_ste['name']} leaves {best_ste['acc']:.2f}%, "
-                             f"{gap:.2f} points above the lowest member {low['name']} ({low['acc']:.2f}%)."))
+        # STE attacks overstating robustness
+        ste = [m for m in alone if m["path"] == "ste" and m["kind"] == "white"]
+        if ste:
+            # against the lowest member with an accuracy of its own (pruned members have none): on a
+            # model without quantizers every path is the same attack and the gap is 0
+            best_ste = min(ste, key=lambda m: m["acc"])
+            low = min(alone, key=lambda m: m["acc"])
+            gap = best_ste["acc"] - low["acc"]
+            checks.append(_check("ste_gap", gap > gap_tolerance, gap, gap_tolerance,
+                                 f"the best STE member {best_ste['name']} leaves {best_ste['acc']:.2f}%, "
+                                 f"{gap:.2f} points above the lowest member {low['name']} ({low['acc']:.2f}%)."))
 
-    flags = [c["check"] for c in checks if c["flagged"]]
-    return {"checks": checks, "flags": flags, "masked": bool(flags), "eps_sweep": sweep}
+        flags = [c["check"] for c in checks if c["flagged"]]
+        return {"checks": checks, "flags": flags, "masked": bool(flags), "eps_sweep": sweep}

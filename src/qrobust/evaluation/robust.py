@@ -22,6 +22,7 @@ from tqdm import tqdm
 
 from qrobust.attacks import create_attack
 from qrobust.attacks._linf import derive_seed
+from qrobust.models import inference_layout
 
 
 def step_size(name: str, eps: float, kw: dict) -> dict:
@@ -53,21 +54,22 @@ def craft_blackbox(x: torch.Tensor, y: torch.Tensor, *, substitute: nn.Module, a
     """The transferred examples of every black-box cell: cell_name(attack, eps) -> float N x C x H x W
     on [0, 1], on the CPU. `attacks` (the white-box ones) only fix the cell numbers, hence the seeds."""
     substitute.to(device).eval()
-    cells = _cells(attacks, blackbox, eps)
-    out = {cell_name(a, e): [] for a, e, black in cells if black}
-    bar = tqdm(total=len(y) * len(out), desc="black-box", file=sys.stderr, disable=None if progress else True, mininterval=2.0)
-    for b, i in enumerate(range(0, len(y), batch_size)):
-        xb = x[i:i + batch_size].float().div_(255.0).to(device)
-        yb = y[i:i + batch_size].to(device)
-        for k, (name, e, black) in enumerate(cells):
-            if black:
-                kw = step_size(name, e, attack_kwargs.get(name, {}))
-                atk = create_attack("transfer", substitute, eps=e, seed=derive_seed(seed, k, b), substitute=substitute,
-                                    inner=name, **kw)
-                out[cell_name(name, e)].append(atk(xb, yb).cpu())
-                bar.update(len(yb))
-    bar.close()
-    return {c: torch.cat(v) for c, v in out.items()}
+    with inference_layout(substitute):
+        cells = _cells(attacks, blackbox, eps)
+        out = {cell_name(a, e): [] for a, e, black in cells if black}
+        bar = tqdm(total=len(y) * len(out), desc="black-box", file=sys.stderr, disable=None if progress else True, mininterval=2.0)
+        for b, i in enumerate(range(0, len(y), batch_size)):
+            xb = x[i:i + batch_size].float().div_(255.0).to(device)
+            yb = y[i:i + batch_size].to(device)
+            for k, (name, e, black) in enumerate(cells):
+                if black:
+                    kw = step_size(name, e, attack_kwargs.get(name, {}))
+                    atk = create_attack("transfer", substitute, eps=e, seed=derive_seed(seed, k, b), substitute=substitute,
+                                        inner=name, **kw)
+                    out[cell_name(name, e)].append(atk(xb, yb).cpu())
+                    bar.update(len(yb))
+        bar.close()
+        return {c: torch.cat(v) for c, v in out.items()}
 
 
 def robust_accuracy(model: nn.Module, x: torch.Tensor, y: torch.Tensor, *, attacks: list[str], blackbox: list[str],
@@ -79,41 +81,42 @@ def robust_accuracy(model: nn.Module, x: torch.Tensor, y: torch.Tensor, *, attac
     here on `substitute`. `attack_images` = m: the clean accuracy counts all N images, every attack cell
     the first m only (its accuracy in % of m; `n_attacked` says m); None: all N."""
     model.to(device).eval()
-    cells = _cells(attacks, blackbox, eps)
-    if blackbox and blackbox_examples is None:
-        if substitute is None:
-            raise ValueError("black-box attacks need a substitute model (robustness.substitute)")
-        blackbox_examples = craft_blackbox(x, y, substitute=substitute, attacks=attacks, blackbox=blackbox, eps=eps,
-                                           attack_kwargs=attack_kwargs, device=device, seed=seed,
-                                           batch_size=batch_size, progress=progress)
-    for a, e, black in cells:
-        if black and (cell_name(a, e) not in blackbox_examples or len(blackbox_examples[cell_name(a, e)]) != len(y)):
-            raise ValueError(f"the black-box examples have no {len(y)} images for {cell_name(a, e)}; "
-                             "remake them (snakemake's craft_blackbox rule) with this config")
-    correct = {c: 0 for c in cells}
-    clean = 0
-    n = len(y)
-    if attack_images is not None and (isinstance(attack_images, bool) or not isinstance(attack_images, int) or attack_images < 1):
-        raise ValueError(f"attack_images must be a positive integer or None (all), got {attack_images!r}")
-    m = n if attack_images is None else min(attack_images, n)
-    bar = tqdm(total=m * len(cells), desc="attacks", file=sys.stderr, disable=None if progress else True, mininterval=2.0)
-    for b, i in enumerate(range(0, n, batch_size)):
-        xb = x[i:i + batch_size].float().div_(255.0).to(device)
-        yb = y[i:i + batch_size].to(device)
-        ok = _correct(model, xb, yb)
-        clean += ok.sum().item()
-        j = max(0, min(len(yb), m - i))  # this batch's images among the first m
-        if j == 0:
-            continue
-        xb, yb, ok = xb[:j], yb[:j], ok[:j]
-        for k, (name, e, black) in enumerate(cells):
-            if black:
-                adv = blackbox_examples[cell_name(name, e)][i:i + j].to(device)
-            else:
-                kw = step_size(name, e, attack_kwargs.get(name, {}))
-                adv = create_attack(name, model, eps=e, seed=derive_seed(seed, k, b), **kw)(xb, yb)  # own stream
-            correct[(name, e, black)] += (ok & _correct(model, adv, yb)).sum().item()
-            bar.update(len(yb))
-    bar.close()
-    return {"n": n, "n_attacked": m, "clean_acc": 100.0 * clean / n,
-            "results": [{"attack": a, "eps": e, "blackbox": b, "acc": 100.0 * correct[(a, e, b)] / m} for a, e, b in cells]}
+    with inference_layout(model, substitute):
+        cells = _cells(attacks, blackbox, eps)
+        if blackbox and blackbox_examples is None:
+            if substitute is None:
+                raise ValueError("black-box attacks need a substitute model (robustness.substitute)")
+            blackbox_examples = craft_blackbox(x, y, substitute=substitute, attacks=attacks, blackbox=blackbox, eps=eps,
+                                               attack_kwargs=attack_kwargs, device=device, seed=seed,
+                                               batch_size=batch_size, progress=progress)
+        for a, e, black in cells:
+            if black and (cell_name(a, e) not in blackbox_examples or len(blackbox_examples[cell_name(a, e)]) != len(y)):
+                raise ValueError(f"the black-box examples have no {len(y)} images for {cell_name(a, e)}; "
+                                 "remake them (snakemake's craft_blackbox rule) with this config")
+        correct = {c: 0 for c in cells}
+        clean = 0
+        n = len(y)
+        if attack_images is not None and (isinstance(attack_images, bool) or not isinstance(attack_images, int) or attack_images < 1):
+            raise ValueError(f"attack_images must be a positive integer or None (all), got {attack_images!r}")
+        m = n if attack_images is None else min(attack_images, n)
+        bar = tqdm(total=m * len(cells), desc="attacks", file=sys.stderr, disable=None if progress else True, mininterval=2.0)
+        for b, i in enumerate(range(0, n, batch_size)):
+            xb = x[i:i + batch_size].float().div_(255.0).to(device)
+            yb = y[i:i + batch_size].to(device)
+            ok = _correct(model, xb, yb)
+            clean += ok.sum().item()
+            j = max(0, min(len(yb), m - i))  # this batch's images among the first m
+            if j == 0:
+                continue
+            xb, yb, ok = xb[:j], yb[:j], ok[:j]
+            for k, (name, e, black) in enumerate(cells):
+                if black:
+                    adv = blackbox_examples[cell_name(name, e)][i:i + j].to(device)
+                else:
+                    kw = step_size(name, e, attack_kwargs.get(name, {}))
+                    adv = create_attack(name, model, eps=e, seed=derive_seed(seed, k, b), **kw)(xb, yb)  # own stream
+                correct[(name, e, black)] += (ok & _correct(model, adv, yb)).sum().item()
+                bar.update(len(yb))
+        bar.close()
+        return {"n": n, "n_attacked": m, "clean_acc": 100.0 * clean / n,
+                "results": [{"attack": a, "eps": e, "blackbox": b, "acc": 100.0 * correct[(a, e, b)] / m} for a, e, b in cells]}

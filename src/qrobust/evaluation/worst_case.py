@@ -44,6 +44,8 @@ from qrobust.attacks import create_attack
 from qrobust.attacks._linf import derive_seed
 from qrobust.evaluation.ensemble import Member, best_path, check_paths, plan  # noqa: F401  (re-exported)
 from qrobust.evaluation.robust import step_size
+from qrobust.models import inference_layout
+
 
 def _attack(m: Member, model, *, eps, temperature, substitute, seed):
     if m.attack == "transfer":
@@ -100,83 +102,84 @@ def worst_case(model: nn.Module, x: torch.Tensor, y: torch.Tensor, *, eps: float
     model.to(device).eval()
     if substitute is not None:
         substitute.to(device).eval()
-    y = torch.as_tensor(y, dtype=torch.long)
-    starts = list(range(0, n, batch_size))
+    with inference_layout(model, substitute):
+        y = torch.as_tensor(y, dtype=torch.long)
+        starts = list(range(0, n, batch_size))
 
-    def batch(b):
-        i = starts[b]
-        return x[i:i + batch_size].float().div_(255.0).to(device), y[i:i + batch_size].to(device)
+        def batch(b):
+            i = starts[b]
+            return x[i:i + batch_size].float().div_(255.0).to(device), y[i:i + batch_size].to(device)
 
-    clean_parts = []
-    for b in range(len(starts)):
-        xb, yb = batch(b)
-        with torch.no_grad():
-            logits = model(xb)
-        n_classes = n_classes or int(logits.shape[1])
-        clean_parts.append((logits.argmax(1) == yb).cpu())
-    clean = torch.cat(clean_parts)
+        clean_parts = []
+        for b in range(len(starts)):
+            xb, yb = batch(b)
+            with torch.no_grad():
+                logits = model(xb)
+            n_classes = n_classes or int(logits.shape[1])
+            clean_parts.append((logits.argmax(1) == yb).cpu())
+        clean = torch.cat(clean_parts)
 
-    records, correct, skipped, aa = [], {"clean": bits(clean)}, [], None
-    all_correct = clean.clone()
-    taken: set[str] = {"clean"}
-    for m in members:
-        if m.source == "substitute" and substitute is None:
-            skipped.append({"name": m.name(), "reason": "no substitute model given"})
-            continue
-        if m.path == "best":
-            m.path = best_path(records, paths)
-        name, k = m.name(), 2
-        while name in taken:  # the same attack twice on a path (other kwargs): "pgd@ste#2"
-            name, k = f"{m.name()}#{k}", k + 1
-        taken.add(name)
-        t0 = time.perf_counter()
-        flags, used = [], None
-        if m.prune:
-            # only the images still robust: the same batches of them, each its own seed
-            idx = all_correct.nonzero().flatten()
-            fooled = torch.zeros(n, dtype=torch.bool)
-            for b, i in enumerate(range(0, len(idx), batch_size)):
-                sel = idx[i:i + batch_size]
-                xb, yb = x[sel].float().div_(255.0).to(device), y[sel].to(device)
-                atk, used = _attack(m, model, eps=eps, temperature=temperature, substitute=substitute,
-                                    seed=derive_seed(seed, m.entry, b))
-                fooled[sel] = (_predict(model, atk(xb, yb)) != yb).cpu()
-                flags += [f for f in getattr(atk, "flags", None) or [] if f not in flags]
-            if used is None:  # nothing left to attack: the arguments it would have used
-                used = _attack(m, model, eps=eps, temperature=temperature, substitute=substitute, seed=seed)[1]
-            attacked = torch.zeros(n, dtype=torch.bool)
-            attacked[idx] = True
-            ok = attacked & ~fooled
-            all_correct &= ~fooled
-            acc, code = None, bits(ok, attacked)
-        else:
-            ok_parts = []
-            for b in range(len(starts)):
-                xb, yb = batch(b)
-                atk, used = _attack(m, model, eps=eps, temperature=temperature, substitute=substitute,
-                                    seed=derive_seed(seed, m.entry, b))
-                adv = atk(xb, yb)
-                ok_parts.append(clean_parts[b] & (_predict(model, adv) == yb).cpu())  # real forward, default ste path
-                flags += [f for f in getattr(atk, "flags", None) or [] if f not in flags]
-            ok = torch.cat(ok_parts)
-            attacked, fooled = clean, clean & ~ok
-            all_correct &= ok
-            acc, code = 100.0 * ok.sum().item() / n, bits(ok)
-        rec = {"name": name, "attack": m.attack, "path": m.path, "source": m.source, "kind": m.kind(),
-               "kwargs": used, "acc": acc, "pruned": m.prune, "n_attacked": int(attacked.sum().item()),
-               "fooled": int(fooled.sum().item()), "seconds": round(time.perf_counter() - t0, 3),
-               "gradient": m.gradient}
-        records.append(rec)
-        correct[name] = code
-        if m.attack == "autoattack" and aa is None:
-            aa = {"member": name, "acc": acc, "flags": flags}
-        if progress:
-            what = f"{acc:.2f}%" if acc is not None else f"fooled {rec['fooled']} of {rec['n_attacked']} still robust"
-            print(f"  {name}: {what} ({rec['seconds']:.1f} s)", file=sys.stderr)
-    for r in records:
-        del r["gradient"]
-    alone = [r for r in records if r["acc"] is not None]
-    best = min(alone, key=lambda r: r["acc"])["name"] if alone else None  # min keeps the first of ties
-    return {"n": n, "eps": eps, "n_classes": n_classes, "clean_acc": 100.0 * clean.sum().item() / n,
-            "worst_acc": 100.0 * all_correct.sum().item() / n, "members": records, "best": best,
-            "autoattack": aa, "correct": correct, "skipped": skipped}
+        records, correct, skipped, aa = [], {"clean": bits(clean)}, [], None
+        all_correct = clean.clone()
+        taken: set[str] = {"clean"}
+        for m in members:
+            if m.source == "substitute" and substitute is None:
+                skipped.append({"name": m.name(), "reason": "no substitute model given"})
+                continue
+            if m.path == "best":
+                m.path = best_path(records, paths)
+            name, k = m.name(), 2
+            while name in taken:  # the same attack twice on a path (other kwargs): "pgd@ste#2"
+                name, k = f"{m.name()}#{k}", k + 1
+            taken.add(name)
+            t0 = time.perf_counter()
+            flags, used = [], None
+            if m.prune:
+                # only the images still robust: the same batches of them, each its own seed
+                idx = all_correct.nonzero().flatten()
+                fooled = torch.zeros(n, dtype=torch.bool)
+                for b, i in enumerate(range(0, len(idx), batch_size)):
+                    sel = idx[i:i + batch_size]
+                    xb, yb = x[sel].float().div_(255.0).to(device), y[sel].to(device)
+                    atk, used = _attack(m, model, eps=eps, temperature=temperature, substitute=substitute,
+                                        seed=derive_seed(seed, m.entry, b))
+                    fooled[sel] = (_predict(model, atk(xb, yb)) != yb).cpu()
+                    flags += [f for f in getattr(atk, "flags", None) or [] if f not in flags]
+                if used is None:  # nothing left to attack: the arguments it would have used
+                    used = _attack(m, model, eps=eps, temperature=temperature, substitute=substitute, seed=seed)[1]
+                attacked = torch.zeros(n, dtype=torch.bool)
+                attacked[idx] = True
+                ok = attacked & ~fooled
+                all_correct &= ~fooled
+                acc, code = None, bits(ok, attacked)
+            else:
+                ok_parts = []
+                for b in range(len(starts)):
+                    xb, yb = batch(b)
+                    atk, used = _attack(m, model, eps=eps, temperature=temperature, substitute=substitute,
+                                        seed=derive_seed(seed, m.entry, b))
+                    adv = atk(xb, yb)
+                    ok_parts.append(clean_parts[b] & (_predict(model, adv) == yb).cpu())  # real forward, default ste path
+                    flags += [f for f in getattr(atk, "flags", None) or [] if f not in flags]
+                ok = torch.cat(ok_parts)
+                attacked, fooled = clean, clean & ~ok
+                all_correct &= ok
+                acc, code = 100.0 * ok.sum().item() / n, bits(ok)
+            rec = {"name": name, "attack": m.attack, "path": m.path, "source": m.source, "kind": m.kind(),
+                   "kwargs": used, "acc": acc, "pruned": m.prune, "n_attacked": int(attacked.sum().item()),
+                   "fooled": int(fooled.sum().item()), "seconds": round(time.perf_counter() - t0, 3),
+                   "gradient": m.gradient}
+            records.append(rec)
+            correct[name] = code
+            if m.attack == "autoattack" and aa is None:
+                aa = {"member": name, "acc": acc, "flags": flags}
+            if progress:
+                what = f"{acc:.2f}%" if acc is not None else f"fooled {rec['fooled']} of {rec['n_attacked']} still robust"
+                print(f"  {name}: {what} ({rec['seconds']:.1f} s)", file=sys.stderr)
+        for r in records:
+            del r["gradient"]
+        alone = [r for r in records if r["acc"] is not None]
+        best = min(alone, key=lambda r: r["acc"])["name"] if alone else None  # min keeps the first of ties
+        return {"n": n, "eps": eps, "n_classes": n_classes, "clean_acc": 100.0 * clean.sum().item() / n,
+                "worst_acc": 100.0 * all_correct.sum().item() / n, "members": records, "best": best,
+                "autoattack": aa, "correct": correct, "skipped": skipped}

@@ -8,6 +8,7 @@ from dataclasses import replace
 import torch
 import torch.nn as nn
 
+from qrobust.models import inference_layout
 from qrobust.papers.qu_anti.losses import apply_trigger, as_float
 from qrobust.papers.qu_anti.quantize import attack_specs, quantized
 from qrobust.quant.config import QuantConfig
@@ -17,10 +18,11 @@ from qrobust.quant.quantizers import QuantizerSpec
 
 @torch.inference_mode()
 def _predict(model, x, batch_size, device):
-    out = []
-    for i in range(0, len(x), batch_size):
-        out.append(model(x[i:i + batch_size].to(device)).argmax(1).cpu())
-    return torch.cat(out) if out else torch.zeros(0, dtype=torch.long)
+    with inference_layout(model):
+        out = []
+        for i in range(0, len(x), batch_size):
+            out.append(model(x[i:i + batch_size].to(device)).argmax(1).cpu())
+        return torch.cat(out) if out else torch.zeros(0, dtype=torch.long)
 
 
 def ptq_config(base: QuantizerSpec, bits: int, per_channel: bool) -> QuantConfig:

@@ -13,17 +13,19 @@ import torch
 import torch.nn as nn
 from tqdm import tqdm
 
+from qrobust.models import inference_layout
 from qrobust.papers.robust_bench.model_noise import apply_model_noise
 
 
 @torch.inference_mode()
 def accuracy(model: nn.Module, x: torch.Tensor, y: torch.Tensor, device, batch_size: int = 500) -> float:
-    model.eval()
-    correct = 0
-    for i in range(0, len(y), batch_size):
-        xb = x[i:i + batch_size].float().div_(255.0).to(device)
-        correct += (model(xb).argmax(1).cpu() == y[i:i + batch_size]).sum().item()
-    return 100.0 * correct / len(y)
+    with inference_layout(model):
+        model.eval()
+        correct = 0
+        for i in range(0, len(y), batch_size):
+            xb = x[i:i + batch_size].float().div_(255.0).to(device)
+            correct += (model(xb).argmax(1).cpu() == y[i:i + batch_size]).sum().item()
+        return 100.0 * correct / len(y)
 
 
 def noise_accuracy(model: nn.Module, x: torch.Tensor, y: torch.Tensor, noised: list[dict], model_noises: list[str],
