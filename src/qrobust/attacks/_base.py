@@ -1,8 +1,6 @@
 """Attack base (torchattacks style): owns eval mode, the eps-ball projection and clamping to [0, 1]."""
 from __future__ import annotations
 
-import contextlib
-
 import torch
 import torch.nn as nn
 
@@ -65,11 +63,8 @@ class Attack:
     def __call__(self, x: torch.Tensor, y: torch.Tensor) -> torch.Tensor:
         was_training = self.model.training
         self.model.eval()
-        # channels_last where the model is evaluated; an attack inside a training loop (the model was
-        # training) keeps the layout training runs in, so trained weights keep their exact numbers
-        layout = contextlib.nullcontext() if was_training else inference_layout(self.model)
-        try:
-            with gradient_path(PATHS[self.path], self.temperature), layout:
+        try:  # channels_last (but inside a training run: models._base.training_layout)
+            with gradient_path(PATHS[self.path], self.temperature), inference_layout(self.model):
                 adv = self.perturb(x.detach(), y)
             return self.project(adv, x.detach()).detach()
         finally:

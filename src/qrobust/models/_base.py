@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import contextlib
+import contextvars
 
 import torch
 import torch.nn as nn
@@ -71,6 +72,21 @@ def create_model(name: str, *, num_classes: int, in_channels: int, act: str = "r
     return nn.Sequential(Normalize(mean, std), net)
 
 
+_TRAINING: contextvars.ContextVar = contextvars.ContextVar("qrobust_training_layout", default=False)
+
+
+@contextlib.contextmanager
+def training_layout():
+    """Inside the block (a training run: training.loop.train) `inference_layout` changes nothing, so
+    the examples adversarial training crafts come from the layout training runs in and trained
+    weights keep their exact numbers. Usable as a decorator."""
+    token = _TRAINING.set(True)
+    try:
+        yield
+    finally:
+        _TRAINING.reset(token)
+
+
 @contextlib.contextmanager
 def inference_layout(*models: nn.Module | None):
     """Run each model (None: skipped) in channels_last inside the block, where it only infers
@@ -84,12 +100,12 @@ def inference_layout(*models: nn.Module | None):
     larger (3e-5 against 4e-7 on normalized values), and the trained models moved enough to turn a
     Table 8 finding on the tiny config: training stays contiguous and keeps its numbers.
 
-    A no-op for a model on CUDA (not measured there), with weights other than float32 (fp16, bf16:
+    A no-op inside `training_layout` (a training run), for a model on CUDA (not measured there), with weights other than float32 (fp16, bf16:
     not measured either), without 4-d weights, or with a weight not contiguous on entry (an enclosing
     block, or a caller that chose a layout itself)."""
     switched = []
     try:
-        for m in models:
+        for m in () if _TRAINING.get() else models:
             weights = [] if m is None else [p for p in m.parameters() if p.dim() == 4]
             if weights and all(p.device.type == "cpu" and p.dtype == torch.float32 and p.is_contiguous()
                                for p in weights):

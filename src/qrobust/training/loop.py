@@ -10,6 +10,7 @@ import torch.nn as nn
 import torch.nn.functional as F
 from tqdm import tqdm
 
+from qrobust.models._base import training_layout
 from qrobust.papers.dq.regularizer import lipschitz_penalty
 
 
@@ -72,6 +73,7 @@ def lr_at(cfg: TrainConfig, epoch_float: float) -> float:
     return cfg.lr * cfg.gamma ** sum(epoch_float >= m for m in cfg.milestones)
 
 
+@training_layout()  # attacks crafting training examples (extra_loss) keep training's contiguous layout
 def train(model: nn.Module, x: torch.Tensor, y: torch.Tensor, cfg: TrainConfig, g: torch.Generator,
           device: torch.device, progress: bool = True, extra_loss=None) -> list[dict]:
     """x: uint8 N x C x H x W (kept on CPU), y: int64 N. Returns per-epoch loss/accuracy history.
