@@ -94,15 +94,15 @@ def inference_layout(*models: nn.Module | None):
     again, the same values and the same Parameter objects (an optimizer keeps them).
 
     Why only there (bench/memory_format.py, this 2-core CPU): channels_last makes the small CNN's
-    input gradient 0.6-0.8x as long and its forward 0.7-0.9x, its outputs those of the contiguous
-    model within float rounding. It would make a training step 0.6-0.8x as long too, but batch norm
-    in training mode computes its batch statistics in channels_last with a float32 error tens of times
-    larger (3e-5 against 4e-7 on normalized values), and the trained models moved enough to turn a
-    Table 8 finding on the tiny config: training stays contiguous and keeps its numbers.
+    and the VGG substitute's input gradient 0.61-0.83x as long and a forward 0.78-0.89x, the outputs
+    those of the contiguous model within float rounding. It would make a training step 0.54-0.96x as
+    long too, but batch norm's training-mode output in channels_last carries 70-90x the float32 error
+    (3e-5 against 4e-7 from float64), and the trained models moved enough to turn a Table 8 finding
+    on the tiny config: training stays contiguous and keeps its numbers.
 
-    A no-op inside `training_layout` (a training run), for a model on CUDA (not measured there), with weights other than float32 (fp16, bf16:
-    not measured either), without 4-d weights, or with a weight not contiguous on entry (an enclosing
-    block, or a caller that chose a layout itself)."""
+    A no-op inside `training_layout` (a training run), for a model on CUDA (not measured there), with
+    weights other than float32 (fp16, bf16: not measured either), without 4-d weights, or with a
+    weight not contiguous on entry (an enclosing block, or a caller that chose a layout itself)."""
     switched = []
     try:
         for m in () if _TRAINING.get() else models:
