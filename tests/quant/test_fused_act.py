@@ -89,6 +89,9 @@ def test_the_fused_path_is_taken_only_where_it_is_exact(monkeypatch):
     h = act.quant.register_forward_hook(lambda *a: None)  # someone reads the quantizer's output
     act(x)
     h.remove()
+    h = torch.nn.modules.module.register_module_forward_hook(lambda *a: None)  # one on every module
+    act(x)
+    h.remove()
     other = QuantAct("relu6", bits=2)
     other.quant = make_quantizer(QuantizerSpec(bits=2, symmetric=False, fixed_range=(0.0, 4.0)), "act")
     other(x)  # a grid that is not the clamp's range

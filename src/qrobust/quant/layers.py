@@ -9,6 +9,9 @@ from qrobust.quant.fake_quant import current_path, quantize_weight_symmetric
 from qrobust.quant.fused import hardtanh_quantize
 from qrobust.quant.quantizers import QuantizerSpec, UniformQuantizer, make_quantizer
 
+# hooks every module's call runs (torch.nn.modules.module.register_module_forward_hook and _pre_hook)
+_GLOBAL_HOOKS = (nn.modules.module._global_forward_hooks, nn.modules.module._global_forward_pre_hooks)
+
 # output range of each bounded activation; the k-bit grid spans it (ReLU6 as in DQ section 2.1)
 ACT_RANGES = {"relu6": (0.0, 6.0), "relu1": (0.0, 1.0), "tanh": (-1.0, 1.0), "relu": None}
 
@@ -46,7 +49,7 @@ class QuantAct(nn.Module):
                 and x.device.type == "cpu" and q.spec.fixed_range is not None
                 and tuple(q.spec.fixed_range) == ACT_RANGES["relu6"] and not q.spec.dynamic
                 and q.spec.rounding == "nearest" and not q.observing and current_path()[0] == "ste"
-                and not (q._forward_hooks or q._forward_pre_hooks))
+                and not (q._forward_hooks or q._forward_pre_hooks or _GLOBAL_HOOKS[0] or _GLOBAL_HOOKS[1]))
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         if self.kind == "relu6":
