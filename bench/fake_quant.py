@@ -49,6 +49,18 @@ def _time(fn, x, g, grad: bool, device) -> float:
     return (time.perf_counter() - t) / REPS * 1e3
 
 
+def _side_by_side(impls: dict, x, g, grad: bool, device) -> tuple[float, float, float]:
+    """(median ms of the first impl, of the second, median per-round ratio second / first), alternating order."""
+    times = {k: [] for k in impls}
+    for r in range(ROUNDS + 1):  # round 0 warms up
+        for k in (list(impls) if r % 2 == 0 else list(impls)[::-1]):
+            t = _time(impls[k], x, g, grad, device)
+            if r:
+                times[k].append(t)
+    first, second = times.values()
+    return statistics.median(first), statistics.median(second), statistics.median(f / e for e, f in zip(first, second))
+
+
 def bench(device) -> list[str]:
     rows = []
     scale, zp = torch.tensor(6.0 / 15, device=device), torch.tensor(0.0, device=device)
@@ -66,16 +78,9 @@ def bench(device) -> list[str]:
             c = _grid_values(x, scale, zp, 0, 15)
         same = torch.equal(a, b) and torch.equal(ga, gb) and torch.equal(c, b)
         for grad in (True, False):
-            times = {k: [] for k in impls}
-            for r in range(ROUNDS + 1):
-                for k in (list(impls) if r % 2 == 0 else list(impls)[::-1]):
-                    t = _time(impls[k], x, g, grad, device)
-                    if r:
-                        times[k].append(t)
-            ratio = statistics.median(f / e for e, f in zip(times["element-wise"], times["fused"]))
+            e, f, ratio = _side_by_side(impls, x, g, grad, device)
             rows.append(f"| {device.type} | {'x'.join(map(str, shape))} | {'fwd+bwd' if grad else 'fwd'} | "
-                        f"{statistics.median(times['element-wise']):.2f} | {statistics.median(times['fused']):.2f} | "
-                        f"{ratio:.2f} | {'yes' if same else 'NO'} |")
+                        f"{e:.2f} | {f:.2f} | {ratio:.2f} | {'yes' if same else 'NO'} |")
     return rows
 
 
@@ -93,16 +98,9 @@ def bench_act() -> list[str]:
         with torch.no_grad():
             same = torch.equal(a, b) and torch.equal(ga, gb) and torch.equal(impls["separate"](x), impls["fused"](x))
         for grad in (True, False):
-            times = {k: [] for k in impls}
-            for r in range(ROUNDS + 1):
-                for k in (list(impls) if r % 2 == 0 else list(impls)[::-1]):
-                    t = _time(impls[k], x, g, grad, cpu)
-                    if r:
-                        times[k].append(t)
-            ratio = statistics.median(f / e for e, f in zip(times["separate"], times["fused"]))
+            e, f, ratio = _side_by_side(impls, x, g, grad, cpu)
             rows.append(f"| {'x'.join(map(str, shape))} | {'fwd+bwd' if grad else 'fwd'} | "
-                        f"{statistics.median(times['separate']):.2f} | {statistics.median(times['fused']):.2f} | "
-                        f"{ratio:.2f} | {'yes' if same else 'NO'} |")
+                        f"{e:.2f} | {f:.2f} | {ratio:.2f} | {'yes' if same else 'NO'} |")
     return rows
 
 
