@@ -9,7 +9,7 @@ import torch.nn.functional as F
 from qrobust.models import create_model
 from qrobust.quant import QuantConfig, quantize_
 from qrobust.quant.fake_quant import gradient_path, quantize_range
-from qrobust.quant.fused import hardtanh_quantize
+from qrobust.quant.fused import hardtanh_quantize, hardtanh_quantize_bpda
 from qrobust.quant.layers import QuantAct
 from qrobust.quant.quantizers import QuantizerSpec, make_quantizer
 
@@ -55,6 +55,38 @@ def test_values_and_gradients_are_the_unfused_ops(bits):
     assert torch.isnan(x).any() and (ga == 0).any() and (ga == grad).any()  # the cases were there
 
 
+@pytest.mark.parametrize("bits", [1, 2, 4, 8])
+@pytest.mark.parametrize("temperature", [0.25, 1.0, 3.7])
+@pytest.mark.parametrize("x_layout,grad_layout", [("cl", "cl"), ("cl", "c"), ("c", "cl"), ("c", "c")])
+def test_bpda_values_and_gradients_are_the_unfused_ops(bits, temperature, x_layout, grad_layout):
+    """Under gradient_path("bpda"): the grid's values and the soft staircase's gradient, bit for bit, NaN
+    inputs included (there the unfused gradient is 0 or NaN by where the element falls in
+    hardtanh_backward's vector loop, so both operands' memory layouts are varied)."""
+    fmt = {"cl": torch.channels_last, "c": torch.contiguous_format}
+    x = _hard_inputs(bits, seed=bits).contiguous(memory_format=fmt[x_layout])
+    grad = torch.randn(x.shape, generator=torch.Generator().manual_seed(7))
+    grad.view(-1)[::97] = -0.0
+    grad.view(-1)[::89] = float("inf")
+    grad = grad.contiguous(memory_format=fmt[grad_layout])
+    a, b = x.clone().requires_grad_(True), x.clone().requires_grad_(True)
+    ya = hardtanh_quantize_bpda(a, 0.0, 6.0, bits, temperature)
+    with gradient_path("bpda", temperature):
+        yb = _unfused(b, bits)
+    assert torch.equal(_bits(ya.detach()), _bits(yb.detach()))
+    (ga,), (gb,) = torch.autograd.grad(ya, a, grad), torch.autograd.grad(yb, b, grad)
+    assert torch.equal(_bits(ga), _bits(gb))
+    with gradient_path("ste"):
+        (gs,) = torch.autograd.grad(_unfused(b, bits), b, grad)
+    assert not torch.equal(ga.nan_to_num(), gs.nan_to_num())  # the soft staircase's gradient, not the STE's
+
+
+def test_bpda_rejects_a_bad_temperature():
+    x = torch.rand(2, 3, 4, 4, requires_grad=True)
+    for t in (0.0, -1.0, float("inf"), float("nan")):
+        with pytest.raises(ValueError, match="temperature"):
+            hardtanh_quantize_bpda(x, 0.0, 6.0, 2, t)
+
+
 def test_a_shifted_range_matches_too():
     """lo != 0 (a hardtanh on [-1, 1]): the shift by lo is kept."""
     x = torch.randn(3, 5, 7, 7) * 1.5
@@ -64,23 +96,26 @@ def test_a_shifted_range_matches_too():
     assert torch.equal(_bits(ours), _bits(ref))
 
 
-def _spy(monkeypatch):
+def _spy(monkeypatch, name="hardtanh_quantize"):
     calls = []
     import qrobust.quant.layers as layers
 
-    real = layers.hardtanh_quantize
-    monkeypatch.setattr(layers, "hardtanh_quantize", lambda *a: calls.append(1) or real(*a))
+    real = getattr(layers, name)
+    monkeypatch.setattr(layers, name, lambda *a: calls.append(1) or real(*a))
     return calls
 
 
 def test_the_fused_path_is_taken_only_where_it_is_exact(monkeypatch):
-    calls = _spy(monkeypatch)
+    calls, bpda = _spy(monkeypatch), _spy(monkeypatch, "hardtanh_quantize_bpda")
     act = QuantAct("relu6", bits=2)
     x = torch.randn(2, 3, 4, 4) * 4
     act(x)
     act(x.requires_grad_())
     assert len(calls) == 2
-    for path in ("bpda", "smooth", "float"):  # their gradients or forwards differ: the quantizer runs
+    with gradient_path("bpda"):
+        act(x)
+    assert len(calls) == 2 and len(bpda) == 1
+    for path in ("smooth", "float"):  # their forwards differ: the quantizer runs
         with gradient_path(path):
             act(x)
     act(x.double())
@@ -95,11 +130,15 @@ def test_the_fused_path_is_taken_only_where_it_is_exact(monkeypatch):
     other = QuantAct("relu6", bits=2)
     other.quant = make_quantizer(QuantizerSpec(bits=2, symmetric=False, fixed_range=(0.0, 4.0)), "act")
     other(x)  # a grid that is not the clamp's range
-    assert len(calls) == 2
+    with gradient_path("bpda"):
+        other(x)
+        act(x.double())
+    assert len(calls) == 2 and len(bpda) == 1
 
 
 @pytest.mark.parametrize("bits", [1, 2, 4])
-def test_model_logits_and_gradients_bit_identical_with_and_without_fusion(bits, monkeypatch):
+@pytest.mark.parametrize("path", ["ste", "bpda"])
+def test_model_logits_and_gradients_bit_identical_with_and_without_fusion(bits, path, monkeypatch):
     torch.manual_seed(0)
     model = create_model("small_cnn", num_classes=10, in_channels=1, width=8, hidden=32, mean=[0.13], std=[0.31])
     quantize_(model, QuantConfig(act_bits=bits))
@@ -114,15 +153,16 @@ def test_model_logits_and_gradients_bit_identical_with_and_without_fusion(bits, 
         params = [p.grad.clone() for p in model.parameters()]
         model.eval()
         xx = x.clone().requires_grad_(True)
-        logits = model(xx)
-        (gx,) = torch.autograd.grad(F.cross_entropy(logits, y), xx)  # an attack's input gradient
+        with gradient_path(path, 0.25):
+            logits = model(xx)
+            (gx,) = torch.autograd.grad(F.cross_entropy(logits, y), xx)  # an attack's input gradient
         with torch.no_grad():
             fast = model(x)
         return [logits.detach(), gx, fast, *params]
 
-    calls = _spy(monkeypatch)
+    calls, bpda = _spy(monkeypatch), _spy(monkeypatch, "hardtanh_quantize_bpda")
     fused = run()
-    assert calls
+    assert calls and (bool(bpda) == (path == "bpda"))
     monkeypatch.setattr(QuantAct, "_fused", lambda self, x: False)
     plain = run()
     assert all(torch.equal(_bits(a), _bits(b)) for a, b in zip(fused, plain))

@@ -1,10 +1,12 @@
 """Fused fake quantization, each a drop-in with the exact values and gradient of the element-wise ops:
 torch's fused kernels for fake_quant._FakeQuantize (used on CUDA: one launch instead of six; on the CPU
 they measured slower, bench/fake_quant.py), and ReLU6 with DQ's activation grid in one function
-(`hardtanh_quantize`, used on the CPU)."""
+(`hardtanh_quantize`, used on the CPU), under the `ste` gradient path and under `bpda` (the same forward,
+the soft staircase's gradient)."""
 from __future__ import annotations
 
 import functools
+import math
 
 import numpy as np
 import torch
@@ -91,3 +93,41 @@ def hardtanh_quantize(x: torch.Tensor, lo: float, hi: float, bits: int) -> torch
     if not (x.requires_grad and torch.is_grad_enabled()):
         return _clamped_grid(x, float(lo), float(hi), int(bits))
     return _HardtanhQuantize.apply(x, float(lo), float(hi), int(bits))
+
+
+class _HardtanhQuantizeBPDA(torch.autograd.Function):
+    """Forward: _clamped_grid. Backward: what autograd runs through hardtanh then quantize_range under the
+    `bpda` path, the same products in the same order: grad * scale (the grid's last multiply),
+    * soft_round_grad(v) (fake_quant._Replace), * (1 / scale) (v = (hardtanh(x) - lo) * (1 / scale)),
+    then hardtanh's mask. The soft staircase's gradient is computed here, from the saved input, instead
+    of in the forward. fake_quantize's `inside` mask (a where) is left out: v lies in [0, 2^bits - 1]
+    wherever it is a number, and at NaN the unfused product is NaN either way (0 * NaN)."""
+
+    @staticmethod
+    def forward(ctx, x, lo, hi, bits, temperature):
+        ctx.save_for_backward(x)
+        ctx.args = (lo, hi, bits, temperature)
+        return _clamped_grid(x, lo, hi, bits)
+
+    @staticmethod
+    def backward(ctx, grad):
+        from qrobust.quant.fake_quant import soft_round_grad
+
+        (x,) = ctx.saved_tensors
+        lo, hi, bits, temperature = ctx.args
+        scale = (hi - lo) / (2 ** bits - 1)
+        v = torch.clamp(x, lo, hi).sub_(lo).mul_(1.0 / scale)
+        # the product in x's memory layout, as autograd's is: hardtanh_backward's result at a NaN input
+        # (0 or NaN) depends on where the element falls in its vector loop, so on both layouts
+        g = torch.mul(grad, scale, out=torch.empty_like(x)).mul_(soft_round_grad(v, temperature)).mul_(1.0 / scale)
+        return torch.ops.aten.hardtanh_backward(g, x, lo, hi), None, None, None, None
+
+
+def hardtanh_quantize_bpda(x: torch.Tensor, lo: float, hi: float, bits: int, temperature: float) -> torch.Tensor:
+    """hardtanh_quantize's values with the `bpda` path's gradient (the soft staircase's at `temperature`),
+    bit for bit what F.hardtanh then quantize_range give under gradient_path("bpda", temperature)."""
+    if not (math.isfinite(temperature) and temperature > 0):
+        raise ValueError(f"the soft staircase's temperature must be a finite number > 0, got {temperature!r}")
+    if not (x.requires_grad and torch.is_grad_enabled()):
+        return _clamped_grid(x, float(lo), float(hi), int(bits))
+    return _HardtanhQuantizeBPDA.apply(x, float(lo), float(hi), int(bits), float(temperature))
