@@ -68,3 +68,14 @@ def test_memory_format_bench_times_both_layouts_and_checks_agreement():
     assert all(float(c) > 0 and float(cl) > 0 for _, c, cl, _ in rows), r.stdout
     agree = re.search(r"^\| small_cnn 2-bit \| ([\d.e+-]+) \| (\d+) \| (yes|NO) \|$", r.stdout, re.M)
     assert agree and agree.group(3) == "yes", r.stdout  # channels_last repeats itself bit for bit
+
+
+def test_malloc_bench_runs_both_settings_side_by_side_and_checks_the_bytes():
+    r = subprocess.run([sys.executable, "bench/malloc.py", "--rounds", "1", "--reps", "1", "--images", "100",
+                        "--no-write"], cwd=ROOT, capture_output=True, text=True, timeout=600)
+    assert r.returncode == 0, r.stderr[-2000:]
+    rows = re.findall(r"^\| small_cnn (?:float|4-bit) \| (fwd500|grad100|grad250|train64) \| (\d+) \| (\d+) \| ([\d.]+) \|$",
+                      r.stdout, re.M)
+    assert len(rows) == 8 and all(float(ratio) > 0 for *_, ratio in rows), r.stdout
+    assert "Same bytes (logits, input gradients, trained weights) in every process: yes" in r.stdout
+    assert "Thresholds set in every tuned child and in no default one: yes" in r.stdout
