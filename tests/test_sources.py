@@ -348,3 +348,52 @@ def test_frozen_registry_gives_the_same_sources_and_scans_each_package_once(monk
         assert walks and len(walks) == len(set(walks))  # each package walked once
     finally:
         src._stage_sources_frozen.cache_clear()
+
+
+_PLAN = r"""
+import ast, json, sys
+calls = []
+real = ast.parse
+ast.parse = lambda *a, **k: calls.append(1) or real(*a, **k)
+from qrobust._registry import freeze, scan
+freeze(cache=sys.argv[1])
+from qrobust._sources import stage_sources
+out = {"sources": stage_sources("worst_case", {"attack": ["fgsm", "pgd", "square"], "model": ["small_cnn"]}),
+       "table": stage_sources("table"), "attacks": sorted(scan("attack")), "parsed": len(calls)}
+print(json.dumps(out))
+"""
+
+
+def _plan(cache, root=ROOT / "src"):
+    r = subprocess.run([sys.executable, "-c", _PLAN, str(cache)], capture_output=True, text=True, timeout=300,
+                       env=dict(os.environ, PYTHONPATH=str(root)))
+    assert r.returncode == 0, r.stderr[-2000:]
+    return json.loads(r.stdout)
+
+
+def test_the_planning_cache_gives_the_same_answers_and_parses_only_what_changed(tmp_path):
+    """qrobust/_astcache.py: a second planning process parses no file; an edited file is parsed again and
+    its new imports count; an unreadable cache is rebuilt; answers equal the uncached ones."""
+    import shutil
+
+    cache = tmp_path / "ast.pickle"
+    first = _plan(cache)
+    assert first["parsed"] > 50 and cache.exists()
+    second = _plan(cache)
+    assert second["parsed"] == 0 and {k: v for k, v in second.items() if k != "parsed"} == \
+        {k: v for k, v in first.items() if k != "parsed"}
+    assert first["sources"] == stage_sources("worst_case", {"attack": ["fgsm", "pgd", "square"], "model": ["small_cnn"]})
+
+    # a copy of the package whose square.py now imports the PGD module: parsed again, and declared
+    src = tmp_path / "src"
+    shutil.copytree(ROOT / "src" / "qrobust", src / "qrobust", ignore=shutil.ignore_patterns("__pycache__"))
+    cache2 = tmp_path / "ast2.pickle"
+    base = _plan(cache2, src)
+    sq = src / "qrobust" / "attacks" / "square.py"
+    sq.write_text(sq.read_text() + "\n\ndef _edited():\n    from qrobust.attacks import bim  # noqa: F401\n")
+    edited = _plan(cache2, src)
+    assert edited["parsed"] == 3  # square.py (its registrations, its imports) and bim.py, reached for the first time
+    assert "src/qrobust/attacks/bim.py" in edited["sources"] and "src/qrobust/attacks/bim.py" not in base["sources"]
+
+    cache.write_bytes(b"not a pickle")
+    assert _plan(cache) == first  # rebuilt from the files, same answers

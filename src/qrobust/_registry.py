@@ -121,8 +121,14 @@ class _FileScan:
 
 @lru_cache(maxsize=None)
 def _scan_file(path: Path, mtime_ns: int, size: int) -> _FileScan:
+    from qrobust import _astcache
+
+    return _astcache.get("registrations", path, lambda text: _scan_text(path, text))
+
+
+def _scan_text(path: Path, text: str) -> _FileScan:
     module = _module_name(path)
-    tree = ast.parse(path.read_text(), filename=str(path))
+    tree = ast.parse(text, filename=str(path))
     regs, classes, imported = [], {}, {}
 
     def reg_call(call, target, line):
@@ -156,12 +162,17 @@ _FROZEN: dict[str, list] = {}  # package -> its scans, once freeze() is called
 _frozen = False
 
 
-def freeze() -> None:
+def freeze(cache: str | Path | None = None) -> None:
     """Promise that the package's files will not change in this process (the Snakefile's parse and
     dry run): each package is then walked and scanned once, not at every lookup. The job server,
-    which outlives edits, never calls it."""
+    which outlives edits, never calls it. `cache`: a file keeping what ast read from each file between
+    processes, by the file's hash (qrobust/_astcache.py)."""
     global _frozen
     _frozen = True
+    if cache is not None:
+        from qrobust import _astcache
+
+        _astcache.enable(cache)
 
 
 def is_frozen() -> bool:

@@ -18,8 +18,9 @@ from __future__ import annotations
 import ast
 from functools import lru_cache
 from pathlib import Path
-from typing import Iterable, Mapping
+from typing import Iterable, Mapping, NamedTuple
 
+from qrobust import _astcache
 from qrobust._registry import FAMILIES, PKG, PKG_DIR, entry_module, is_frozen, module_file, scan
 
 __all__ = ["stage_sources", "closure", "entry_modules", "module_file"]
@@ -31,17 +32,21 @@ def _lazy_attrs(package: str) -> dict[str, str]:
     path = module_file(package)
     if path.name != "__init__.py":
         return {}
-    for st in ast.parse(path.read_text()).body:
+    return dict(_astcache.get("lazy", path, _lazy_of))
+
+
+def _lazy_of(text: str) -> dict[str, str]:
+    for st in ast.parse(text).body:
         if isinstance(st, ast.Assign) and any(isinstance(t, ast.Name) and t.id == "_LAZY" for t in st.targets):
             return dict(ast.literal_eval(st.value))
     return {}
 
 
-def _resolve(module: str, node: ast.ImportFrom | ast.Import) -> list[str]:
-    """Absolute qrobust module names an import statement in `module` refers to."""
+def _resolve(module: str, node) -> list[str]:
+    """Absolute qrobust module names an import statement (an _Imp) in `module` refers to."""
     out = []
-    if isinstance(node, ast.Import):
-        return [a.name for a in node.names if a.name.split(".")[0] == PKG]
+    if not node.is_from:
+        return [a for a in node.names if a.split(".")[0] == PKG]
     if node.level:
         is_pkg = module_file(module).name == "__init__.py"
         parts = module.split(".")
@@ -55,11 +60,11 @@ def _resolve(module: str, node: ast.ImportFrom | ast.Import) -> list[str]:
     out.append(target)
     lazy = _lazy_attrs(target)
     for a in node.names:
-        sub = f"{target}.{a.name}"
+        sub = f"{target}.{a}"
         if module_file(sub).exists():  # `from . import fgsm` names submodules
             out.append(sub)
-        elif a.name in lazy:  # `from qrobust.noises import Corruption` runs noises/corruptions.py
-            out.append(lazy[a.name])
+        elif a in lazy:  # `from qrobust.noises import Corruption` runs noises/corruptions.py
+            out.append(lazy[a])
     return out
 
 
@@ -69,15 +74,35 @@ def _parents(name: str) -> list[str]:
     return [".".join(parts[:i]) for i in range(1, len(parts))]
 
 
+class _Imp(NamedTuple):
+    """An import statement as _resolve reads it: ast.Import's or ast.ImportFrom's fields (picklable)."""
+
+    is_from: bool
+    level: int
+    module: str | None
+    names: tuple[str, ...]
+
+
+def _imp(node) -> _Imp:
+    return _Imp(isinstance(node, ast.ImportFrom), getattr(node, "level", 0) or 0, getattr(node, "module", None),
+                tuple(a.name for a in node.names))
+
+
+def _import_statements(text: str) -> tuple[list, list]:
+    """(module-level import statements, every import statement) of a file's source."""
+    tree = ast.parse(text)
+    top = [_imp(n) for n in tree.body if isinstance(n, (ast.Import, ast.ImportFrom))]
+    every = [_imp(n) for n in ast.walk(tree) if isinstance(n, (ast.Import, ast.ImportFrom))]
+    return top, every
+
+
 @lru_cache(maxsize=None)
 def _imports_cached(module: str, top_level_only: bool, mtime_ns: int) -> tuple[str, ...]:
-    tree = ast.parse(module_file(module).read_text())
-    nodes = tree.body if top_level_only else ast.walk(tree)
+    top, every = _astcache.get("imports", module_file(module), _import_statements)
     found = []
-    for node in nodes:
-        if isinstance(node, (ast.Import, ast.ImportFrom)):
-            for name in _resolve(module, node):
-                found += _parents(name) + [name]
+    for node in top if top_level_only else every:
+        for name in _resolve(module, node):
+            found += _parents(name) + [name]
     return tuple(found)
 
 

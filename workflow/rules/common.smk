@@ -13,8 +13,9 @@ from qrobust._registry import freeze as _freeze_registry
 from qrobust.config import ConfigError, validate_config
 from qrobust.training.runs import SUBSTITUTE_SEED_OFFSET, parse_run
 
-# the package's files do not change while Snakemake plans: scan them once (qrobust/_registry.py)
-_freeze_registry()
+# the package's files do not change while Snakemake plans: scan them once (qrobust/_registry.py), and
+# keep what ast read from each file for the next call, keyed by the file's hash (qrobust/_astcache.py)
+_freeze_registry(cache=".snakemake/qrobust-ast.pickle")
 
 try:
     _checked = validate_config(config)

@@ -1,0 +1,64 @@
+"""A disk cache of what the workflow's planning reads from qrobust's own files with `ast`.
+
+Snakemake parses the Snakefile at every call (a dry run included); the Snakefile asks which package
+files each job runs (qrobust._sources) and which entries each registry has (qrobust._registry), both
+read with ast from about 130 files. Parsing them is most of the Snakefile's own time. With a cache
+file (`enable`, called by `_registry.freeze(cache=...)` from the Snakefile), what a file yields is
+stored under its path and the SHA-256 of its bytes, so an edited file is parsed again and an unchanged one
+is not; the cache is written back once, at exit, atomically, only when something new was parsed. A
+cache that cannot be read (missing, truncated, from another qrobust version) is ignored and rebuilt.
+"""
+from __future__ import annotations
+
+import atexit
+import hashlib
+import os
+import pickle
+from pathlib import Path
+from typing import Callable
+
+VERSION = 1  # bump when what is stored changes shape
+_path: Path | None = None
+_entries: dict = {}
+_dirty = False
+
+
+def enable(path: str | Path) -> None:
+    """Use (and at exit update) the cache file `path`."""
+    global _path, _entries
+    _path = Path(path)
+    try:
+        blob = pickle.loads(_path.read_bytes())
+        _entries = blob["entries"] if blob.get("version") == VERSION else {}
+    except Exception:  # noqa: BLE001 - any unreadable cache is just rebuilt
+        _entries = {}
+    atexit.register(_save)
+
+
+def enabled() -> bool:
+    return _path is not None
+
+
+def get(kind: str, path: Path, compute: Callable[[str], object]):
+    """compute(text of `path`), remembered under (kind, path, the file's SHA-256) when the cache is enabled."""
+    global _dirty
+    data = path.read_bytes()
+    if _path is None:
+        return compute(data.decode())
+    key = (kind, str(path), hashlib.sha256(data).hexdigest())
+    if key not in _entries:
+        _entries[key] = compute(data.decode())
+        _dirty = True
+    return _entries[key]
+
+
+def _save() -> None:
+    if _path is None or not _dirty:
+        return
+    try:
+        _path.parent.mkdir(parents=True, exist_ok=True)
+        tmp = _path.with_name(f"{_path.name}.{os.getpid()}.tmp")
+        tmp.write_bytes(pickle.dumps({"version": VERSION, "entries": _entries}))
+        os.replace(tmp, _path)
+    except OSError:
+        pass  # a read-only working directory: planning just parses again next time
