@@ -8,7 +8,9 @@ identical. Writes the section "Fake quantizer: element-wise vs torch's fused ker
 
 Then, CPU: ReLU6 followed by DQ's 4-bit activation grid (F.relu6, then quantize_range on [0, 6]: what a
 quantized QuantAct ran) beside the two in one (quant/fused.hardtanh_quantize: what it runs now), on
-channels_last activations (the models' layout), same protocol. Writes the section
+channels_last activations (the models' layout), same protocol; under the `ste` gradient path
+(training, most attacks) and under `bpda` (the soft staircase's gradient at temperature 0.25: the
+worst case's BPDA members; fused: quant/fused.hardtanh_quantize_bpda). Writes the section
 "ReLU6 and its grid: separate vs fused (issue 13)".
 """
 from __future__ import annotations
@@ -24,8 +26,8 @@ import torch
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 from _results import write_section  # noqa: E402
 from qrobust.papers.ohq.latency import hardware_name  # noqa: E402
-from qrobust.quant.fake_quant import _FakeQuantize, _fused, _grid_values, quantize_range  # noqa: E402
-from qrobust.quant.fused import hardtanh_quantize  # noqa: E402
+from qrobust.quant.fake_quant import _FakeQuantize, _fused, _grid_values, gradient_path, quantize_range  # noqa: E402
+from qrobust.quant.fused import hardtanh_quantize, hardtanh_quantize_bpda  # noqa: E402
 
 HEADING = "## Fake quantizer: element-wise vs torch's fused kernel (issue 13)"
 ACT_HEADING = "## ReLU6 and its grid: separate vs fused (issue 13)"
@@ -84,23 +86,33 @@ def bench(device) -> list[str]:
     return rows
 
 
+def _bpda_separate(x):
+    import torch.nn.functional as F
+
+    with gradient_path("bpda", 0.25):
+        return quantize_range(F.relu6(x), 0.0, 6.0, 4)
+
+
 def bench_act() -> list[str]:
     import torch.nn.functional as F
 
-    impls = {"separate": lambda x: quantize_range(F.relu6(x), 0.0, 6.0, 4),
-             "fused": lambda x: hardtanh_quantize(x, 0.0, 6.0, 4)}
+    paths = {"ste": {"separate": lambda x: quantize_range(F.relu6(x), 0.0, 6.0, 4),
+                     "fused": lambda x: hardtanh_quantize(x, 0.0, 6.0, 4)},
+             "bpda": {"separate": _bpda_separate,
+                      "fused": lambda x: hardtanh_quantize_bpda(x, 0.0, 6.0, 4, 0.25)}}
     rows, cpu = [], torch.device("cpu")
-    for shape in SHAPES:
-        x = ((torch.randn(shape) * 3 + 2).contiguous(memory_format=torch.channels_last)).requires_grad_(True)
-        g = torch.randn(shape).contiguous(memory_format=torch.channels_last)
-        a, b = impls["separate"](x), impls["fused"](x)
-        (ga,), (gb,) = torch.autograd.grad(a, x, g), torch.autograd.grad(b, x, g)
-        with torch.no_grad():
-            same = torch.equal(a, b) and torch.equal(ga, gb) and torch.equal(impls["separate"](x), impls["fused"](x))
-        for grad in (True, False):
-            e, f, ratio = _side_by_side(impls, x, g, grad, cpu)
-            rows.append(f"| {'x'.join(map(str, shape))} | {'fwd+bwd' if grad else 'fwd'} | "
-                        f"{e:.2f} | {f:.2f} | {ratio:.2f} | {'yes' if same else 'NO'} |")
+    for path, impls in paths.items():
+        for shape in SHAPES:
+            x = ((torch.randn(shape) * 3 + 2).contiguous(memory_format=torch.channels_last)).requires_grad_(True)
+            g = torch.randn(shape).contiguous(memory_format=torch.channels_last)
+            a, b = impls["separate"](x), impls["fused"](x)
+            (ga,), (gb,) = torch.autograd.grad(a, x, g), torch.autograd.grad(b, x, g)
+            with torch.no_grad():
+                same = torch.equal(a, b) and torch.equal(ga, gb) and torch.equal(impls["separate"](x), impls["fused"](x))
+            for grad in (True, False):
+                e, f, ratio = _side_by_side(impls, x, g, grad, cpu)
+                rows.append(f"| {path} | {'x'.join(map(str, shape))} | {'fwd+bwd' if grad else 'fwd'} | "
+                            f"{e:.2f} | {f:.2f} | {ratio:.2f} | {'yes' if same else 'NO'} |")
     return rows
 
 
@@ -124,8 +136,8 @@ def main() -> None:
         f"`python bench/fake_quant.py`; {hardware_name(torch.device('cpu'))}, torch {torch.__version__}, 1 thread; "
         f"ReLU6 then the 4-bit grid on [0, 6], channels_last activations; median of {ROUNDS} rounds of {REPS} calls, "
         "ms per call; ratio = fused / separate (below 1: fused faster), median of per-round ratios.", "",
-        "| shape | pass | separate ms | fused ms | fused / separate | identical values and gradients |",
-        "|---|---|---|---|---|---|", *bench_act(), ""])
+        "| gradient path | shape | pass | separate ms | fused ms | fused / separate | identical values and gradients |",
+        "|---|---|---|---|---|---|---|", *bench_act(), ""])
     write_section(ACT_HEADING, act)
     print(act)
 
