@@ -395,5 +395,9 @@ def test_the_planning_cache_gives_the_same_answers_and_parses_only_what_changed(
     assert edited["parsed"] == 3  # square.py (its registrations, its imports) and bim.py, reached for the first time
     assert "src/qrobust/attacks/bim.py" in edited["sources"] and "src/qrobust/attacks/bim.py" not in base["sources"]
 
+    reg = src / "qrobust" / "_registry.py"  # other reading code: the cache it finds is not used
+    reg.write_text(reg.read_text() + "\n# edited\n")
+    assert _plan(cache2, src)["parsed"] > 50
+
     cache.write_bytes(b"not a pickle")
     assert _plan(cache) == first  # rebuilt from the files, same answers

@@ -6,7 +6,8 @@ read with ast from about 130 files. Parsing them is most of the Snakefile's own 
 file (`enable`, called by `_registry.freeze(cache=...)` from the Snakefile), what a file yields is
 stored under its path and the SHA-256 of its bytes, so an edited file is parsed again and an unchanged one
 is not; the cache is written back once, at exit, atomically, only when something new was parsed. A
-cache that cannot be read (missing, truncated, from another qrobust version) is ignored and rebuilt.
+cache that cannot be read (missing, truncated) or that was written by other code (the readers' files,
+this one's and _registry.py's and _sources.py's, hash otherwise) is ignored and rebuilt.
 """
 from __future__ import annotations
 
@@ -17,10 +18,18 @@ import pickle
 from pathlib import Path
 from typing import Callable
 
-VERSION = 1  # bump when what is stored changes shape
 _path: Path | None = None
 _entries: dict = {}
 _dirty = False
+
+
+def _code() -> str:
+    """The hash of the code that computes and reads the stored values: another version stores other shapes."""
+    here = Path(__file__).resolve().parent
+    h = hashlib.sha256()
+    for name in ("_astcache.py", "_registry.py", "_sources.py"):
+        h.update((here / name).read_bytes())
+    return h.hexdigest()
 
 
 def enable(path: str | Path) -> None:
@@ -29,14 +38,10 @@ def enable(path: str | Path) -> None:
     _path = Path(path)
     try:
         blob = pickle.loads(_path.read_bytes())
-        _entries = blob["entries"] if blob.get("version") == VERSION else {}
+        _entries = blob["entries"] if blob.get("code") == _code() else {}
     except Exception:  # noqa: BLE001 - any unreadable cache is just rebuilt
         _entries = {}
     atexit.register(_save)
-
-
-def enabled() -> bool:
-    return _path is not None
 
 
 def get(kind: str, path: Path, compute: Callable[[str], object]):
@@ -58,7 +63,7 @@ def _save() -> None:
     try:
         _path.parent.mkdir(parents=True, exist_ok=True)
         tmp = _path.with_name(f"{_path.name}.{os.getpid()}.tmp")
-        tmp.write_bytes(pickle.dumps({"version": VERSION, "entries": _entries}))
+        tmp.write_bytes(pickle.dumps({"code": _code(), "entries": _entries}))
         os.replace(tmp, _path)
     except OSError:
         pass  # a read-only working directory: planning just parses again next time
