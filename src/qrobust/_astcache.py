@@ -19,6 +19,7 @@ from pathlib import Path
 from typing import Callable
 
 _path: Path | None = None
+_code_hash = ""  # _code() of this process, taken once by enable()
 _entries: dict = {}
 _dirty = False
 
@@ -34,11 +35,11 @@ def _code() -> str:
 
 def enable(path: str | Path) -> None:
     """Use (and at exit update) the cache file `path`."""
-    global _path, _entries
-    _path = Path(path)
+    global _path, _entries, _code_hash
+    _path, _code_hash = Path(path), _code()
     try:
         blob = pickle.loads(_path.read_bytes())
-        _entries = blob["entries"] if blob.get("code") == _code() else {}
+        _entries = blob["entries"] if blob.get("code") == _code_hash else {}
     except Exception:  # noqa: BLE001 - any unreadable cache is just rebuilt
         _entries = {}
     atexit.register(_save)
@@ -63,7 +64,7 @@ def _save() -> None:
     try:
         _path.parent.mkdir(parents=True, exist_ok=True)
         tmp = _path.with_name(f"{_path.name}.{os.getpid()}.tmp")
-        tmp.write_bytes(pickle.dumps({"code": _code(), "entries": _entries}))
+        tmp.write_bytes(pickle.dumps({"code": _code_hash, "entries": _entries}))
         os.replace(tmp, _path)
     except OSError:
         pass  # a read-only working directory: planning just parses again next time
