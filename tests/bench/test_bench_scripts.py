@@ -37,10 +37,11 @@ def test_startup_bench_measures_both_ways():
 
 def test_maxpool_bench_compares_side_by_side_and_checks_identity():
     r = subprocess.run([sys.executable, "bench/maxpool.py", "--rounds", "1", "--images", "20", "--square-images", "4",
+                        "--train-images", "128",
                         "--no-write"], cwd=ROOT, capture_output=True, text=True, timeout=600)
     assert r.returncode == 0, r.stderr[-2000:]
     rows = re.findall(r"^\| (.+?) \| ([\d.]+) \| ([\d.]+) \| ([\d.]+) \| (yes|NO) \|$", r.stdout, re.M)
-    assert len(rows) == 4 and all(row[4] == "yes" and float(row[1]) > 0 for row in rows), r.stdout
+    assert len(rows) == 7 and all(row[4] == "yes" and float(row[1]) > 0 for row in rows), r.stdout
 
 
 @pytest.mark.slow
