@@ -53,6 +53,11 @@ def test_values_and_gradients_are_the_unfused_ops(bits):
     (ga,), (gb,) = torch.autograd.grad(ya, a, grad), torch.autograd.grad(yb, b, grad)
     assert torch.equal(_bits(ga), _bits(gb))
     assert torch.isnan(x).any() and (ga == 0).any() and (ga == grad).any()  # the cases were there
+    finite = x.nan_to_num(nan=3.0, posinf=float("inf"), neginf=float("-inf"))  # no NaN, infinities kept
+    a, b = finite.clone().requires_grad_(True), finite.clone().requires_grad_(True)
+    (ga,), (gb,) = (torch.autograd.grad(hardtanh_quantize(a, 0.0, 6.0, bits), a, grad),
+                    torch.autograd.grad(_unfused(b, bits), b, grad))
+    assert torch.equal(_bits(ga), _bits(gb)) and torch.isinf(finite).any()
 
 
 @pytest.mark.parametrize("bits", [1, 2, 4, 8])
