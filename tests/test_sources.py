@@ -16,7 +16,7 @@ import yaml
 from _helpers import ROOT, copy_workflow, snakemake
 from qrobust import jobs
 from qrobust._registry import FAMILIES, module_file, scan
-from qrobust._sources import _imports, closure, entry_modules, stage_sources
+from qrobust._sources import MANIFESTS, _imports, closure, code_manifest, entry_modules, read_manifest, stage_sources
 
 SRC = ROOT / "src"
 
@@ -183,6 +183,9 @@ def _dry_jobs(workdir: Path, *args: str) -> list[dict]:
         elif job is not None and line.startswith(("    input: ", "    output: ")):
             key, _, rest = line.strip().partition(": ")
             job[key] = [s.strip() for s in rest.split(",")]
+            if key == "input":  # the source files a code manifest stands for (qrobust._sources.code_manifest)
+                job["input"] += [f for m in job["input"] if m.startswith(MANIFESTS + "/")
+                                 for f in read_manifest(workdir / m)]
         elif job is not None and line.startswith("    wildcards: "):
             job["wildcards"] = dict(kv.split("=", 1) for kv in line.strip()[len("wildcards: "):].split(", "))
     return out
@@ -401,3 +404,49 @@ def test_the_planning_cache_gives_the_same_answers_and_parses_only_what_changed(
 
     cache.write_bytes(b"not a pickle")
     assert _plan(cache) == first  # rebuilt from the files, same answers
+
+
+def test_a_code_manifest_lists_the_files_sums_and_carries_the_newest_mtime(tmp_path, monkeypatch):
+    """A job's sources reach Snakemake as one manifest: `sha256sum -c` format, the newest source's mtime (so
+    Snakemake reruns the job exactly when a declared file is newer than its outputs), one path per file
+    list, rewritten only when a sum or that mtime changes."""
+    import hashlib
+    import os
+
+    from qrobust import _sources
+
+    monkeypatch.chdir(tmp_path)
+    (tmp_path / "src").mkdir()
+    a, b = tmp_path / "src" / "a.py", tmp_path / "src" / "b.py"
+    a.write_text("A = 1\n")
+    b.write_text("B = 2\n")
+    os.utime(a, ns=(1_000_000_000_000_000_000, 1_000_000_000_000_000_000))
+    os.utime(b, ns=(1_500_000_000_000_000_000, 1_500_000_000_000_000_000))
+
+    def plan(files, job="evaluate"):
+        _sources._code_manifest.cache_clear()  # a new planning process
+        return tmp_path / code_manifest(job, files)
+
+    m = plan(["src/b.py", "src/a.py"])
+    assert m.parent == tmp_path / MANIFESTS and m.name.startswith("evaluate-")
+    assert m.read_text() == "".join(f"{hashlib.sha256(f.read_bytes()).hexdigest()}  src/{f.name}\n" for f in (a, b))
+    assert read_manifest(m) == {"src/a.py": hashlib.sha256(a.read_bytes()).hexdigest(),
+                                "src/b.py": hashlib.sha256(b.read_bytes()).hexdigest()}
+    assert m.stat().st_mtime_ns == 1_500_000_000_000_000_000  # the newest source's
+    assert plan(["src/a.py"]) != m and plan(["src/a.py", "src/b.py"]) == m  # a file list, a path; order aside
+
+    inode = m.stat().st_ino
+    plan(["src/a.py", "src/b.py"])
+    assert m.stat().st_ino == inode  # nothing changed: not rewritten
+
+    a.write_text("A = 3\n")  # an edit: new sums, a newer mtime
+    os.utime(a, ns=(1_700_000_000_000_000_000, 1_700_000_000_000_000_000))
+    plan(["src/a.py", "src/b.py"])
+    assert read_manifest(m)["src/a.py"] == hashlib.sha256(b"A = 3\n").hexdigest()
+    assert m.stat().st_mtime_ns == 1_700_000_000_000_000_000
+
+    os.utime(b, ns=(1_800_000_000_000_000_000, 1_800_000_000_000_000_000))  # touched, same bytes: newer, as the file is
+    text = m.read_text()
+    plan(["src/a.py", "src/b.py"])
+    assert m.read_text() == text and m.stat().st_mtime_ns == 1_800_000_000_000_000_000
+    assert not list(m.parent.glob("*.tmp"))

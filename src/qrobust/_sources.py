@@ -16,6 +16,8 @@ training with PGD. Nothing is imported here, so the Snakefile stays fast to pars
 from __future__ import annotations
 
 import ast
+import hashlib
+import os
 from functools import lru_cache
 from pathlib import Path
 from typing import Iterable, Mapping, NamedTuple
@@ -23,7 +25,7 @@ from typing import Iterable, Mapping, NamedTuple
 from qrobust import _astcache
 from qrobust._registry import FAMILIES, PKG, PKG_DIR, entry_module, is_frozen, module_file, scan
 
-__all__ = ["stage_sources", "closure", "entry_modules", "module_file"]
+__all__ = ["stage_sources", "closure", "entry_modules", "module_file", "code_manifest", "read_manifest"]
 
 
 @lru_cache(maxsize=None)
@@ -183,3 +185,56 @@ def _stage_sources(job: str, entries: Mapping[str, Iterable[str]] | None = None,
     mods |= closure(sorted(extra))
     files = {module_file(m).relative_to(PKG_DIR.parent) for m in mods}
     return sorted(str(Path(root) / f) for f in files)
+
+
+MANIFESTS = ".snakemake/qrobust-code"
+
+
+@lru_cache(maxsize=None)
+def _sha256(path: str, mtime_ns: int, size: int) -> str:
+    with open(path, "rb") as f:
+        return hashlib.sha256(f.read()).hexdigest()
+
+
+def code_manifest(job: str, files: Iterable[str], folder: str | Path = MANIFESTS) -> str:
+    """One file that stands for `files` (a job's sources) as a Snakemake input: `<folder>/<job>-<hash of
+    the file list>.sha256`, their SHA-256 sums (`sha256sum -c` reads it), its mtime the newest of theirs.
+
+    Snakemake then reruns a job exactly when it would with every file declared (a newer source is a
+    newer manifest; another file list is another manifest path, another input set), while it plans one
+    input per job instead of 40 (bench/RESULTS.md: the no-op dry run). Written at planning, only when
+    its text or mtime differs, atomically (cluster jobs plan too, at once); the same text and mtime
+    from any process. Returns the path (relative as `folder` is); asked again in one process (a job a
+    wildcard, the same files), the answer of the first call."""
+    return _code_manifest(job, tuple(sorted(files)), str(folder))
+
+
+@lru_cache(maxsize=None)
+def _code_manifest(job: str, files: tuple[str, ...], folder: str) -> str:
+    name = hashlib.sha256("\n".join(files).encode()).hexdigest()[:16]
+    path = Path(folder) / f"{job}-{name}.sha256"
+    stats = [os.stat(f) for f in files]
+    text = "".join(f"{_sha256(f, st.st_mtime_ns, st.st_size)}  {f}\n" for f, st in zip(files, stats))
+    newest = max((st.st_mtime_ns for st in stats), default=0)
+    try:
+        same = path.read_text() == text
+    except OSError:
+        same = False
+    if not same:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        tmp = path.with_name(f"{path.name}.{os.getpid()}.tmp")
+        tmp.write_text(text)
+        os.utime(tmp, ns=(newest, newest))
+        os.replace(tmp, path)
+    elif path.stat().st_mtime_ns != newest:
+        os.utime(path, ns=(newest, newest))
+    return str(path)
+
+
+def read_manifest(path: str | Path) -> dict[str, str]:
+    """A manifest's files and their SHA-256 sums: {path: sha256}."""
+    out = {}
+    for line in Path(path).read_text().splitlines():
+        sha, _, f = line.partition("  ")
+        out[f] = sha
+    return out

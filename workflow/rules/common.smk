@@ -8,7 +8,7 @@ import re
 import sys
 
 from qrobust._keys import key
-from qrobust._sources import stage_sources
+from qrobust._sources import code_manifest, stage_sources
 from qrobust._registry import freeze as _freeze_registry
 from qrobust.config import ConfigError, validate_config
 from qrobust.training.runs import SUBSTITUTE_SEED_OFFSET, parse_run
@@ -130,12 +130,19 @@ def sources(job, **entries):
     The job's code, plus the registry entries it runs, by family: attack=[...], model=[...],
     dataset=, noise=, table=, figure= (a list, or a function of the wildcards giving one). A family
     left out adds no entry file, so name every entry the job asks a registry for (tests/test_sources.py).
+    Declared through one manifest file per file list (qrobust._sources.code_manifest: their SHA-256
+    sums, the newest one's mtime), which reruns the same jobs as the files would, at one input a job.
     """
     if not any(callable(v) for v in entries.values()):
-        return stage_sources(job, entries)
-    return lambda w: stage_sources(
-        job, {f: v(w) if callable(v) else v for f, v in entries.items()}
-    )
+        return [code_manifest(job, stage_sources(job, entries))]
+    return lambda w: [
+        code_manifest(
+            job,
+            stage_sources(
+                job, {f: v(w) if callable(v) else v for f, v in entries.items()}
+            ),
+        )
+    ]
 
 
 def robust_attacks(attacks, blackbox=()):
