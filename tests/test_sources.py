@@ -428,7 +428,7 @@ def test_a_code_manifest_lists_the_files_sums_and_carries_the_newest_mtime(tmp_p
         return tmp_path / code_manifest(job, files)
 
     m = plan(["src/b.py", "src/a.py"])
-    assert m.parent == tmp_path / MANIFESTS and m.name.startswith("evaluate-")
+    assert m.parent.parent == tmp_path / MANIFESTS and m.parent.name.startswith("evaluate-")
     assert m.read_text() == "".join(f"{hashlib.sha256(f.read_bytes()).hexdigest()}  src/{f.name}\n" for f in (a, b))
     assert read_manifest(m) == {"src/a.py": hashlib.sha256(a.read_bytes()).hexdigest(),
                                 "src/b.py": hashlib.sha256(b.read_bytes()).hexdigest()}

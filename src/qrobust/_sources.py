@@ -198,21 +198,27 @@ def _sha256(path: str, mtime_ns: int, size: int) -> str:
 
 def code_manifest(job: str, files: Iterable[str], folder: str | Path = MANIFESTS) -> str:
     """One file that stands for `files` (a job's sources) as a Snakemake input: `<folder>/<job>-<hash of
-    the file list>.sha256`, their SHA-256 sums (`sha256sum -c` reads it), its mtime the newest of theirs.
+    the file list>/sources.sha256`, their SHA-256 sums (`sha256sum -c` reads it), its mtime the newest of
+    theirs.
 
     Snakemake then reruns a job exactly when it would with every file declared (a newer source is a
     newer manifest; another file list is another manifest path, another input set), while it plans one
     input per job instead of 40 (bench/RESULTS.md: the no-op dry run). Written at planning, only when
     its text or mtime differs, atomically (cluster jobs plan too, at once); the same text and mtime
     from any process. Returns the path (relative as `folder` is); asked again in one process (a job a
-    wildcard, the same files), the answer of the first call."""
+    wildcard, the same files), the answer of the first call.
+
+    One folder per manifest: a rule whose entries depend on wildcards gets its manifest written while
+    Snakemake builds the DAG, and Snakemake lists a folder once, at the first input it checks there
+    (snakemake.io's inventory), and takes any later file in it for missing. Its own folder is
+    listed only once the manifest is in it."""
     return _code_manifest(job, tuple(sorted(files)), str(folder))
 
 
 @lru_cache(maxsize=None)
 def _code_manifest(job: str, files: tuple[str, ...], folder: str) -> str:
     name = hashlib.sha256("\n".join(files).encode()).hexdigest()[:16]
-    path = Path(folder) / f"{job}-{name}.sha256"
+    path = Path(folder) / f"{job}-{name}" / "sources.sha256"
     stats = [os.stat(f) for f in files]
     text = "".join(f"{_sha256(f, st.st_mtime_ns, st.st_size)}  {f}\n" for f, st in zip(files, stats))
     newest = max((st.st_mtime_ns for st in stats), default=0)
