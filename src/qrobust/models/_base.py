@@ -42,8 +42,8 @@ class MaxPool2d(nn.MaxPool2d):
     1.2-1.6x faster still.
 
     With a gradient (training, and the attacks that craft its examples) on a contiguous NCHW float
-    tensor, the forward runs torch's own kernel on a channels_last copy, which is 2-3x faster than its
-    NCHW kernel, and the backward runs torch's NCHW backward with the same indices
+    tensor, the forward runs torch's own kernel on a channels_last copy (copies included, about twice
+    as fast as its NCHW kernel), and the backward runs torch's NCHW backward with the same indices
     (`_MaxPoolIndicesChannelsLast`): the same values, indices and gradients, bit for bit.
     Everything else (CUDA, quantized tensors, other window shapes, other layouts) runs torch's kernel.
     The state dict and `isinstance(m, nn.MaxPool2d)` are unchanged."""
@@ -83,8 +83,8 @@ class _MaxPoolIndicesChannelsLast(torch.autograd.Function):
     a copy (its window scan is the NCHW kernel's: the first strictly greater element wins, a NaN always
     does, so the same values and indices), backward by torch's NCHW backward kernel with those indices
     (zero-filled, then each output's gradient added at its index). Both kernels are torch's; only the
-    layout each one runs in is chosen (bench/maxpool.py: 0.55-0.65x the NCHW forward and backward on
-    the small CNN's training shapes). No double backward (nothing here takes one)."""
+    layout each one runs in is chosen (bench/maxpool.py: 0.45-0.50x the time of the NCHW forward and
+    backward on the small CNN's training maps at batch 64). No double backward (nothing here takes one)."""
 
     @staticmethod
     def forward(ctx, x, ceil_mode):
