@@ -15,6 +15,7 @@ import atexit
 import hashlib
 import os
 import pickle
+from functools import lru_cache
 from pathlib import Path
 from typing import Callable
 
@@ -45,15 +46,27 @@ def enable(path: str | Path) -> None:
     atexit.register(_save)
 
 
+@lru_cache(maxsize=None)
+def _sha256(path: str, mtime_ns: int, size: int) -> str:
+    with open(path, "rb") as f:
+        return hashlib.sha256(f.read()).hexdigest()
+
+
+def sha256_of(path: str | Path) -> str:
+    """The SHA-256 of a file's bytes, read once per process while its mtime and size stay (planning
+    hashes each package file for this cache and for the jobs' code manifests, qrobust._sources)."""
+    st = os.stat(path)
+    return _sha256(os.path.realpath(path), st.st_mtime_ns, st.st_size)
+
+
 def get(kind: str, path: Path, compute: Callable[[str], object]):
     """compute(text of `path`), remembered under (kind, path, the file's SHA-256) when the cache is enabled."""
     global _dirty
-    data = path.read_bytes()
     if _path is None:
-        return compute(data.decode())
-    key = (kind, str(path), hashlib.sha256(data).hexdigest())
+        return compute(path.read_bytes().decode())
+    key = (kind, str(path), sha256_of(path))
     if key not in _entries:
-        _entries[key] = compute(data.decode())
+        _entries[key] = compute(path.read_bytes().decode())
         _dirty = True
     return _entries[key]
 

@@ -190,12 +190,6 @@ def _stage_sources(job: str, entries: Mapping[str, Iterable[str]] | None = None,
 MANIFESTS = ".snakemake/qrobust-code"
 
 
-@lru_cache(maxsize=None)
-def _sha256(path: str, mtime_ns: int, size: int) -> str:
-    with open(path, "rb") as f:
-        return hashlib.sha256(f.read()).hexdigest()
-
-
 def code_manifest(job: str, files: Iterable[str], folder: str | Path = MANIFESTS) -> str:
     """One file that stands for `files` (a job's sources) as a Snakemake input: `<folder>/<job>-<hash of
     the file list>/sources.sha256`, their SHA-256 sums (`sha256sum -c` reads it), its mtime the newest of
@@ -220,7 +214,7 @@ def _code_manifest(job: str, files: tuple[str, ...], folder: str) -> str:
     name = hashlib.sha256("\n".join(files).encode()).hexdigest()[:16]
     path = Path(folder) / f"{job}-{name}" / "sources.sha256"
     stats = [os.stat(f) for f in files]
-    text = "".join(f"{_sha256(f, st.st_mtime_ns, st.st_size)}  {f}\n" for f, st in zip(files, stats))
+    text = "".join(f"{_astcache.sha256_of(f)}  {f}\n" for f in files)
     newest = max((st.st_mtime_ns for st in stats), default=0)
     try:
         same = path.read_text() == text

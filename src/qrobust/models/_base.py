@@ -53,19 +53,19 @@ class MaxPool2d(nn.MaxPool2d):
                 and _pairs(self.padding) == (0, 0) and _pairs(self.dilation) == (1, 1)
                 and not self.return_indices)
 
-    def _fast(self, x) -> bool:
+    def _cpu_window(self, x) -> bool:
         return (isinstance(x, torch.Tensor) and x.dim() == 4 and x.device.type == "cpu"
-                and x.dtype.is_floating_point and not x.is_quantized
+                and x.dtype.is_floating_point and not x.is_quantized and self._window())
+
+    def _fast(self, x) -> bool:
+        return (self._cpu_window(x)
                 and (x.is_contiguous() or x.is_contiguous(memory_format=torch.channels_last))
                 and not (x.requires_grad and torch.is_grad_enabled())
-                and self._window()
                 and not (self.ceil_mode and (x.shape[-2] % 2 or x.shape[-1] % 2)))
 
     def _fast_grad(self, x) -> bool:
-        return (isinstance(x, torch.Tensor) and x.dim() == 4 and x.device.type == "cpu"
-                and x.dtype in (torch.float32, torch.float64) and not x.is_quantized
-                and x.is_contiguous() and x.requires_grad and torch.is_grad_enabled()
-                and self._window())
+        return (self._cpu_window(x) and x.dtype in (torch.float32, torch.float64)
+                and x.is_contiguous() and x.requires_grad and torch.is_grad_enabled())
 
     def forward(self, x):
         if not self._fast(x):
@@ -86,11 +86,12 @@ class _MaxPoolIndicesChannelsLast(torch.autograd.Function):
     layout each one runs in is chosen (bench/maxpool.py: 0.45-0.50x the time of the NCHW forward and
     backward on the small CNN's training maps at batch 64). No double backward (nothing here takes one)."""
 
+    WINDOW = ([2, 2], [2, 2], [0, 0], [1, 1])  # kernel, stride, padding, dilation
+
     @staticmethod
     def forward(ctx, x, ceil_mode):
-        k = [2, 2]
         out, idx = torch.ops.aten.max_pool2d_with_indices(
-            x.contiguous(memory_format=torch.channels_last), k, k, [0, 0], [1, 1], ceil_mode)
+            x.contiguous(memory_format=torch.channels_last), *_MaxPoolIndicesChannelsLast.WINDOW, ceil_mode)
         ctx.save_for_backward(x, idx.contiguous())
         ctx.ceil_mode = ceil_mode
         return out.contiguous()
@@ -99,9 +100,8 @@ class _MaxPoolIndicesChannelsLast(torch.autograd.Function):
     @once_differentiable
     def backward(ctx, grad):
         x, idx = ctx.saved_tensors
-        k = [2, 2]
         return torch.ops.aten.max_pool2d_with_indices_backward(
-            grad.contiguous(), x, k, k, [0, 0], [1, 1], ctx.ceil_mode, idx), None
+            grad.contiguous(), x, *_MaxPoolIndicesChannelsLast.WINDOW, ctx.ceil_mode, idx), None
 
 
 def create_model(name: str, *, num_classes: int, in_channels: int, act: str = "relu6",

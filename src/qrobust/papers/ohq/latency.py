@@ -15,14 +15,13 @@ memory traffic:  ms ~= a * bitops + b * bytes_moved + c  with a, b, c >= 0 (NNLS
 from __future__ import annotations
 
 import math
-import os
-import platform
 from dataclasses import asdict, dataclass
 
 import numpy as np
 import torch
 import torch.nn as nn
 
+from qrobust.hardware import hardware_name  # noqa: F401  (also imported from here by bench/ and tests)
 from qrobust.quant.kernels import has_kernel, kernel_layer, make_layer
 from qrobust.quant.precision import ordered, parse_precision
 from qrobust.quant.simulate import LayerQParams
@@ -121,23 +120,6 @@ def size_bytes(info: LayerInfo, precision: str) -> float:
     bias = (info.params - n_w) * 4
     scales = out_ch * 4 if p.kind == "int" else 0
     return float(n_w * p.bits / 8 + scales + bias)
-
-
-def hardware_name(device: torch.device | str) -> str:
-    device = torch.device(device)
-    if device.type == "cuda":
-        return torch.cuda.get_device_name(device)
-    name = ""
-    try:
-        with open("/proc/cpuinfo") as f:
-            for line in f:
-                if line.lower().startswith("model name"):
-                    name = line.split(":", 1)[1].strip()
-                    break
-    except OSError:
-        pass
-    name = name or platform.processor() or platform.machine() or "unknown CPU"
-    return f"{name}, {os.cpu_count()} cores"
 
 
 def _layer_input(info: LayerInfo, batch_size: int, seed: int, index: int, device: torch.device) -> torch.Tensor:
