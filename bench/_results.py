@@ -12,7 +12,7 @@ def write_section(heading: str, report: str) -> None:
     start = text.find(heading + "\n")
     if start >= 0:
         end = text.find("\n## ", start + 1)
-        text = text[:start] + report + ("\n" + text[end + 1:] if end >= 0 else "")
+        text = text[:start] + report.rstrip("\n") + ("\n\n" + text[end + 1:] if end >= 0 else "")
     else:
         text = text.rstrip("\n") + "\n\n" + report
     RESULTS.write_text(text.rstrip("\n") + "\n")

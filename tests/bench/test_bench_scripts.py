@@ -75,8 +75,22 @@ def test_malloc_bench_runs_both_settings_side_by_side_and_checks_the_bytes():
     r = subprocess.run([sys.executable, "bench/malloc.py", "--rounds", "1", "--reps", "1", "--images", "100",
                         "--no-write"], cwd=ROOT, capture_output=True, text=True, timeout=600)
     assert r.returncode == 0, r.stderr[-2000:]
-    rows = re.findall(r"^\| small_cnn (?:float|4-bit) \| (fwd500|grad100|grad250|train64) \| (\d+) \| (\d+) \| ([\d.]+) \|$",
+    rows = re.findall(r"^\| small_cnn (?:float|4-bit) \| (fwd500|fwd128|grad100|grad250|train64) \| (\d+) \| (\d+) \| ([\d.]+) \|$",
                       r.stdout, re.M)
-    assert len(rows) == 8 and all(float(ratio) > 0 for *_, ratio in rows), r.stdout
-    assert "Same bytes (logits, input gradients, trained weights) in every process: yes" in r.stdout
+    assert len(rows) == 10 and all(float(ratio) > 0 for *_, ratio in rows), r.stdout
+    assert ("Same bytes (logits, input gradients, trained weights) in every process, and fwd128's logits fwd500's: yes"
+            in r.stdout)
     assert "Thresholds set in every tuned child and in no default one: yes" in r.stdout
+
+
+def test_a_rewritten_section_replaces_only_itself_and_keeps_the_blank_line_before_the_next(tmp_path, monkeypatch):
+    sys.path.insert(0, str(ROOT / "bench"))
+    import _results
+
+    monkeypatch.setattr(_results, "RESULTS", tmp_path / "RESULTS.md")
+    _results.RESULTS.write_text("# Benchmark results\n\n## A\n\nold a\n\n## B\n\nb\n")
+    _results.write_section("## A", "## A\n\nnew a\n| x |")
+    _results.write_section("## C", "## C\n\nc")
+    assert _results.RESULTS.read_text() == "# Benchmark results\n\n## A\n\nnew a\n| x |\n\n## B\n\nb\n\n## C\n\nc\n"
+    _results.write_section("## C", "## C\n\nc2\n")  # the last section
+    assert _results.RESULTS.read_text().endswith("## B\n\nb\n\n## C\n\nc2\n")
