@@ -6,8 +6,6 @@ from __future__ import annotations
 
 from pathlib import Path
 
-import torch
-
 from qrobust import _io
 from qrobust.datasets._base import DATASETS, RAW_FILES, MissingDataError, Split
 
@@ -43,6 +41,8 @@ def missing_raw(name: str, raw_root) -> str | None:
 
 def prepare(name: str, raw_root: str | Path, out_dir: str | Path, seed: int = 0, **kw) -> dict:
     """Load raw data through the registry and write train.pt, test.pt and meta.json atomically."""
+    import torch
+
     train, test = DATASETS.get(name)(raw_root, seed=seed, **kw)
     out = Path(out_dir)
     files = {}
@@ -75,6 +75,8 @@ def prepare(name: str, raw_root: str | Path, out_dir: str | Path, seed: int = 0,
 
 def load_prepared(data_dir: str | Path, part: str) -> tuple[Split, dict]:
     """Read a prepared split, checking its hash against meta.json (a corrupted file is named)."""
+    import torch
+
     data_dir = Path(data_dir)
     meta = _io.read_json(data_dir / "meta.json")
     path = data_dir / f"{part}.pt"

@@ -9,10 +9,13 @@ from __future__ import annotations
 from dataclasses import dataclass
 from pathlib import Path
 
-import numpy as np
-import torch
+from typing import TYPE_CHECKING
 
 from qrobust._registry import Registry
+
+if TYPE_CHECKING:  # torch and numpy are imported where used: the Snakefile's missing-data check needs neither
+    import numpy as np
+    import torch
 
 DATASETS: Registry = Registry("dataset")
 # name -> function(root) listing the raw files a dataset reads: loaders check them, provenance hashes them
@@ -31,6 +34,8 @@ class Split:
     y: torch.Tensor  # int64, N
 
     def __post_init__(self):
+        import torch
+
         if self.x.dtype != torch.uint8 or self.x.ndim != 4:
             raise ValueError(f"images must be uint8 N x C x H x W, got {self.x.dtype} {tuple(self.x.shape)}")
         if self.y.shape != (self.x.shape[0],):
@@ -52,6 +57,9 @@ def download_hint(cls_name: str, root: Path) -> str:
 
 def from_hwc(images: np.ndarray, labels) -> Split:
     """N x H x W x C (or N x H x W) uint8 array -> Split."""
+    import numpy as np
+    import torch
+
     arr = np.asarray(images, dtype=np.uint8)
     if arr.ndim == 3:
         arr = arr[:, :, :, None]
