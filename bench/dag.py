@@ -85,7 +85,9 @@ def main() -> None:
             continue
         if isinstance(r_, dict) and r_.get("peak_rss_mb"):
             peak[r_["rule"]] = max(peak[r_["rule"]], r_["peak_rss_mb"])
-    lines = [f"Machine: {platform.machine()}, {os.cpu_count()} cores; config {a.configfile}; "
+    from qrobust.hardware import hardware_name
+
+    lines = [f"Machine: {platform.machine()}, {hardware_name('cpu')}; config {a.configfile}; "
              f"`snakemake {' '.join(a.target)} --cores {a.cores}` in a scratch copy, from scratch.", "",
              "| measure | value |", "|---|---|",
              f"| wall time from scratch | {wall:.1f} s ({wall / 60:.1f} min) |",

@@ -58,6 +58,10 @@ def test_records_hold_what_made_each_output(finished):
     assert {"git_commit", "git_dirty", "files"} <= set(rec["code"]) and "qrobust/papers/dq/regularizer.py" in rec["code"]["files"]
     assert rec["config"]["model"]["name"] == "small_cnn" and len(rec["config_sha256"]) == 64
     assert rec["command"].startswith("qrobust train") and rec["start"] <= rec["end"]
+    import torch
+
+    # the instruction set its float kernels ran: another one gives other last bits
+    assert rec["cpu"]["torch_capability"] == torch.backends.cpu.get_cpu_capability() and rec["cpu"]["cores"] >= 1
 
 
 def verify(wd, *args):

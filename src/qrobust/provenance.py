@@ -20,6 +20,7 @@ from importlib import metadata
 from pathlib import Path
 
 from qrobust import _io
+from qrobust.hardware import cpu_record
 from qrobust._refs import PACKAGE, ref_of, relpath, resolve  # noqa: F401  (re-exported)
 
 FORMAT = "qrobust-provenance-v1"
@@ -104,6 +105,7 @@ def write_record(path, *, rule: str, stage: str, config, inputs, outputs, seed=N
         "versions": versions(),
         "host": socket.gethostname(),
         "platform": platform.platform(),
+        "cpu": cpu_record(),  # its instruction set decides a float result's last bits
         "start": time.strftime("%Y-%m-%dT%H:%M:%S%z", time.localtime(start)),
         "end": time.strftime("%Y-%m-%dT%H:%M:%S%z", time.localtime(end)),
         "seconds": round(end - start, 3),
@@ -153,6 +155,7 @@ def chain(path: str, index: dict[str, dict], recorded: str | None = None, hashes
     if rec is None:
         return node
     node["job"] = {k: rec[k] for k in ("rule", "command", "seed", "device", "config_sha256", "host", "start", "end")}
+    node["job"]["cpu"] = rec.get("cpu")  # records before 2026-12-01 do not say
     node["job"]["record"] = rec["_path"]
     node["job"]["code"] = {k: rec["code"][k] for k in ("git_commit", "git_dirty")}
     node["inputs"] = [chain(inp, index, sha, hashes) for inp, sha in rec["inputs"].items()]

@@ -81,6 +81,26 @@ def _same(new: Path, old: Path) -> tuple[bool, str]:
     return False, f"sha256 {_io.sha256_file(old)[:12]} on disk, {_io.sha256_file(new)[:12]} recomputed"
 
 
+def _cpu_note(rec: dict) -> str:
+    """Said beside a difference when the record was made on another CPU: float kernels give other last bits
+    on another instruction set (bench/RESULTS.md: the default Table 1 on an AVX2 and an AVX-512 host), so the
+    difference may be rounding, not a forgery. It stays a failure: only a rerun on the record's kind of
+    CPU can tell the two apart, and a record can be edited to name any CPU."""
+    import torch  # noqa: F401  (so that cpu_record names the instruction set the rerun's kernels used)
+
+    from qrobust.hardware import cpu_record
+
+    made, now = rec.get("cpu"), cpu_record()
+    if not made:
+        return ""
+    keys = ("model", "torch_capability", "env")
+    if all(made.get(k) == now.get(k) for k in keys):
+        return ""
+    name = lambda c: f"{c.get('model')} ({c.get('torch_capability')}{', ' + str(c['env']) if c.get('env') else ''})"  # noqa: E731
+    return (f"; the record was made on {name(made)} and this machine is {name(now)}: other CPUs give other "
+            "float rounding, so rerun on the record's kind of CPU to tell rounding from tampering")
+
+
 def _scratch(rec: dict, root: Path) -> Path:
     """A folder to rerun the job in: top-level entries linked, except those it writes into
     (results/, data/ for data jobs), which are real folders holding links to the job's recorded
@@ -139,7 +159,7 @@ def recompute(rec: dict, root: Path = Path(".")) -> tuple[str, list[str]]:
                 continue
             same, why = _same(new, old)
             if not same:
-                lines.append(f"{out}: rerunning {rule} from its recorded inputs gives other output ({why})")
+                lines.append(f"{out}: rerunning {rule} from its recorded inputs gives other output ({why}){_cpu_note(rec)}")
         return ("tampered" if lines else "ok"), lines or [f"{outs[0]}: {rule} recomputed, {len(outs)} output(s) identical"]
     finally:
         shutil.rmtree(work, ignore_errors=True)
