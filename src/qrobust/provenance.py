@@ -20,8 +20,8 @@ from importlib import metadata
 from pathlib import Path
 
 from qrobust import _io
-from qrobust.hardware import cpu_record
 from qrobust._refs import PACKAGE, ref_of, relpath, resolve  # noqa: F401  (re-exported)
+from qrobust.hardware import cpu_record
 
 FORMAT = "qrobust-provenance-v1"
 RECORD_DIR = Path("results/provenance")

@@ -83,7 +83,7 @@ def _same(new: Path, old: Path) -> tuple[bool, str]:
 
 def _cpu_note(rec: dict) -> str:
     """Said beside a difference when the record was made on another CPU: float kernels give other last bits
-    on another instruction set (bench/RESULTS.md: the default Table 1 on an AVX2 and an AVX-512 host), so the
+    on another instruction set (bench/RESULTS.md: "Table 1 across CPUs"), so the
     difference may be rounding, not a forgery. It stays a failure: only a rerun on the record's kind of
     CPU can tell the two apart, and a record can be edited to name any CPU."""
     import torch  # noqa: F401  (so that cpu_record names the instruction set the rerun's kernels used)
