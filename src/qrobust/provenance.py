@@ -214,7 +214,12 @@ def format_chain(node: dict, depth: int = 0, seen: set | None = None) -> list[st
 def restore_mtimes(index: dict[str, dict]) -> int:
     """After `dvc pull` files carry checkout-time mtimes in no particular order, which makes
     Snakemake rerun jobs. Once every hash checks out, give each job's outputs (and its record)
-    an mtime later than all of its inputs', so only real changes trigger reruns."""
+    an mtime later than all of its inputs', so only real changes trigger reruns.
+
+    The stamps lie up to the DAG's depth in seconds ahead of the clock (checked-out sources and data
+    must stay older than every output), so this returns only once the latest has passed: a job rerun
+    right after (`dvc exp run` on a fast machine) writes outputs newer than its inputs, where Snakemake
+    would refuse an output older than its input as clock skew."""
     problems = verify(index)
     if problems:
         raise ProvenanceError(f"{len(problems)} file(s) do not match their records, first: {problems[0]}; "
@@ -230,10 +235,12 @@ def restore_mtimes(index: dict[str, dict]) -> int:
         return depth[key]
 
     t0 = time.time()
-    n = 0
+    n, last = 0, t0
     for rec in sorted(records.values(), key=level):
         stamp = t0 + level(rec)  # one second per DAG level keeps the order on any filesystem
         for path in [*rec["outputs"], rec["_path"]]:
             os.utime(path, (stamp, stamp))
             n += 1
+        last = max(last, stamp)
+    time.sleep(max(0.0, last - time.time()) + 0.01)
     return n
