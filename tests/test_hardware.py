@@ -37,6 +37,9 @@ def test_a_recomputed_difference_says_when_the_record_was_made_on_another_cpu(mo
         monkeypatch.delenv(var, raising=False)
     here = cpu_record()
     assert _cpu_note({"cpu": here}) == "" and _cpu_note({}) == ""  # same CPU, or a record that does not say
+    no_torch = {k: v for k, v in here.items() if k != "torch_capability"}  # a job that never imported torch
+    assert _cpu_note({"cpu": no_torch}) == ""
+    assert "made on Another CPU" in _cpu_note({"cpu": {**no_torch, "model": "Another CPU"}})
     other = {**here, "torch_capability": "AVX2" if here["torch_capability"] != "AVX2" else "AVX512"}
     note = _cpu_note({"cpu": other})
     assert f"made on {here['model']} ({other['torch_capability']})" in note

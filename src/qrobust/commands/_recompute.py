@@ -93,10 +93,14 @@ def _cpu_note(rec: dict) -> str:
     made, now = rec.get("cpu"), cpu_record()
     if not made:
         return ""
-    keys = ("model", "torch_capability", "env")
-    if all(made.get(k) == now.get(k) for k in keys):
+    # a job that never imported torch (a table, with QROBUST_SERVER=0) records no capability: nothing to compare
+    same_isa = "torch_capability" not in made or made["torch_capability"] == now.get("torch_capability")
+    if made.get("model") == now.get("model") and same_isa and made.get("env") == now.get("env"):
         return ""
-    name = lambda c: f"{c.get('model')} ({c.get('torch_capability')}{', ' + str(c['env']) if c.get('env') else ''})"  # noqa: E731
+    def name(c: dict) -> str:
+        extra = [x for x in (c.get("torch_capability"), c.get("env") and str(c["env"])) if x]
+        return f"{c.get('model')}" + (f" ({', '.join(extra)})" if extra else "")
+
     return (f"; the record was made on {name(made)} and this machine is {name(now)}: other CPUs give other "
             "float rounding, so rerun on the record's kind of CPU to tell rounding from tampering")
 
