@@ -334,7 +334,7 @@ def test_editing_an_attack_or_a_table_reruns_only_the_jobs_that_run_it(tmp_path)
 def test_frozen_registry_gives_the_same_sources_and_scans_each_package_once(monkeypatch):
     """The Snakefile freezes the registry (files do not change while Snakemake plans): the answers are
     the unfrozen ones, and the package is walked once however many jobs ask."""
-    import qrobust._registry as reg
+    import qrobust._scan as reg  # the scan's state lives in qrobust/_scan.py
     import qrobust._sources as src
 
     asks = [("worst_case", {"attack": ["fgsm", "pgd", "square"], "model": ["small_cnn"]}), ("train", {"model": ["vgg16"]}),

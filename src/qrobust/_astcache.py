@@ -7,7 +7,7 @@ file (`enable`, called by `_registry.freeze(cache=...)` from the Snakefile), wha
 stored under its path and the SHA-256 of its bytes, so an edited file is parsed again and an unchanged one
 is not; the cache is written back once, at exit, atomically, only when something new was parsed. A
 cache that cannot be read (missing, truncated) or that was written by other code (the readers' files,
-this one's and _registry.py's and _sources.py's, hash otherwise) is ignored and rebuilt.
+this one's, _registry.py's, _scan.py's and _sources.py's hash otherwise) is ignored and rebuilt.
 """
 from __future__ import annotations
 
@@ -29,7 +29,7 @@ def _code() -> str:
     """The hash of the code that computes and reads the stored values: another version stores other shapes."""
     here = Path(__file__).resolve().parent
     h = hashlib.sha256()
-    for name in ("_astcache.py", "_registry.py", "_sources.py"):
+    for name in ("_astcache.py", "_registry.py", "_scan.py", "_sources.py"):
         h.update((here / name).read_bytes())
     return h.hexdigest()
 

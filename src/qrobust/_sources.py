@@ -23,7 +23,7 @@ from pathlib import Path
 from typing import Iterable, Mapping, NamedTuple
 
 from qrobust import _astcache
-from qrobust._registry import FAMILIES, PKG, PKG_DIR, entry_module, is_frozen, module_file, scan
+from qrobust._scan import FAMILIES, PKG, PKG_DIR, entry_module, is_frozen, module_file, scan
 
 __all__ = ["stage_sources", "closure", "entry_modules", "module_file", "code_manifest", "read_manifest"]
 

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import os
 import platform
+import sys
 
 
 # environment variables that choose which instruction set float kernels run (torch's own kernels,
@@ -28,8 +29,6 @@ def cpu_record() -> dict:
     dispatch to (when the job imported torch) and any ISA_VARIABLES set. The same code, inputs and seed
     give other float bits on another instruction set (torch's reductions and oneDNN's convolutions pick
     AVX2 or AVX512 code by the CPU), so an audit that reruns a job must know which one made the record."""
-    import sys
-
     out = {"model": cpu_model(), "cores": os.cpu_count()}
     torch = sys.modules.get("torch")
     if torch is not None:

@@ -235,12 +235,11 @@ def restore_mtimes(index: dict[str, dict]) -> int:
         return depth[key]
 
     t0 = time.time()
-    n, last = 0, t0
+    n = 0
     for rec in sorted(records.values(), key=level):
         stamp = t0 + level(rec)  # one second per DAG level keeps the order on any filesystem
         for path in [*rec["outputs"], rec["_path"]]:
             os.utime(path, (stamp, stamp))
             n += 1
-        last = max(last, stamp)
-    time.sleep(max(0.0, last - time.time()) + 0.01)
+    time.sleep(max(0.0, t0 + max(depth.values(), default=0) - time.time()) + 0.01)  # the last stamp passed
     return n

@@ -97,6 +97,7 @@ def _cpu_note(rec: dict) -> str:
     same_isa = "torch_capability" not in made or made["torch_capability"] == now.get("torch_capability")
     if made.get("model") == now.get("model") and same_isa and made.get("env") == now.get("env"):
         return ""
+
     def name(c: dict) -> str:
         extra = [x for x in (c.get("torch_capability"), c.get("env") and str(c["env"])) if x]
         return f"{c.get('model')}" + (f" ({', '.join(extra)})" if extra else "")
