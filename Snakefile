@@ -1,7 +1,7 @@
 # qrobust: regenerate the tables and figures of quantization/robustness papers.
 #   snakemake --cores 2 results/table1.csv          one table (its figures: results/figures/*.png)
 #   snakemake --cores 2                             everything, claims included
-#   snakemake --cores 2 all --configfile config/paper.yaml --profile workflow/profiles/slurm
+#   snakemake --cores 2 all --configfile config/paper.yaml --profile profiles/slurm
 # Targets go before --configfile. A config with `run: NAME` writes its tables to results/runs/NAME/.
 
 
@@ -21,6 +21,7 @@ include: "workflow/rules/ohq.smk"
 include: "workflow/rules/li2024.smk"
 include: "workflow/rules/qu_anti.smk"
 include: "workflow/rules/masking.smk"
+# last: report.smk reads TABLES, FIGURES and CLAIM_TABLES, which the includes above fill, while it parses
 include: "workflow/rules/report.smk"
 
 

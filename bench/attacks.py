@@ -1,4 +1,4 @@
-"""Benchmark for issue 5: attack throughput, ours vs torchattacks, on the same model and inputs.
+"""Attack throughput, ours vs torchattacks, on the same model and inputs.
 
 FGSM and PGD-10 (alpha = eps/4, no random start, so both libraries do identical work: 10 forward +
 backward passes per batch) on small_cnn (width 16, hidden 128, untrained, seed 0) and the 1000 test
@@ -8,7 +8,7 @@ median of the per-round ratios (ours and torchattacks timed back to back, which 
 of a shared machine). qrobust's attacks run the model in channels_last (models.inference_layout), so
 torchattacks runs twice: as a user gets it (the contiguous model), and inside the same layout, where
 the two libraries do the same arithmetic and their images are compared for equality. Writes the
-section "Attack throughput vs torchattacks (issue 5)" of bench/RESULTS.md.
+section "Attack throughput vs torchattacks" of bench/RESULTS.md.
 """
 from __future__ import annotations
 
@@ -26,9 +26,10 @@ from qrobust.models import create_model, inference_layout
 
 ROOT = Path(__file__).resolve().parents[1]
 from _results import write_section  # noqa: E402  (bench/ is the script's folder)
-from qrobust.papers.ohq.latency import hardware_name  # noqa: E402  (model name + cores, as the profiles record it)
 
-HEADING = "## Attack throughput vs torchattacks (issue 5)"
+from qrobust.runtime.hardware import hardware_name  # noqa: E402  (model name + cores, as the profiles record it)
+
+HEADING = "## Attack throughput vs torchattacks"
 EPS, BATCH, ROUNDS, STEPS = 0.1, 500, 9, 10
 
 

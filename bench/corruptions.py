@@ -1,11 +1,11 @@
-"""Benchmark for issue 5: corruption throughput, and the check behind each corruption's parameter set.
+"""Corruption throughput, and the check behind each corruption's parameter set.
 
 Throughput: images/s of `Noise.apply` per corruption at severity 3 on 200 images, 3 x 32 x 32 RGB
 (uniform random) and real MNIST 1 x 28 x 28 (padded to 32 x 32 inside), one timed call after a
 2-image warm-up; glass blur both with the published Python loop and vectorised.
 Check: a small CNN (qrobust small_cnn, 800 MNIST training images, 6 epochs) classifies 200 MNIST test
 images corrupted with ImageNet-C's constants and with the constants in use, severities 1, 3, 5.
-Writes the section "Corruption throughput (issue 5)" of bench/RESULTS.md.
+Writes the section "Corruption throughput" of bench/RESULTS.md.
 """
 from __future__ import annotations
 
@@ -22,9 +22,10 @@ from qrobust.noises.corruptions import CORRUPTION_NAMES, imagenet_variant
 
 ROOT = Path(__file__).resolve().parents[1]
 from _results import write_section  # noqa: E402  (bench/ is the script's folder)
-from qrobust.papers.ohq.latency import hardware_name  # noqa: E402  (model name + cores, as the profiles record it)
 
-HEADING = "## Corruption throughput (issue 5)"
+from qrobust.runtime.hardware import hardware_name  # noqa: E402  (model name + cores, as the profiles record it)
+
+HEADING = "## Corruption throughput"
 N = 200
 
 
@@ -38,9 +39,10 @@ def throughput(noise, x: torch.Tensor) -> float:
 
 
 def small_cnn(train):
-    from qrobust._runtime import seed_everything
     from qrobust.models import create_model
-    from qrobust.training.loop import TrainConfig, train as fit
+    from qrobust.runtime.seeding import seed_everything
+    from qrobust.training.loop import TrainConfig
+    from qrobust.training.loop import train as fit
 
     g = seed_everything(0)
     model = create_model("small_cnn", num_classes=10, in_channels=1, act="relu", width=8, hidden=32,
@@ -51,9 +53,10 @@ def small_cnn(train):
 
 
 def main() -> None:
+    from importlib.metadata import version
+
     import cv2
     import skimage
-    from importlib.metadata import version
 
     from qrobust.datasets import DATASETS
 
@@ -107,7 +110,7 @@ def main() -> None:
              "|---|---|---:|---:|"]
     lines += [f"| {label} | {params} | {r:.0f} | {m:.0f} |" for label, params, r, m in rows]
     lines += ["", f"Glass blur vectorised vs the published loop: {vec[2] / loop[2]:.1f}x (RGB), "
-              f"{vec[3] / loop[3]:.1f}x (MNIST); outputs identical (tests/test_noises.py).", "",
+              f"{vec[3] / loop[3]:.1f}x (MNIST); outputs identical (tests/noises/test_noises.py).", "",
               "### Which parameter set: accuracy at severities 1 / 3 / 5", "",
               f"A small CNN (small_cnn, 800 MNIST training images, 6 epochs; clean accuracy {100 * clean:.1f} %) on "
               f"the {N} test digits, corrupted with ImageNet-C's constants (imagecorruptions) and with the "

@@ -23,8 +23,9 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT / "tests"))
 sys.path.insert(0, str(ROOT / "bench"))
-from _helpers import copy_workflow  # noqa: E402
 from _results import write_section  # noqa: E402
+
+from _helpers import copy_workflow  # noqa: E402
 
 
 def profile_settings() -> list[str]:
@@ -41,7 +42,7 @@ def main() -> None:
     ap.add_argument("--target", nargs="+", default=["all"])
     ap.add_argument("--cores", type=int, default=2)
     ap.add_argument("--configfile", default="config/config.yaml")
-    ap.add_argument("--section", default="whole default DAG (issue 4: table1 + quantizers + table6)")
+    ap.add_argument("--section", default="whole default DAG (table1 + quantizers + table6)")
     ap.add_argument("--set", nargs="*", default=[], metavar="KEY=VALUE",
                     help="snakemake --config overrides (scaling runs: seeds=[0,1,2], data={...})")
     a = ap.parse_args()
@@ -85,14 +86,15 @@ def main() -> None:
             continue
         if isinstance(r_, dict) and r_.get("peak_rss_mb"):
             peak[r_["rule"]] = max(peak[r_["rule"]], r_["peak_rss_mb"])
-    from qrobust.hardware import hardware_name
+    from qrobust.runtime.hardware import hardware_name
 
     lines = [f"Machine: {platform.machine()}, {hardware_name('cpu')}; config {a.configfile}; "
              f"`snakemake {' '.join(a.target)} --cores {a.cores}` in a scratch copy, from scratch.", "",
              "| measure | value |", "|---|---|",
              f"| wall time from scratch | {wall:.1f} s ({wall / 60:.1f} min) |",
              f"| jobs | {jobs} |",
-             f"| no-op dry run after it | {noop:.2f} s ({'nothing to do' if 'Nothing to be done' in dry.stdout + dry.stderr else 'JOBS LEFT'}) |",
+             f"| no-op dry run after it | {noop:.2f} s "
+             f"({'nothing to do' if 'Nothing to be done' in dry.stdout + dry.stderr else 'JOBS LEFT'}) |",
              f"| of which Snakemake's own start (`snakemake --version`) | {start:.2f} s |",
              "", "Per rule, summed job seconds from `benchmarks/` (jobs run 2 at a time, so the sum exceeds the wall time; "
              "rules without a benchmark file, the tables and figures, take about 2 s each):", "",

@@ -1,17 +1,18 @@
-"""Benchmark for issue 13: qrobust's fake quantizer (quant/fake_quant._FakeQuantize: element-wise ops;
-without a gradient, _grid_values: the same ops in place, no mask) beside torch's fused kernel (torch.fake_quantize_per_tensor_affine, through fake_quant._fused), on
+"""Qrobust's fake quantizer (quant/fake_quant._FakeQuantize: element-wise ops;
+without a gradient, _grid_values: the same ops in place, no mask) beside torch's fused kernel
+(torch.fake_quantize_per_tensor_affine, through fused._fused), on
 the same tensors, 1 torch thread, CPU (and CUDA when there is one). Shapes: an activation of the
 default small CNN at training batch 64 (64x16x28x28) and at evaluation batch 500 (500x16x28x28).
 Each round times both back to back in alternating order (forward+backward, then forward only under
 no_grad); median over rounds, and the median of per-round ratios. Values and gradients are checked
-identical. Writes the section "Fake quantizer: element-wise vs torch's fused kernel (issue 13)".
+identical. Writes the section "Fake quantizer: element-wise vs torch's fused kernel".
 
 Then, CPU: ReLU6 followed by DQ's 4-bit activation grid (F.relu6, then quantize_range on [0, 6]: what a
 quantized QuantAct ran) beside the two in one (quant/fused.hardtanh_quantize: what it runs now), on
 channels_last activations (the models' layout), same protocol; under the `ste` gradient path
 (training, most attacks) and under `bpda` (the soft staircase's gradient at temperature 0.25: the
 worst case's BPDA members; fused: quant/fused.hardtanh_quantize_bpda). Writes the section
-"ReLU6 and its grid: separate vs fused (issue 13)".
+"ReLU6 and its grid: separate vs fused".
 """
 from __future__ import annotations
 
@@ -25,12 +26,13 @@ import torch
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 from _results import write_section  # noqa: E402
-from qrobust.papers.ohq.latency import hardware_name  # noqa: E402
-from qrobust.quant.fake_quant import _FakeQuantize, _fused, _grid_values, gradient_path, quantize_range  # noqa: E402
-from qrobust.quant.fused import hardtanh_quantize, hardtanh_quantize_bpda  # noqa: E402
 
-HEADING = "## Fake quantizer: element-wise vs torch's fused kernel (issue 13)"
-ACT_HEADING = "## ReLU6 and its grid: separate vs fused (issue 13)"
+from qrobust.quant.fake_quant import _FakeQuantize, _grid_values, gradient_path, quantize_range  # noqa: E402
+from qrobust.quant.fused import _fused, hardtanh_quantize, hardtanh_quantize_bpda  # noqa: E402
+from qrobust.runtime.hardware import hardware_name  # noqa: E402
+
+HEADING = "## Fake quantizer: element-wise vs torch's fused kernel"
+ACT_HEADING = "## ReLU6 and its grid: separate vs fused"
 SHAPES = [(64, 16, 28, 28), (500, 16, 28, 28)]
 ROUNDS, REPS = 7, 10
 
@@ -122,7 +124,8 @@ def main() -> None:
     rows = [r for d in devices for r in bench(d)]
     report = "\n".join([
         HEADING, "",
-        f"`python bench/fake_quant.py`; {hardware_name(torch.device('cpu'))}, torch {torch.__version__}, Python {platform.python_version()}, "
+        f"`python bench/fake_quant.py`; {hardware_name(torch.device('cpu'))}, torch {torch.__version__}, "
+        f"Python {platform.python_version()}, "
         f"1 thread; median of {ROUNDS} rounds of {REPS} calls, ms per call; ratio = fused / element-wise "
         "(below 1: fused faster), median of per-round ratios.", "",
         "| device | shape | pass | element-wise ms | fused ms | fused / element-wise | identical values and gradients |",

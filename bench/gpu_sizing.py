@@ -1,4 +1,4 @@
-"""GPU sizing (issue 13): what the paper config costs on a GPU, measured on the machine it runs on.
+"""GPU sizing: what the paper config costs on a GPU, measured on the machine it runs on.
 
 1. The tiny config end to end (`snakemake all --configfile config/tiny.yaml`, device as given) in a
    scratch copy: wall time and job count.
@@ -12,14 +12,13 @@
 
 Usage (a CUDA machine): python bench/gpu_sizing.py --device cuda
 Tests: python bench/gpu_sizing.py --device cpu --images 16 --batch 8 --small --models resnet18 --no-dag --no-write
-Writes the section "GPU sizing (issue 13)" of bench/RESULTS.md unless --no-write.
+Writes the section "GPU sizing" of bench/RESULTS.md unless --no-write.
 """
 from __future__ import annotations
 
 import argparse
 import json
 import os
-import platform
 import re
 import shutil
 import subprocess
@@ -34,7 +33,7 @@ sys.path.insert(0, str(ROOT / "bench"))
 sys.path.insert(0, str(ROOT / "tests"))
 from _results import write_section  # noqa: E402
 
-HEADING = "## GPU sizing (issue 13)"
+HEADING = "## GPU sizing"
 # paper-scale models; --small shrinks them for the CPU test (same code paths)
 MODELS = {
     "wide_resnet-28-10": ("wide_resnet", {"depth": 28, "widen_factor": 10}, {"depth": 10, "widen_factor": 1}),
@@ -139,7 +138,7 @@ def paper_jobs() -> dict[str, int]:
     r = subprocess.run(cmd, cwd=work, env=env, capture_output=True, text=True)
     m = re.search(r"qrobust: data error: .*", r.stderr)
     if m:  # no CIFAR-10 here: plan against placeholder prepared files (a dry run reads none)
-        key = subprocess.run([sys.executable, "-c", "from qrobust._keys import key; from qrobust.config import "
+        key = subprocess.run([sys.executable, "-c", "from qrobust.plan.keys import key; from qrobust.config import "
                               "load_config; c = load_config('config/paper.yaml'); print(key(c['data']['dataset'], c, ['data']))"],
                              cwd=work, env=env, capture_output=True, text=True, check=True).stdout.strip()
         d = work / "data" / "prepared" / key

@@ -1,4 +1,4 @@
-"""Benchmark for issue 13: glibc's default heap thresholds against qrobust's (qrobust/_malloc.py), side by side.
+"""Glibc's default heap thresholds against qrobust's (qrobust/runtime/malloc.py), side by side.
 
 Each measurement is a fresh process (the thresholds are per process), started with QROBUST_MALLOC=0
 (glibc's defaults) or 1 (the CLI's setting for every job), alternating which goes first in each round.
@@ -13,7 +13,7 @@ torch thread, CPU:
 each the median of `--reps` repetitions inside the child, and reports its minor page faults and peak RSS.
 Ratio = tuned / default of the medians over rounds (below 1: tuned faster). It also checks that both
 settings give the same bytes (a hash of the logits, the input gradients and the trained weights).
-Writes the section "Heap thresholds: glibc's defaults vs qrobust's (issue 13)".
+Writes the section "Heap thresholds: glibc's defaults vs qrobust's".
 
 Usage: python bench/malloc.py [--rounds 5] [--reps 3] [--no-write]
 """
@@ -32,13 +32,13 @@ ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT / "bench"))
 from _results import write_section  # noqa: E402
 
-HEADING = "## Heap thresholds: glibc's defaults vs qrobust's (issue 13)"
+HEADING = "## Heap thresholds: glibc's defaults vs qrobust's"
 WORKLOADS = ("fwd500", "fwd128", "grad100", "grad250", "train64")
 
 CHILD = r"""
 import hashlib, json, resource, sys, time
-from qrobust import _malloc
-tuned = _malloc.tune()
+from qrobust.runtime import malloc
+tuned = malloc.tune()
 import torch, torch.nn.functional as F
 from qrobust.models import create_model, inference_layout
 from qrobust.quant import QuantConfig, quantize_

@@ -1,4 +1,4 @@
-"""Benchmark for issue 13: qrobust's MaxPool2d (models/_base.py: the elementwise maximum of a 2x2 window's
+"""Qrobust's MaxPool2d (models/_base.py: the elementwise maximum of a 2x2 window's
 four strided slices where no gradient is taken) beside torch's nn.MaxPool2d, side by side on the same
 tensors, 1 torch thread, CPU.
 
@@ -6,9 +6,10 @@ Three levels: the pooling op alone (the default small CNN's two pooled shapes at
 a whole no-gradient forward of the default small CNN (width 16, 2-bit activations) on 500 images; and
 Square (300 queries, as in the default worst case) on 100 images, the attack that runs the model under
 no_grad 300 times. With a gradient: the pool's forward and backward on training's NCHW maps at batch 64,
-and one SGD epoch of the 2-bit small CNN (2,000 images at batch 64), the trained weights compared. Each round runs both, in alternating order; median over rounds, and the median of
+and one SGD epoch of the 2-bit small CNN (2,000 images at batch 64), the trained weights compared. Each round runs
+both, in alternating order; median over rounds, and the median of
 per-round ratios. Outputs (logits, adversarial examples) are checked bit-identical.
-Writes the section "Max-pool: torch's NCHW kernel vs strided maxima and channels_last indices (issue 13)".
+Writes the section "Max-pool: torch's NCHW kernel vs strided maxima and channels_last indices".
 
 Usage: python bench/maxpool.py [--rounds 5] [--no-write]
 """
@@ -27,13 +28,14 @@ import torch.nn as nn
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 from _results import write_section  # noqa: E402
+
 from qrobust.attacks.square import Square  # noqa: E402
 from qrobust.models import create_model  # noqa: E402
 from qrobust.models._base import MaxPool2d  # noqa: E402
-from qrobust.papers.ohq.latency import hardware_name  # noqa: E402
 from qrobust.quant import QuantConfig, quantize_  # noqa: E402
+from qrobust.runtime.hardware import hardware_name  # noqa: E402
 
-HEADING = "## Max-pool: torch's NCHW kernel vs strided maxima and channels_last indices (issue 13)"
+HEADING = "## Max-pool: torch's NCHW kernel vs strided maxima and channels_last indices"
 
 
 def _with_torch_pool(model: nn.Module) -> nn.Module:

@@ -1,4 +1,4 @@
-"""Benchmark for issue 13: the models' memory format, contiguous NCHW against channels_last, side by side
+"""The models' memory format, contiguous NCHW against channels_last, side by side
 on the same weights and inputs, 1 torch thread, CPU (or --device cuda).
 
 qrobust runs models in channels_last where they only infer (models._base.inference_layout: evaluation,
@@ -11,7 +11,7 @@ channels_last / contiguous from the medians (below 1: channels_last faster). It 
 the two layouts' logits are apart (float rounding: different summation orders), how many of 1,000
 predictions differ, and whether channels_last repeats itself bit for bit; and how far batch norm's
 training-mode output (batch statistics) lies from a float64 reference in each layout.
-Writes the section "Memory format: contiguous vs channels_last (issue 13)".
+Writes the section "Memory format: contiguous vs channels_last".
 
 Usage: python bench/memory_format.py [--rounds 5] [--device cpu] [--no-write]
 """
@@ -29,11 +29,12 @@ import torch.nn.functional as F
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 from _results import write_section  # noqa: E402
-from qrobust.models import create_model  # noqa: E402
-from qrobust.papers.ohq.latency import hardware_name  # noqa: E402
-from qrobust.quant import QuantConfig, quantize_  # noqa: E402
 
-HEADING = "## Memory format: contiguous vs channels_last (issue 13)"
+from qrobust.models import create_model  # noqa: E402
+from qrobust.quant import QuantConfig, quantize_  # noqa: E402
+from qrobust.runtime.hardware import hardware_name  # noqa: E402
+
+HEADING = "## Memory format: contiguous vs channels_last"
 MODELS = {  # label: (name, kwargs, activation bits)
     "small_cnn float": ("small_cnn", {"act": "relu6", "width": 16, "hidden": 128}, None),
     "small_cnn 2-bit": ("small_cnn", {"act": "relu6", "width": 16, "hidden": 128}, 2),

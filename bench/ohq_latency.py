@@ -1,4 +1,4 @@
-"""Per-layer latency, INT8 vs FP32, on this CPU: what OHQ's profile sees (issue 4).
+"""Per-layer latency, INT8 vs FP32, on this CPU: what OHQ's profile sees.
 
 OHQ (Huang et al. 2023) measures each operator on the target; HAWQ-V3 (Yao et al. 2021) deploys
 integer-only layers. This script times every conv/linear layer of the default model (small_cnn,
@@ -7,7 +7,7 @@ interleaved round by round in one run: FP32, INT8 as a mixed-precision graph run
 torch.ao kernel + dequantize), and the INT8 kernel alone on an already-quantized input.
 
 Also fits profile_layers' cost model on each model and reports its quality.
-Writes the section "OHQ per-layer latency, INT8 vs FP32 (issue 4)" of bench/RESULTS.md.
+Writes the section "OHQ per-layer latency, INT8 vs FP32" of bench/RESULTS.md.
 Usage: python bench/ohq_latency.py [--repeats 200] [--warmup 20] [--batch 64] [--engine x86]
 """
 from __future__ import annotations
@@ -21,7 +21,7 @@ from pathlib import Path
 import torch
 
 ROOT = Path(__file__).resolve().parents[1]
-SECTION = "## OHQ per-layer latency, INT8 vs FP32 (issue 4)"
+SECTION = "## OHQ per-layer latency, INT8 vs FP32"
 
 MODELS = {
     "small_cnn": (dict(num_classes=10, in_channels=1, act="relu6", mean=[0.13], std=[0.3], width=16, hidden=128),
@@ -84,8 +84,9 @@ def main() -> None:
 
     torch.set_num_threads(args.threads)  # one core: per-layer cost without threading noise
     from qrobust.models import create_model
+    from qrobust.papers.ohq.latency import compare_int8_fp32, profile_layers
     from qrobust.quant.timing import steady_allocator
-    from qrobust.papers.ohq.latency import compare_int8_fp32, hardware_name, profile_layers
+    from qrobust.runtime.hardware import hardware_name
 
     # before this process calls mallopt: the default-allocator cost of the first conv, for the note below
     child = subprocess.run([sys.executable, "-c", _DEFAULT_ALLOC_CHILD, json.dumps(MODELS["small_cnn"][0]),
@@ -119,7 +120,8 @@ def main() -> None:
     head = [SECTION, "",
             f"Hardware: {hw}; torch {torch.__version__}; quantized engine `{args.engine}` "
             f"(supported: {', '.join(e for e in torch.backends.quantized.supported_engines if e != 'none')}); "
-            f"{torch.get_num_threads()} thread(s) (torch.set_num_threads); batch {args.batch}; warmup {args.warmup}, repeats {args.repeats} "
+            f"{torch.get_num_threads()} thread(s) (torch.set_num_threads); batch {args.batch}; "
+            f"warmup {args.warmup}, repeats {args.repeats} "
             f"per cell, the three columns of a layer interleaved round by round; medians in ms per batch; "
             f"`python bench/ohq_latency.py`.", "",
             "INT8 = quantize_per_tensor (quint8) + torch.ao quantized conv/linear (qint8 per-channel weights, "

@@ -1,9 +1,9 @@
-"""Benchmark for issue 4: wall time of the OHQ/HAWQ-V3 bit-allocation integer program (PuLP + bundled CBC).
+"""Wall time of the OHQ/HAWQ-V3 bit-allocation integer program (PuLP + bundled CBC).
 
 Random problems with 10..60 layers x 4 precisions (sensitivity falls with precision, latency and size
 rise, with noise), latency budget at fraction 0.5. `solve` is timed end to end (model build + CBC),
 median of 5; brute force runs where 4**L <= 1.1e6 and must find the same optimum.
-Writes the section "OHQ LP solve time (issue 4)" of bench/RESULTS.md.
+Writes the section "OHQ LP solve time" of bench/RESULTS.md.
 """
 from __future__ import annotations
 
@@ -17,9 +17,10 @@ from qrobust.papers.ohq.allocate import Problem, brute_force, budget_from_fracti
 
 ROOT = Path(__file__).resolve().parents[1]
 from _results import write_section  # noqa: E402  (bench/ is the script's folder)
-from qrobust.papers.ohq.latency import hardware_name  # noqa: E402  (model name + cores, as the profiles record it)
 
-HEADING = "## OHQ LP solve time (issue 4)"
+from qrobust.runtime.hardware import hardware_name  # noqa: E402  (model name + cores, as the profiles record it)
+
+HEADING = "## OHQ LP solve time"
 PRECISIONS = ["fp32", "int8", "int4", "int2"]
 
 

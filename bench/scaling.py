@@ -1,6 +1,6 @@
-"""Benchmark for issue 13: how the default DAG grows with seeds, bit-widths and the training set.
+"""How the default DAG grows with seeds, bit-widths and the training set.
 
-Three parts, each written to bench/RESULTS.md under "## Scaling: seeds, bit-widths, training images (issue 13)":
+Three parts, each written to bench/RESULTS.md under "## Scaling: seeds, bit-widths, training images":
 
 1. Job counts (measured: Snakemake's dry run from scratch) of the `all` target for the default config,
    3 seeds, and each added bit-width (Table 1's activation bits, the quantizer suite's bit pairs,
@@ -12,7 +12,8 @@ Three parts, each written to bench/RESULTS.md under "## Scaling: seeds, bit-widt
    run's `benchmarks/` (`--means DIR`, e.g. the scratch folder bench/dag.py leaves in bench/_work/dag),
    summed, over the cores; calibrated with that run's measured wall time (`--wall`).
 3. Training-set size (measured): one chain (the float model, a 2-bit model, the substitute its
-   worst case's transfer member crafts on, the 2-bit model's worst case) from scratch at n_train 1000, 2000, 4000 in scratch copies: wall time
+   worst case's transfer member crafts on, the 2-bit model's worst case) from scratch at n_train 1000, 2000, 4000
+   in scratch copies: wall time
    and each job's seconds and peak memory.
 
 Usage: python bench/scaling.py [--means bench/_work/dag --wall SECONDS] [--finished DIR]
@@ -35,11 +36,12 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT / "tests"))
 sys.path.insert(0, str(ROOT / "bench"))
-from _helpers import copy_workflow  # noqa: E402
 from _results import write_section  # noqa: E402
 from dag import profile_settings  # noqa: E402
 
-HEADING = "## Scaling: seeds, bit-widths, training images (issue 13)"
+from _helpers import copy_workflow  # noqa: E402
+
+HEADING = "## Scaling: seeds, bit-widths, training images"
 GATHER = ("table", "figure", "claims", "scorecard", "all")
 
 

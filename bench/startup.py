@@ -1,11 +1,11 @@
-"""Benchmark for issue 13: per-job start-up, in-process (QROBUST_SERVER=0) beside the warm job
-server (qrobust/_server.py), side by side in one run.
+"""Per-job start-up, in-process (QROBUST_SERVER=0) beside the warm job
+server (qrobust/runtime/server.py), side by side in one run.
 
 Start-up of a job = wall time of `qrobust <job>` from launch until the job has imported every
-module it runs (its source closure, qrobust/_sources.py; torch, torchvision and the rest come with
+module it runs (its source closure, qrobust/plan/sources.py; torch, torchvision and the rest come with
 them), measured with QROBUST_STARTUP_ONLY=1, which stops there. Each job is timed ROUNDS times each
 way, alternating; the table gives per-job medians and the median over jobs. Writes the section
-"Per-job start-up (issue 13)".
+"Per-job start-up".
 
 Usage: python bench/startup.py [--rounds 3] [--jobs evaluate table ...]
 """
@@ -24,9 +24,10 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 from _results import write_section  # noqa: E402
+
 from qrobust import jobs  # noqa: E402
 
-HEADING = "## Per-job start-up (issue 13)"
+HEADING = "## Per-job start-up"
 QROBUST = str(Path(sys.executable).parent / "qrobust")
 
 
@@ -51,7 +52,7 @@ def measure(names: list[str], rounds: int) -> dict[str, tuple[float, float]]:
             out[job] = (statistics.median(c), statistics.median(w))
         return out
     finally:
-        subprocess.run(["pkill", "-f", f"qrobust._server {tmp}"], check=False)
+        subprocess.run(["pkill", "-f", f"qrobust.runtime.server {tmp}"], check=False)
         shutil.rmtree(tmp, ignore_errors=True)
 
 

@@ -54,7 +54,7 @@ def main() -> None:
         rows = list(csv.DictReader(f))
     fp_clean = float(rows[0]["Full Prec."])
     lines = [
-        "## table1 (issue 2)",
+        "## table1",
         "",
         f"Machine: {platform.processor() or platform.machine()}, {__import__('os').cpu_count()} cores; "
         f"config {a.configfile}; `snakemake --cores {a.cores}`; {n_jobs} jobs.",
@@ -71,7 +71,7 @@ def main() -> None:
     print(report)
     out = ROOT / "bench" / "RESULTS.md"
     text = out.read_text() if out.exists() else "# Benchmark results\n\nEach section is written by its script under bench/.\n\n"
-    start = text.find("## table1 (issue 2)")
+    start = text.find("## table1")
     if start >= 0:
         end = text.find("\n## ", start + 1)
         text = text[:start] + text[end + 1:] if end >= 0 else text[:start]

@@ -1,8 +1,8 @@
-"""Benchmark for issue 13: one training epoch of the default model, qrobust's loop
+"""One training epoch of the default model, qrobust's loop
 (training/loop.py: lr schedule, finiteness checks, DQ regularizer hook, per-epoch history) beside
 a minimal plain-PyTorch loop doing the same work (same model, data order, batch size, SGD), side
 by side in alternating rounds, 1 torch thread, CPU. Float and 4-bit-activation models.
-Writes the section "Training loop vs a plain PyTorch loop (issue 13)".
+Writes the section "Training loop vs a plain PyTorch loop".
 
 Usage: python bench/train_loop.py [--rounds 3] [--images 4000] [--no-write]
 """
@@ -22,7 +22,7 @@ import torch.nn.functional as F
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 from _results import write_section  # noqa: E402
 
-HEADING = "## Training loop vs a plain PyTorch loop (issue 13)"
+HEADING = "## Training loop vs a plain PyTorch loop"
 
 
 def _model(bits):

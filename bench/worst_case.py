@@ -1,4 +1,4 @@
-"""Benchmark for issue 11: what the worst-case evaluation costs per model, beside AutoAttack.
+"""What the worst-case evaluation costs per model, beside AutoAttack.
 
 On the default config's model (small_cnn width 16, hidden 128, ReLU6, trained with the default
 `train` section on mnist5k's 4,000 training images, seed 0), at full precision and with 1- and
@@ -11,7 +11,7 @@ On the default config's model (small_cnn width 16, hidden 128, ReLU6, trained wi
   - torchattacks' AutoAttack(version="standard") on the same model and images (its attacks use
     torchattacks' own settings: 10-step APGD, among others).
 The substitute of the transfer member is trained the same way (the config's dq.substitute).
-Writes the section "## Worst-case evaluation cost (issue 11)" of bench/RESULTS.md.
+Writes the section "## Worst-case evaluation cost" of bench/RESULTS.md.
 Usage: python bench/worst_case.py [--models fp,1,2] [--skip-torchattacks]
 """
 from __future__ import annotations
@@ -27,14 +27,14 @@ import yaml
 ROOT = Path(__file__).resolve().parents[1]
 from _results import write_section  # noqa: E402  (bench/ is the script's folder)
 
-HEADING = "## Worst-case evaluation cost (issue 11)"
+HEADING = "## Worst-case evaluation cost"
 
 
 def _train(cfg, model_cfg, bits, split, meta, seed=0):
-    from qrobust._runtime import seed_everything
     from qrobust.jobs._common import model_spec
     from qrobust.models import create_model
     from qrobust.quant import QuantConfig, quantize_
+    from qrobust.runtime.seeding import seed_everything
     from qrobust.training.loop import TrainConfig, train
 
     gen = seed_everything(seed)

@@ -4,9 +4,9 @@ from __future__ import annotations
 import pytest
 import torch
 
-from qrobust._runtime import seed_everything
 from qrobust.datasets import DATASETS
 from qrobust.models import create_model
+from qrobust.runtime.seeding import seed_everything
 from qrobust.training.loop import TrainConfig, train
 
 
@@ -33,8 +33,7 @@ def trained_small_cnn(mnist_small):
 @pytest.fixture(scope="session")
 def two_runs(tmp_path_factory):
     """The tiny table1 DAG run twice from scratch in two scratch copies (shared by the DAG tests)."""
-    from _helpers import copy_workflow
-    from _helpers import run
+    from _helpers import copy_workflow, run
 
     a = copy_workflow(tmp_path_factory.mktemp("run_a"))
     b = copy_workflow(tmp_path_factory.mktemp("run_b"))
@@ -55,7 +54,7 @@ def finished(two_runs, tmp_path):
 
 @pytest.fixture(scope="session")
 def ohq_run(two_runs, tmp_path_factory):
-    """A copy of the finished tiny table1 run, then the issue-4 targets on top (reusing its float checkpoint)."""
+    """A copy of the finished tiny table1 run, then the quantizer and OHQ targets on top (reusing its float checkpoint)."""
     import shutil
 
     from _helpers import OHQ_TARGETS, snakemake

@@ -5,7 +5,7 @@ import pandas as pd
 import pytest
 
 from qrobust.commands import _cells
-from qrobust.provenance import ProvenanceError
+from qrobust.provenance.record import ProvenanceError
 
 TABLE = pd.DataFrame({"Method": ["Vanilla", "Vanilla", "DQ"], "Acc.": ["clean", "adv.", "adv."], "FP": [96.0, 67.3, 70.0]})
 

@@ -5,9 +5,9 @@ import sys
 
 import pandas as pd
 import pytest
+from _records import _m, eval_record, noise_record, t7_record, t8_record, worst_record
 
 from qrobust.claims import CLAIMS, PAPERS, evaluate_claims, judge
-from _records import _m, eval_record, noise_record, t7_record, t8_record, worst_record
 
 # masking: the audit's flags on the models behind a claim judged on worst-case rows ("" otherwise)
 COLUMNS = ["id", "paper", "source", "claim", "value", "spread", "n_seeds", "margin", "verdict", "evidence", "masking"]

@@ -1,5 +1,6 @@
 """Bad configs: one line naming the key and what is allowed, non-zero exit, nothing made."""
 import copy
+import json
 import subprocess
 import sys
 
@@ -43,8 +44,10 @@ BAD = [
     ("quantized relu", "model.act", "relu", ["model.act", "relu6"]),
     ("bad device", "device", "tpu", ["device"]),
     ("unknown quantizer", "quantize.schemes.0.weight.quantizer", "lsq", ["quantize.schemes[0].weight.quantizer", "uniform", "pact"]),
-    ("unknown calibrator", "quantize.schemes.1.act.calibrator", "kl", ["quantize.schemes[1].act.calibrator", "minmax", "mse", "percentile"]),
-    ("pact for weights", "quantize.schemes.0.weight.quantizer", "pact", ["quantize.schemes[0].weight.quantizer", "use uniform for weights"]),
+    ("unknown calibrator", "quantize.schemes.1.act.calibrator", "kl",
+     ["quantize.schemes[1].act.calibrator", "minmax", "mse", "percentile"]),
+    ("pact for weights", "quantize.schemes.0.weight.quantizer", "pact",
+     ["quantize.schemes[0].weight.quantizer", "use uniform for weights"]),
     ("pact in ptq", "quantize.schemes.0.act.quantizer", "pact", ["quantize.schemes[0].act.quantizer", "mode: qat"]),
     ("per-channel activations", "quantize.schemes.0.act.per_channel", True, ["quantize.schemes[0].act.per_channel", "weights only"]),
     ("bits pair 9", "quantize.bits.0", [9, 8], ["quantize.bits[0][0]", "2..8"]),
@@ -164,7 +167,7 @@ import qrobust
 from qrobust.config import ConfigError, validate_config
 from qrobust.attacks import ATTACKS, create_attack
 from qrobust.models import MODELS, create_model
-from qrobust._sources import stage_sources
+from qrobust.plan.sources import stage_sources
 
 cfg = yaml.safe_load(open(sys.argv[1]))
 cfg["attack"]["name"] = "zzz_noop"
@@ -289,3 +292,49 @@ def test_paper_config_on_top_of_the_default_keeps_nothing_mnist_scale():
     sub = cfg["dq"]["substitute"]
     vgg = create_model(sub["name"], num_classes=10, in_channels=3, act=sub["act"], **sub["kwargs"])
     assert sum(p.numel() for p in vgg.parameters()) > 14_000_000  # a full-width VGG-16
+
+
+# docs/extending.md's rows for a model and a quantizer, followed as written: one file each, and the
+# registry-wide test suites (tests/models/test_models.py, tests/quant/test_quantizers.py) test them
+DOC_MODEL = '''"""A small conv net, written as docs/extending.md says."""
+import torch.nn as nn
+
+from qrobust.models._base import MaxPool2d, register_model
+from qrobust.quant.layers import QConv2d, QLinear, QuantAct
+
+
+@register_model("zzz_convnet", tiny={"width": 4})
+def zzz_convnet(num_classes=10, in_channels=1, act="relu6", width=16):
+    return nn.Sequential(QConv2d(in_channels, width, 3, padding=1, bias=False), nn.BatchNorm2d(width), QuantAct(act),
+                         MaxPool2d(2), nn.AdaptiveAvgPool2d(2), nn.Flatten(), QLinear(4 * width, num_classes))
+'''
+DOC_QUANTIZER = '''"""The uniform grid under another name, written as docs/extending.md says."""
+from qrobust.quant.quantizers import Quantizer, register_quantizer
+
+
+@register_quantizer("zzz_grid")
+class ZzzGrid(Quantizer):
+    """Uniform affine grid over the calibrated range."""
+'''
+
+
+def test_extending_md_a_new_model_and_quantizer_are_one_file_each_and_tested_by_the_registry_suites(tmp_path):
+    import os
+    import shutil
+
+    pkg = tmp_path / "src" / "qrobust"
+    shutil.copytree(ROOT / "src" / "qrobust", pkg, ignore=shutil.ignore_patterns("__pycache__"))
+    (pkg / "models" / "zzz_convnet.py").write_text(DOC_MODEL)
+    (pkg / "quant" / "zzz_grid.py").write_text(DOC_QUANTIZER)
+    env = dict(os.environ, PYTHONPATH=str(tmp_path / "src"))
+    cfg = _set(_set(BASE, "model.name", "zzz_convnet"), "quantize.schemes.0.weight.quantizer", "zzz_grid")
+    check = subprocess.run([sys.executable, "-c", "import json, sys; from qrobust.config import validate_config; "
+                            "validate_config(json.loads(sys.argv[1])); print('valid')", json.dumps(cfg)],
+                           env=env, capture_output=True, text=True, timeout=300)
+    assert check.returncode == 0 and "valid" in check.stdout, check.stderr[-2000:]
+    r = subprocess.run([sys.executable, "-m", "pytest", "-q", "-p", "no:cacheprovider", "-k", "zzz",
+                        "tests/models/test_models.py", "tests/quant/test_quantizers.py"],
+                       cwd=ROOT, env=env, capture_output=True, text=True, timeout=900)
+    assert r.returncode == 0, r.stdout[-3000:]
+    passed = int(r.stdout.strip().splitlines()[-1].split(" passed")[0].split()[-1])
+    assert passed >= 10, r.stdout[-2000:]  # the model's cases (4) and the quantizer's (2 roles x 4 bits x ...)

@@ -1,6 +1,6 @@
 import re
-import tomllib
 
+import tomllib
 import yaml
 
 from _helpers import ROOT
@@ -140,3 +140,12 @@ def test_ci_and_readme_install_from_the_lock():
     for text in (ci, readme):
         assert "--no-deps --require-hashes -r requirements.lock" in text and "--no-deps -e ." in text
         assert "--require-hashes -r requirements-torchattacks.lock" in text
+
+
+def test_ruff_finds_nothing():
+    """The linter CI runs (pyproject.toml's [tool.ruff]: pyflakes, import order, pycodestyle errors)."""
+    import subprocess
+    import sys
+
+    r = subprocess.run([sys.executable, "-m", "ruff", "check", "--no-cache", "."], cwd=ROOT, capture_output=True, text=True)
+    assert r.returncode == 0, r.stdout[-3000:] + r.stderr[-1000:]

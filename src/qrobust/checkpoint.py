@@ -6,9 +6,9 @@ from pathlib import Path
 import torch
 import torch.nn as nn
 
-from qrobust import _io
 from qrobust.models import create_model
 from qrobust.quant import QuantConfig, quantize_
+from qrobust.runtime import atomic
 
 FORMAT = "qrobust-checkpoint-v1"
 
@@ -28,7 +28,7 @@ def save_checkpoint(path, model: nn.Module, spec: dict, extra: dict | None = Non
     """`spec`: create_model kwargs under "model", the QuantConfig fields under "quant", and
     "folded": True when BatchNorm was folded into the convs (PTQ)."""
     state = {k: _row_major(v.detach().cpu()) for k, v in model.state_dict().items()}
-    _io.torch_save(path, {"format": FORMAT, "spec": spec, "state_dict": state, "extra": extra or {}})
+    atomic.torch_save(path, {"format": FORMAT, "spec": spec, "state_dict": state, "extra": extra or {}})
 
 
 def load_checkpoint(path, device="cpu") -> tuple[nn.Module, dict]:
@@ -38,9 +38,9 @@ def load_checkpoint(path, device="cpu") -> tuple[nn.Module, dict]:
     try:
         blob = torch.load(path, map_location="cpu", weights_only=True)
     except Exception as e:  # truncated zip, wrong pickle, random bytes: all the same to a user
-        raise CheckpointError(f"{path}: corrupted or not a torch checkpoint ({type(e).__name__}); {_io.rerun(path)}") from None
+        raise CheckpointError(f"{path}: corrupted or not a torch checkpoint ({type(e).__name__}); {atomic.rerun(path)}") from None
     if not isinstance(blob, dict) or blob.get("format") != FORMAT:
-        raise CheckpointError(f"{path}: not a {FORMAT} file; {_io.rerun(path)}")
+        raise CheckpointError(f"{path}: not a {FORMAT} file; {atomic.rerun(path)}")
     spec = blob["spec"]
     model = create_model(**spec["model"])
     if spec.get("folded"):  # PTQ checkpoints hold BN-folded weights: same structure, then their values
@@ -50,9 +50,10 @@ def load_checkpoint(path, device="cpu") -> tuple[nn.Module, dict]:
     try:
         quantize_(model, QuantConfig(**spec["quant"]))
     except (TypeError, ValueError) as e:
-        raise CheckpointError(f"{path}: its quantization spec is not understood ({e}); {_io.rerun(path)}") from None
+        raise CheckpointError(f"{path}: its quantization spec is not understood ({e}); {atomic.rerun(path)}") from None
     try:
         model.load_state_dict(blob["state_dict"])
     except RuntimeError as e:
-        raise CheckpointError(f"{path}: weights do not fit model {spec['model'].get('name')} ({str(e).splitlines()[0]}); {_io.rerun(path)}") from None
+        raise CheckpointError(f"{path}: weights do not fit model {spec['model'].get('name')} "
+                              f"({str(e).splitlines()[0]}); {atomic.rerun(path)}") from None
     return model.to(device).eval(), blob

@@ -29,13 +29,13 @@ from typing import Callable
 import numpy as np
 import pandas as pd
 
-from qrobust._registry import Registry
+from qrobust.plan.registry import Registry
 
 CLAIMS: Registry = Registry("claim")
 
 # report order of the papers (claims.csv lists them paper by paper); a paper not listed comes last.
 # Each paper's claims are found in qrobust/papers/<paper>/claims.py without importing them
-# (qrobust._registry reads their `@claim("id", ...)` decorators) and imported when judged.
+# (qrobust.plan.registry reads their `@claim("id", ...)` decorators) and imported when judged.
 PAPERS = ("dq", "robust_bench", "ohq", "li2024", "qu_anti")
 
 

@@ -11,7 +11,7 @@ from pathlib import Path
 import jsonschema
 import yaml
 
-from qrobust._registry import family_names
+from qrobust.plan.registry import family_names
 
 SCHEMA_PATH = Path(__file__).resolve().parent / "schemas" / "config.schema.yaml"
 
@@ -37,7 +37,7 @@ def load_schema() -> dict:
 
 def _fill_registry_enums(node) -> None:
     """`x-registry: FAMILY` (or {family, exclude: [...], where: {attr: value}}) -> `enum`: the names
-    the registry knows now, read from its package's files without importing them (qrobust._registry),
+    the registry knows now, read from its package's files without importing them (qrobust.plan.registry),
     plus any registered at run time in this process. No schema edit for a new entry file."""
     if isinstance(node, dict):
         spec = node.get("x-registry")
@@ -212,7 +212,8 @@ def _check_semantics(cfg: dict) -> None:
         seen.add((m["name"], m["beta"]))
     quantized = any(b is not None for b in cfg["quant"]["act_bits"])
     if quantized and cfg["model"]["act"] == "relu":
-        raise ConfigError("config key 'model.act': relu is unbounded and cannot be quantized; use relu6, relu1 or tanh (or only null in quant.act_bits)")
+        raise ConfigError("config key 'model.act': relu is unbounded and cannot be quantized; "
+                          "use relu6, relu1 or tanh (or only null in quant.act_bits)")
     _check_quantize(cfg["quantize"])
     _check_ohq(cfg["ohq"])
     _check_li2024(cfg["li2024"])
@@ -281,7 +282,8 @@ def _check_worst_case(w: dict, attack: dict) -> None:
         if name == "autoattack" and (m.get("version") == "custom") != ("attacks" in m):
             raise ConfigError(f"{key}.attacks': AutoAttack takes a list of attacks with version: custom, and only then")
         if m.get("paths") == "best" and i == 0:
-            raise ConfigError(f"{key}.paths': best picks the path on which earlier members did best; put this member after a gradient attack")
+            raise ConfigError(f"{key}.paths': best picks the path on which earlier members did best; "
+                              f"put this member after a gradient attack")
 
 
 def _check_li2024(t: dict) -> None:

@@ -1,11 +1,12 @@
 import pytest
 import torch
 import torch.nn as nn
+import torchattacks
 
-from qrobust._registry import entry_module
 from qrobust.attacks import ATTACKS, create_attack
 from qrobust.attacks._linf import derive_seed
 from qrobust.models import inference_layout
+from qrobust.plan.scan import entry_module
 
 EPS = 0.1
 
@@ -36,8 +37,8 @@ def _acc(model, x, y):
 def substitute(mnist_small):
     """Black-box source for `transfer`: a float small_cnn trained apart from trained_small_cnn
     (width 16 vs 8, hidden 64, plain ReLU, no quantization, seed 1; ~1 s)."""
-    from qrobust._runtime import seed_everything
     from qrobust.models import create_model
+    from qrobust.runtime.seeding import seed_everything
     from qrobust.training.loop import TrainConfig, train
 
     train_split, _ = mnist_small
@@ -62,7 +63,8 @@ def _one_thread():
 def _make(name, model, request, **kw):
     """create_attack for the registry-wide tests: `transfer` gets the module's substitute (trained only
     if needed) and PGD as the inner attack (DQ's PGD(B); FGSM(B) from this substitute is only ~0.1
-    below noise, see the transfer tests for the default inner FGSM); `square` a test-sized budget, 200 queries, with p_init 0.8 (AutoAttack's value for
+    below noise, see the transfer tests for the default inner FGSM); `square` a test-sized budget, 200 queries,
+    with p_init 0.8 (AutoAttack's value for
     MNIST/CIFAR-size images; the paper's 0.05 needs thousands of queries on 28x28 inputs)."""
     if name == "transfer":
         kw = {"substitute": request.getfixturevalue("substitute"), "inner": "pgd", **kw}
@@ -119,7 +121,6 @@ def test_random_is_uniform_noise(trained_small_cnn):
 
 @pytest.mark.parametrize("eps", [0.0, 0.05, 0.2])
 def test_fgsm_matches_torchattacks(trained_small_cnn, mnist_small, eps):
-    torchattacks = pytest.importorskip("torchattacks")
     x, y = _batch(mnist_small)
     ours = create_attack("fgsm", trained_small_cnn, eps=eps)(x, y)
     with inference_layout(trained_small_cnn):  # ours runs the model in this layout: the same arithmetic
@@ -129,7 +130,6 @@ def test_fgsm_matches_torchattacks(trained_small_cnn, mnist_small, eps):
 
 
 def test_bim_matches_torchattacks(trained_small_cnn, mnist_small):
-    torchattacks = pytest.importorskip("torchattacks")
     x, y = _batch(mnist_small)
     atk = create_attack("bim", trained_small_cnn, eps=EPS, keep="last")  # Kurakin defaults: alpha 1/255, 29 steps
     ref = torchattacks.BIM(trained_small_cnn, eps=EPS, alpha=1 / 255, steps=0)  # steps=0: Kurakin's rule
@@ -146,7 +146,6 @@ def test_bim_matches_torchattacks(trained_small_cnn, mnist_small):
 
 @pytest.mark.parametrize("random_start", [False, True])
 def test_pgd_matches_torchattacks(trained_small_cnn, mnist_small, random_start):
-    torchattacks = pytest.importorskip("torchattacks")
     x, y = _batch(mnist_small)
     ours = create_attack("pgd", trained_small_cnn, eps=EPS, alpha=EPS / 4, steps=10, random_start=random_start,
                          seed=5, keep="last")(x, y)
@@ -159,7 +158,6 @@ def test_pgd_matches_torchattacks(trained_small_cnn, mnist_small, random_start):
 
 
 def test_rfgsm_matches_torchattacks(trained_small_cnn, mnist_small):
-    torchattacks = pytest.importorskip("torchattacks")
     x, y = _batch(mnist_small)
     ours = create_attack("rfgsm", trained_small_cnn, eps=EPS, seed=7)(x, y)  # alpha = eps/2
     # torchattacks.RFGSM steps alpha (not eps - alpha) from its random point: equal to R+FGSM at alpha = eps/2;

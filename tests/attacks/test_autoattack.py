@@ -3,14 +3,13 @@ directly, the ensemble's worst case, its own checks captured as flags, gradient 
 import logging
 import time
 
+import pyautoattack
 import pytest
 import torch
 import torch.nn as nn
 
 from qrobust.attacks import create_attack
 from qrobust.quant.fake_quant import current_path
-
-pyautoattack = pytest.importorskip("pyautoattack")
 
 EPS = 0.1
 SEED = 3

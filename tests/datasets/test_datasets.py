@@ -6,7 +6,9 @@ import sys
 
 import numpy as np
 import pytest
+import scipy.io
 import torch
+import torchvision.datasets
 
 from qrobust.datasets import DATASETS, RAW_FILES, MissingDataError, load_prepared, prepare
 
@@ -56,10 +58,9 @@ def test_cifar10_real_format(tmp_path):
 
 
 def test_svhn_real_format(tmp_path):
-    scipy_io = pytest.importorskip("scipy.io")
     for split, n in (("train", 4), ("test", 2)):
         x = _pattern(n, 3, 32, 32)
-        scipy_io.savemat(tmp_path / f"{split}_32x32.mat",
+        scipy.io.savemat(tmp_path / f"{split}_32x32.mat",
                          {"X": np.transpose(x, (2, 3, 1, 0)),  # SVHN stores H x W x C x N
                           "y": np.array([[10], [1], [2], [3]][:n], dtype=np.uint8)})
     train, test = DATASETS.get("svhn")(tmp_path, checksums=False)
@@ -160,12 +161,12 @@ class _Evil:
 
 
 def test_the_published_md5s_are_torchvisions():
-    tv = pytest.importorskip("torchvision.datasets")
     from qrobust.datasets.torchvision_sets import MD5
 
-    assert MD5["cifar10"] == {**dict(tv.CIFAR10.train_list + tv.CIFAR10.test_list), tv.CIFAR10.meta["filename"]: tv.CIFAR10.meta["md5"]}
-    assert MD5["svhn"] == {v[1]: v[2] for k, v in tv.SVHN.split_list.items() if k != "extra"}
-    assert MD5["mnist"] == dict(tv.MNIST.resources)
+    cifar = torchvision.datasets.CIFAR10
+    assert MD5["cifar10"] == {**dict(cifar.train_list + cifar.test_list), cifar.meta["filename"]: cifar.meta["md5"]}
+    assert MD5["svhn"] == {v[1]: v[2] for k, v in torchvision.datasets.SVHN.split_list.items() if k != "extra"}
+    assert MD5["mnist"] == dict(torchvision.datasets.MNIST.resources)
 
 
 def test_checksums_are_checked_before_parsing_and_name_the_file(tmp_path):
@@ -216,10 +217,9 @@ def test_wrong_shapes_name_the_file(tmp_path):
         pickle.dump({"data": np.zeros((2, 3000), np.uint8), "labels": [0, 1]}, f)
     with pytest.raises(RawDataError, match=r"data_batch_3: 'data' must be a uint8 array N x 3072.*got ndarray \(2, 3000\)"):
         DATASETS.get("cifar10")(tmp_path, checksums=False)
-    scipy_io = pytest.importorskip("scipy.io")
     for split in ("train", "test"):
-        scipy_io.savemat(tmp_path / f"{split}_32x32.mat", {"X": np.zeros((32, 32, 3, 2), np.uint8), "y": np.array([[1], [2]])})
-    scipy_io.savemat(tmp_path / "test_32x32.mat", {"X": np.zeros((30, 32, 3, 2), np.uint8), "y": np.array([[1], [2]])})
+        scipy.io.savemat(tmp_path / f"{split}_32x32.mat", {"X": np.zeros((32, 32, 3, 2), np.uint8), "y": np.array([[1], [2]])})
+    scipy.io.savemat(tmp_path / "test_32x32.mat", {"X": np.zeros((30, 32, 3, 2), np.uint8), "y": np.array([[1], [2]])})
     with pytest.raises(RawDataError, match=r"test_32x32.mat: 'X' must be uint8 32 x 32 x 3 x N"):
         DATASETS.get("svhn")(tmp_path, checksums=False)
     raw = tmp_path / "MNIST" / "raw"

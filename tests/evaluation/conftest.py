@@ -3,7 +3,6 @@ from __future__ import annotations
 
 import pytest
 import torch
-
 from _toy_models import ToyNet, one_thread, toy_data, train_toy
 
 

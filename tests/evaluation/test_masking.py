@@ -1,8 +1,8 @@
 """The gradient-masking audit (evaluation/masking.py): a float model and its deliberately masked twin
 (zero STE gradient through a quantized hidden layer) are told apart."""
 import pytest
-
 from _toy_models import one_thread
+
 from qrobust.evaluation.masking import audit
 from qrobust.evaluation.worst_case import worst_case
 

@@ -4,8 +4,8 @@ import copy
 
 import pytest
 import torch
-
 from _toy_models import ToyNet, toy_data, train_toy
+
 from qrobust.evaluation.worst_case import unbits, unfooled, worst_case
 
 EPS = 0.15

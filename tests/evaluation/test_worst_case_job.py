@@ -8,12 +8,12 @@ import sys
 import pytest
 import torch
 import torch.nn as nn
-
 from _toy_models import toy_data
-from qrobust import _io
+
 from qrobust.checkpoint import save_checkpoint
 from qrobust.models import create_model
 from qrobust.quant import QuantConfig, quantize_
+from qrobust.runtime import atomic
 
 CFG = {
     "worst_case": {
@@ -37,9 +37,9 @@ def prepared(tmp_path_factory):
     root = tmp_path_factory.mktemp("wc_job")
     x, y = toy_data(40, 7)
     data = root / "data"
-    _io.torch_save(data / "test.pt", {"x": x, "y": y})
-    _io.write_json(data / "meta.json", {"dataset": "toy", "shape": [1, 8, 8], "num_classes": 10, "n_test": 40,
-                                        "sha256": {"test.pt": _io.sha256_file(data / "test.pt")}})
+    atomic.torch_save(data / "test.pt", {"x": x, "y": y})
+    atomic.write_json(data / "meta.json", {"dataset": "toy", "shape": [1, 8, 8], "num_classes": 10, "n_test": 40,
+                                        "sha256": {"test.pt": atomic.sha256_file(data / "test.pt")}})
     spec = {"model": {"name": "small_cnn", "num_classes": 10, "in_channels": 1, "act": "relu6", "width": 4,
                       "hidden": 16, "mean": [0.5], "std": [0.25]},
             "quant": {"act_bits": 4, "weight_bits": None}}

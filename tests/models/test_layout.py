@@ -5,7 +5,7 @@ import torch
 import torch.nn.functional as F
 
 from qrobust.attacks import create_attack
-from qrobust.models import create_model, inference_layout, training_layout
+from qrobust.models import MODELS, create_model, inference_layout, training_layout
 from qrobust.quant import QuantConfig, quantize_
 
 
@@ -25,10 +25,9 @@ def _cl(m):
     return [p.is_contiguous(memory_format=torch.channels_last) for p in m.parameters() if p.dim() == 4]
 
 
-@pytest.mark.parametrize("name,kw", [("small_cnn", {"width": 8, "hidden": 16}), ("vgg16", {"width_mult": 0.0625}),
-                                     ("resnet20", {}), ("wide_resnet", {"depth": 10, "widen_factor": 1})])
-def test_inside_the_block_every_conv_block_runs_channels_last_and_contiguous_after(name, kw):
-    model = _model(name, bits=None, **kw)
+@pytest.mark.parametrize("name", MODELS.names())
+def test_inside_the_block_every_conv_block_runs_channels_last_and_contiguous_after(name):
+    model = _model(name, bits=None, **MODELS.get(name).tiny)
     weights = {n: p for n, p in model.named_parameters()}
     seen = []
     for m in model.modules():

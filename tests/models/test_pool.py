@@ -4,8 +4,7 @@ import torch
 import torch.nn as nn
 import torch.nn.functional as F
 
-from qrobust.models import create_model
-from qrobust.models import _base
+from qrobust.models import _base, create_model
 from qrobust.models._base import MaxPool2d
 from qrobust.quant import QuantConfig, quantize_
 

@@ -11,7 +11,8 @@ from qrobust.quant import QuantConfig, quantize_
 from qrobust.quant.fake_quant import gradient_path, quantize_range
 from qrobust.quant.fused import hardtanh_quantize, hardtanh_quantize_bpda
 from qrobust.quant.layers import QuantAct
-from qrobust.quant.quantizers import QuantizerSpec, make_quantizer
+from qrobust.quant.quantizers import make_quantizer
+from qrobust.quant.spec import QuantizerSpec
 
 
 def _bits(t):

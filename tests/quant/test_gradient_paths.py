@@ -5,8 +5,16 @@ import math
 import pytest
 import torch
 
-from qrobust.quant.fake_quant import (PATHS, current_path, fake_quantize, gradient_path, quantize_range, round_ste,
-                                      soft_round, soft_round_grad)
+from qrobust.quant.fake_quant import (
+    PATHS,
+    current_path,
+    fake_quantize,
+    gradient_path,
+    quantize_range,
+    round_ste,
+    soft_round,
+)
+from qrobust.quant.fused import soft_round_grad
 
 
 def _grad(fn, x):

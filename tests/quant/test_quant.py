@@ -1,8 +1,17 @@
 import pytest
 import torch
 
-from qrobust.quant import (ACT_RANGES, QConv2d, QLinear, QuantAct, QuantConfig, fake_quantize,
-                           quantize_, quantize_range, quantize_weight_symmetric)
+from qrobust.quant import (
+    ACT_RANGES,
+    QConv2d,
+    QLinear,
+    QuantAct,
+    QuantConfig,
+    fake_quantize,
+    quantize_,
+    quantize_range,
+    quantize_weight_symmetric,
+)
 
 BOUNDED = [k for k, r in ACT_RANGES.items() if r is not None]
 
@@ -182,7 +191,8 @@ def test_the_fused_kernel_gives_the_element_wise_quantizers_exact_values_and_gra
     """fake_quant._fused (torch's fused kernels, used on CUDA) against _FakeQuantize: per tensor with a
     tensor or Python-float scale, per channel on dim 0 or 1, ties and both range ends included; a
     float scale whose float32 inverse differs from the kernel's is left to the element-wise ops."""
-    from qrobust.quant.fake_quant import _FakeQuantize, _fused, _same_inverse
+    from qrobust.quant.fake_quant import _FakeQuantize
+    from qrobust.quant.fused import _fused, _same_inverse
 
     g, shape, x, scale, zp, qmin, qmax = _grid_case(case, float_zp=0)
     x.requires_grad_(True)

@@ -1,13 +1,13 @@
-"""Quantizer and calibrator registries, BN folding and PTQ (issue 4)."""
+"""Quantizer and calibrator registries, BN folding and PTQ."""
 import pytest
 import torch
 from torch.ao.quantization import FakeQuantize, MovingAverageMinMaxObserver, MovingAveragePerChannelMinMaxObserver
 
 from qrobust.checkpoint import load_checkpoint, save_checkpoint
 from qrobust.models import create_model
-from qrobust.quant import (CALIBRATORS, QUANTIZERS, QuantConfig, QuantizerSpec, calibrate, make_quantizer, qparams,
-                           quant_layers, quantize_)
-from qrobust.quant.ptq import conv_bn_pairs, fold_bn, ptq
+from qrobust.quant import CALIBRATORS, QUANTIZERS, QuantConfig, QuantizerSpec, calibrate, make_quantizer, qparams, quant_layers, quantize_
+from qrobust.quant.graph import conv_bn_pairs
+from qrobust.quant.ptq import fold_bn, ptq
 
 
 def _roles(name):
@@ -342,8 +342,8 @@ def test_checkpoint_round_trip_keeps_quantizers(tmp_path):
 def test_every_scheme_mode_quantizes_and_trains_as_asked(trained_small_cnn, mnist_small, mode, init, act_q, beta):
     import copy
 
-    from qrobust.quant.schemes import apply_scheme, scheme_config
     from qrobust.quant.quantizers import PACTQuantizer
+    from qrobust.quant.schemes import apply_scheme, scheme_config
 
     train_split, test_split = mnist_small
     float_model = copy.deepcopy(trained_small_cnn)
@@ -478,7 +478,8 @@ def test_table7_ptq_is_the_schemes_ptq(trained_small_cnn, mnist_small):
     x, y = train_split.x[:200], train_split.y[:200]
     g = torch.Generator().manual_seed(0)
     a, info_a = apply_scheme(copy.deepcopy(base), {}, scheme, scheme_config(scheme, 4, 4),
-                             {"calib_images": 64, "fold_bn": True, "qat": {"init": "float", "epochs": 1, "lr": 0.01}}, {}, x, y, g, 3, "cpu")
+                             {"calib_images": 64, "fold_bn": True, "qat": {"init": "float", "epochs": 1, "lr": 0.01}},
+                             {}, x, y, g, 3, "cpu")
     b, info_b = apply_table7_scheme(copy.deepcopy(base), {}, scheme, target_config(scheme, "wa", 4),
                                     {"calib_images": 64, "finetune_fraction": 0.1, "qat": {"epochs": 1, "lr": 0.01}}, {},
                                     AdvConfig(), x, y, g, 3, "cpu")

@@ -3,10 +3,9 @@ import math
 
 import pandas as pd
 import pytest
-
-from qrobust.papers.dq.table1 import LONG_COLUMNS, build, method_label
 from _records import _m, eval_record, noise_record, t7_record, t8_record
 
+from qrobust.papers.dq.table1 import LONG_COLUMNS, build, method_label
 
 METRICS = [
     _m("vanilla", 0.0, None, 0, 90.0, 40.0), _m("vanilla", 0.0, None, 1, 92.0, 44.0),
@@ -117,8 +116,9 @@ def test_table5_long_is_raw_and_the_table_keeps_its_labels(tmp_path):
 
 
 def test_table5_worst_case_column_and_rows(tmp_path):
-    from qrobust.papers.robust_bench.table5 import LONG_COLUMNS, build
     from _records import worst_record
+
+    from qrobust.papers.robust_bench.table5 import LONG_COLUMNS, build
 
     evals = [eval_record(), eval_record("ptq-mse", adv=45.0)]
     worst = [worst_record(evals[0]["run"], 21.0), worst_record(evals[1]["run"], 12.5, flags=("ste_gap", "zero_gradient"))]

@@ -9,9 +9,9 @@ import pytest
 import torch
 import yaml
 
-from qrobust import _io
 from qrobust.config import ConfigError, validate_config
 from qrobust.models import create_model
+from qrobust.runtime import atomic
 from qrobust.training.loop import TrainConfig, TrainingDiverged, check_learned, train
 
 ROOT = __import__("pathlib").Path(__file__).resolve().parents[2]
@@ -93,10 +93,10 @@ def test_non_finite_and_absurd_numbers_never_pass_the_config(key, value, shown):
 def test_the_train_job_writes_no_checkpoint_when_the_model_learns_nothing(tmp_path):
     x, y = toy_data(96, 3)
     data = tmp_path / "data"
-    _io.torch_save(data / "train.pt", {"x": x, "y": y})
-    _io.write_json(data / "meta.json", {"dataset": "toy", "shape": [1, 8, 8], "num_classes": 10, "n_train": 96,
+    atomic.torch_save(data / "train.pt", {"x": x, "y": y})
+    atomic.write_json(data / "meta.json", {"dataset": "toy", "shape": [1, 8, 8], "num_classes": 10, "n_train": 96,
                                         "mean": [0.5], "std": [0.25],
-                                        "sha256": {"train.pt": _io.sha256_file(data / "train.pt")}})
+                                        "sha256": {"train.pt": atomic.sha256_file(data / "train.pt")}})
     cfg = {"model": {"name": "small_cnn", "act": "relu6", "kwargs": {"width": 4, "hidden": 16}},
            "train": {"epochs": 2, "batch_size": 32, "lr": 1e6, "momentum": 0.9, "weight_decay": 0.0,
                      "schedule": "cosine", "milestones": [], "gamma": 0.2, "augment": False, "allow_chance": False},

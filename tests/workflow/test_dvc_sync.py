@@ -5,8 +5,8 @@ import re
 
 import yaml
 
-from qrobust.commands._freshness import dag_summary
 from _helpers import ROOT
+from qrobust.commands._freshness import dag_summary
 
 DVC = yaml.safe_load((ROOT / "dvc.yaml").read_text())
 

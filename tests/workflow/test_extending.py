@@ -21,14 +21,14 @@ properties:
 TABLE = '''"""Toy table: mean clean accuracy per method, from Table 1's evaluations."""
 import pandas as pd
 
-from qrobust import _io
+from qrobust.runtime import atomic
 from qrobust.tables._base import register_table, write_table_files
 
 
 @register_table("toy1")
 def build(paths, out_csv, cfg):
     long = pd.DataFrame([{"method": m["run"]["method"], "seed": m["run"]["seed"], "clean": m["clean_acc"]}
-                         for m in map(_io.read_json, paths)])
+                         for m in map(atomic.read_json, paths)])
     table = long.groupby("method", as_index=False).clean.mean()
     table["above"] = table.clean >= cfg["min_clean"]
     return table, write_table_files(table, long, out_csv, "Toy table")

@@ -2,7 +2,7 @@
 line naming the files and how to get them, locally and through the slurm profile."""
 import pytest
 
-from _helpers import copy_workflow, snakemake
+from _helpers import ROOT, copy_workflow, snakemake
 
 
 @pytest.fixture(scope="module")
@@ -10,7 +10,7 @@ def wd(tmp_path_factory):
     return copy_workflow(tmp_path_factory.mktemp("missing_raw"))
 
 
-@pytest.mark.parametrize("profile", [[], ["--profile", "workflow/profiles/slurm"]], ids=["local", "slurm"])
+@pytest.mark.parametrize("profile", [[], ["--profile", str(ROOT / "profiles/slurm")]], ids=["local", "slurm"])
 def test_paper_config_without_cifar10_stops_before_planning(wd, profile):
     r = snakemake(wd, "results/table1.csv", "-n", *profile, "--configfile", "config/paper.yaml")
     assert r.returncode == 1

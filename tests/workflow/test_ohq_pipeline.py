@@ -8,9 +8,10 @@ import torch
 import yaml
 
 from _helpers import BIN, ROOT, only, planned_jobs, snakemake
+from _helpers import OHQ_TARGETS as TARGETS
 
 pytestmark = pytest.mark.slow
-from _helpers import OHQ_TARGETS as TARGETS
+
 TINY = yaml.safe_load((ROOT / "config" / "tiny.yaml").read_text())
 
 

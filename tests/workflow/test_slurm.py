@@ -33,7 +33,7 @@ def slurm_cluster():
 
 
 def test_profile_requests_gpus_for_network_rules_and_keeps_cluster_settings_out_of_rules():
-    prof = yaml.safe_load((ROOT / "workflow/profiles/slurm/config.yaml").read_text())
+    prof = yaml.safe_load((ROOT / "profiles/slurm/config.yaml").read_text())
     assert prof["executor"] == "slurm"
     assert {"slurm_partition", "runtime", "mem_mb"} <= set(prof["default-resources"])
     for rule in ("train", "evaluate", "worst_case"):
@@ -49,7 +49,7 @@ def test_profile_requests_gpus_for_network_rules_and_keeps_cluster_settings_out_
 @pytest.mark.slow
 def test_tiny_dag_through_slurm_matches_the_local_run(slurm_cluster, two_runs, tmp_path):
     wd = copy_workflow(tmp_path / "wf")
-    r = snakemake(wd, *TARGETS, "--profile", "workflow/profiles/slurm", "--configfile", "config/tiny.yaml",
+    r = snakemake(wd, *TARGETS, "--profile", str(ROOT / "profiles/slurm"), "--configfile", "config/tiny.yaml",
                   # this node has no GPU; poll fast for a test
                   "--set-resources", "train:gpu=0", "evaluate:gpu=0", "worst_case:gpu=0",
                   "--slurm-init-seconds-before-status-checks", "1", "--seconds-between-status-checks", "2")

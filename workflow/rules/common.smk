@@ -7,15 +7,15 @@ import os
 import re
 import sys
 
-from qrobust._keys import key
-from qrobust._sources import code_manifest, stage_sources
-from qrobust._registry import freeze as _freeze_registry
+from qrobust.plan.keys import key
+from qrobust.plan.sources import code_manifest, stage_sources
+from qrobust.plan.scan import freeze as _freeze_scan
 from qrobust.config import ConfigError, validate_config
-from qrobust.training.runs import SUBSTITUTE_SEED_OFFSET, parse_run
+from qrobust.training.runs import ADV_RUN, SUBSTITUTE_SEED_OFFSET, TRAIN_RUN, parse_run
 
-# the package's files do not change while Snakemake plans: scan them once (qrobust/_registry.py), and
-# keep what ast read from each file for the next call, keyed by the file's hash (qrobust/_astcache.py)
-_freeze_registry(cache=".snakemake/qrobust-ast.pickle")
+# the package's files do not change while Snakemake plans: scan them once (qrobust/plan/scan.py), and
+# keep what ast read from each file for the next call, keyed by the file's hash (qrobust/plan/astcache.py)
+_freeze_scan(cache=".snakemake/qrobust-ast.pickle")
 
 try:
     _checked = validate_config(config)
@@ -28,7 +28,7 @@ config.update(_checked)
 
 # Tables, figures and claims of a named run (config key `run`) go to results/runs/<run>/;
 # checkpoints and metrics are shared by every run, in folders keyed by the config that made them
-# (qrobust/_keys.py): another config never overwrites them, and coming back retrains nothing.
+# (qrobust/plan/keys.py): another config never overwrites them, and coming back retrains nothing.
 OUT = f"results/runs/{config['run']}" if config["run"] else "results"
 PROV_OUT = (
     f"results/provenance/runs/{config['run']}"
@@ -129,8 +129,8 @@ def sources(job, **entries):
 
     The job's code, plus the registry entries it runs, by family: attack=[...], model=[...],
     dataset=, noise=, table=, figure= (a list, or a function of the wildcards giving one). A family
-    left out adds no entry file, so name every entry the job asks a registry for (tests/test_sources.py).
-    Declared through one manifest file per file list (qrobust._sources.code_manifest: their SHA-256
+    left out adds no entry file, so name every entry the job asks a registry for (tests/plan/test_sources.py).
+    Declared through one manifest file per file list (qrobust.plan.sources.code_manifest: their SHA-256
     sums, the newest one's mtime), which reruns the same jobs as the files would, at one input a job.
     """
     if not any(callable(v) for v in entries.values()):

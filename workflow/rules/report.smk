@@ -1,5 +1,7 @@
 # One rule for every table, one for every figure, the claims and the scorecard; under results/ (or
 # results/runs/<run>/ for a named run). Each table's inputs come from its paper's .smk.
+# Included last (Snakefile): the rules below read TABLES, FIGURES and CLAIM_TABLES, which the other
+# .smk files fill, at parse time.
 
 
 rule table:

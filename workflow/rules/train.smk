@@ -20,7 +20,7 @@ rule train:
         "benchmarks/train/{key}/{run}_s{seed}.tsv"
     wildcard_constraints:
         key="(train|substitute)-[0-9a-f]{8}",
-        run="substitute|(vanilla|dq)_beta[0-9.e+-]+_a(fp|[0-9]+)(_(relu6|relu1|tanh|relu))?",
+        run=f"substitute|{TRAIN_RUN}",
     conda:
         "../../environment.yml"
     threads: lambda w: config["threads"]
@@ -54,7 +54,7 @@ rule train_adv:
         "benchmarks/train_adv/{key}/{run}_s{seed}.tsv"
     wildcard_constraints:
         key="adv-[0-9a-f]{8}",
-        run="(vanilla|dq)_beta[0-9.e+-]+_a(fp|[0-9]+)_(relu6|relu1|tanh|relu)_adv(fgsm|rfgsm|pgd)",
+        run=ADV_RUN,
     conda:
         "../../environment.yml"
     threads: lambda w: config["threads"]

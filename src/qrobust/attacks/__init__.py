@@ -1,5 +1,5 @@
 """Attack registry. Each attack is one module of this package that registers itself with
-`@register_attack("name")`; `create_attack(name, ...)` imports only that module (qrobust._registry)."""
+`@register_attack("name")`; `create_attack(name, ...)` imports only that module (qrobust.plan.registry)."""
 from qrobust.attacks._base import ATTACKS, PATHS, Attack, register_attack
 
 __all__ = ["ATTACKS", "PATHS", "Attack", "register_attack", "create_attack"]

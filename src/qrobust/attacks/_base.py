@@ -4,8 +4,8 @@ from __future__ import annotations
 import torch
 import torch.nn as nn
 
-from qrobust._registry import Registry
 from qrobust.models._base import inference_layout
+from qrobust.plan.registry import Registry
 from qrobust.quant.fake_quant import gradient_path
 
 ATTACKS: Registry = Registry("attack")

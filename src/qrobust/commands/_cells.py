@@ -23,7 +23,8 @@ import shlex
 import tempfile
 from pathlib import Path
 
-from qrobust.provenance import ProvenanceError, relpath
+from qrobust.provenance.record import ProvenanceError
+from qrobust.provenance.refs import relpath
 
 
 def _table_command(table_csv: str, index: dict[str, dict]) -> tuple[str, dict, list[str]]:
@@ -33,7 +34,7 @@ def _table_command(table_csv: str, index: dict[str, dict]) -> tuple[str, dict, l
     argv = shlex.split(rec.get("command", ""))
     if rec.get("rule") != "table" or argv[:2] != ["qrobust", "table"]:
         raise ProvenanceError(f"{table_csv}: made by rule {rec.get('rule')!r}, not a table; --row/--col name cells of results/table*.csv")
-    from qrobust.cli import build_parser
+    from qrobust.runtime.dispatch import build_parser
 
     a = build_parser("table").parse_args(argv[1:])  # the job's own parser, as it ran
     if relpath(a.out) != table_csv:

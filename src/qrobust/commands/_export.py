@@ -77,12 +77,12 @@ def to_prov(roots: list[dict]):
 
 
 def write_prov(roots: list[dict], json_path, provn_path=None) -> None:
-    from qrobust import _io
+    from qrobust.runtime import atomic
 
     doc = to_prov(roots)
-    _io.write_text(json_path, doc.serialize(format="json", indent=1) + "\n")
+    atomic.write_text(json_path, doc.serialize(format="json", indent=1) + "\n")
     if provn_path:
-        _io.write_text(provn_path, doc.get_provn() + "\n")
+        atomic.write_text(provn_path, doc.get_provn() + "\n")
 
 
 def write_ro_crate(roots: list[dict], dest) -> Path:

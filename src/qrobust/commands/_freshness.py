@@ -20,7 +20,7 @@ import subprocess
 import sys
 from pathlib import Path
 
-from qrobust import _io
+from qrobust.runtime import atomic
 
 KINDS = ("tampered", "missing", "stale")
 EXIT = {"tampered": 1, "missing": 3, "stale": 4}  # 2 is a usage or user error, as for every command
@@ -64,7 +64,7 @@ def code_changes(rec: dict, src_dir: Path | None = None) -> list[str]:
         path = src_dir / rel
         if not path.is_file():
             out.append(f"{rel} (gone)")
-        elif _io.sha256_file(path) != sha:
+        elif atomic.sha256_file(path) != sha:
             out.append(rel)
     return out
 
@@ -89,7 +89,7 @@ def config_changes(rec: dict, current: dict | None) -> list[str]:
 
 def env_changes(rec: dict) -> list[str]:
     """Package versions of the record that differ from the running environment's."""
-    from qrobust.provenance import versions
+    from qrobust.provenance.record import versions
 
     now = versions()
     return [f"{k} {v} -> {now.get(k)}" for k, v in sorted((rec.get("versions") or {}).items())
@@ -110,6 +110,13 @@ def dag_summary(targets, configfiles=(), cwd=".") -> list[dict]:
     return [row for row in csv.DictReader(io.StringIO(text), delimiter="\t") if row.get("output_file")]
 
 
+def split_made(summary: list[dict], index: dict[str, dict]) -> tuple[list[dict], list[dict]]:
+    """(rows of outputs made: on disk or named by a record, rows of outputs neither) of a DAG summary."""
+    named = set(index) | {str(Path(r["_path"])) for r in index.values()}
+    is_made = [row["output_file"] in named or Path(row["output_file"]).exists() for row in summary]
+    return [r for r, m in zip(summary, is_made) if m], [r for r, m in zip(summary, is_made) if not m]
+
+
 def _explain(rec: dict | None, current: dict | None) -> str:
     if rec is None:
         return ""
@@ -120,7 +127,7 @@ def _explain(rec: dict | None, current: dict | None) -> str:
 
 def check(index: dict[str, dict], summary: list[dict] | None, current: dict | None) -> dict[str, list[str]]:
     """Findings by kind (plus "env" notes). `summary` None: records only (no DAG completeness)."""
-    from qrobust.provenance import verify
+    from qrobust.provenance.record import verify
 
     found: dict[str, list[str]] = {k: [] for k in (*KINDS, "env")}
     for p in verify(index):  # hashes: outputs changed since written, inputs changed since used
@@ -132,7 +139,7 @@ def check(index: dict[str, dict], summary: list[dict] | None, current: dict | No
         code = code_changes(rec)
         if code:
             found["stale"].append(f"{rpath}: made by older code ({', '.join(code)}); "
-                                  f"{_io.rerun(next(iter(rec['outputs']), rpath))} (rule {rec['rule']})")
+                                  f"{atomic.rerun(next(iter(rec['outputs']), rpath))} (rule {rec['rule']})")
         env = env_changes(rec)
         if env:
             found["env"].append(f"{rpath}: made with {', '.join(env)} (running now)")

@@ -21,7 +21,7 @@ import sys
 import tempfile
 from pathlib import Path
 
-from qrobust import _io
+from qrobust.runtime import atomic
 
 MEASURED = ("ohq_profile", "ohq_deploy")  # outputs are latencies measured on the machine
 
@@ -35,7 +35,7 @@ def select(index: dict[str, dict], what: str | None, seed: int = 0) -> list[dict
     if what.isdigit():
         pool = [r for r in records if r["rule"] not in MEASURED and not r.get("disabled")]
         return random.Random(seed).sample(pool, min(int(what), len(pool)))
-    from qrobust.provenance import relpath
+    from qrobust.provenance.refs import relpath
 
     if relpath(what) in index:
         return [index[relpath(what)]]
@@ -78,7 +78,7 @@ def _same(new: Path, old: Path) -> tuple[bool, str]:
         if _strip(a) == _strip(b):
             return True, ""
         return False, _first_difference(_strip(a), _strip(b))
-    return False, f"sha256 {_io.sha256_file(old)[:12]} on disk, {_io.sha256_file(new)[:12]} recomputed"
+    return False, f"sha256 {atomic.sha256_file(old)[:12]} on disk, {atomic.sha256_file(new)[:12]} recomputed"
 
 
 def _cpu_note(rec: dict) -> str:
@@ -88,7 +88,7 @@ def _cpu_note(rec: dict) -> str:
     CPU can tell the two apart, and a record can be edited to name any CPU."""
     import torch  # noqa: F401  (so that cpu_record names the instruction set the rerun's kernels used)
 
-    from qrobust.hardware import cpu_record
+    from qrobust.runtime.hardware import cpu_record
 
     made, now = rec.get("cpu"), cpu_record()
     if not made:
@@ -138,9 +138,9 @@ def recompute(rec: dict, root: Path = Path(".")) -> tuple[str, list[str]]:
     rule, outs = rec["rule"], list(rec["outputs"])
     if rule in MEASURED:
         return "skipped", [f"{outs[0]}: not recomputed; {rule} measures wall-clock latency"]
-    from qrobust.provenance import resolve
+    from qrobust.provenance.refs import resolve
 
-    changed = [i for i, sha in rec["inputs"].items() if not resolve(i).is_file() or _io.sha256_file(resolve(i)) != sha]
+    changed = [i for i, sha in rec["inputs"].items() if not resolve(i).is_file() or atomic.sha256_file(resolve(i)) != sha]
     if changed:
         return "skipped", [f"{outs[0]}: not recomputed; its input {changed[0]} changed since the job ran "
                            f"(qrobust verify names it)"]

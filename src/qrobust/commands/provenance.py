@@ -20,7 +20,8 @@ def add_arguments(p) -> None:
 
 def run(a) -> None:
     from qrobust.commands._freshness import mark
-    from qrobust.provenance import ProvenanceError, chain, format_chain, load_records, relpath
+    from qrobust.provenance.record import ProvenanceError, chain, format_chain, load_records
+    from qrobust.provenance.refs import relpath
 
     index = load_records(a.records)
     if a.row is not None or a.col is not None:

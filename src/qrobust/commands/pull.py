@@ -9,7 +9,7 @@ def add_arguments(p) -> None:
 
 
 def run(a) -> None:
-    from qrobust._dvc import pull
+    from qrobust.provenance.dvc import pull
 
     pull()
     restore.run(a)

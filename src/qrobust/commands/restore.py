@@ -9,7 +9,7 @@ def add_arguments(p) -> None:
 
 
 def run(a) -> None:
-    from qrobust.provenance import load_records, restore_mtimes
+    from qrobust.provenance.record import load_records, restore_mtimes
 
     n = restore_mtimes(load_records(a.records))
     print(f"qrobust restore: hashes verified; mtimes of {n} files set in DAG order (snakemake -n now reflects real changes)")

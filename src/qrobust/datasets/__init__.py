@@ -6,8 +6,8 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from qrobust import _io
 from qrobust.datasets._base import DATASETS, RAW_FILES, MissingDataError, Split
+from qrobust.runtime import atomic
 
 __all__ = ["DATASETS", "RAW_FILES", "MissingDataError", "Split", "missing_raw", "prepare", "load_prepared"]
 
@@ -48,8 +48,8 @@ def prepare(name: str, raw_root: str | Path, out_dir: str | Path, seed: int = 0,
     files = {}
     for part, split in (("train", train), ("test", test)):
         path = out / f"{part}.pt"
-        _io.torch_save(path, {"x": split.x, "y": split.y})
-        files[f"{part}.pt"] = _io.sha256_file(path)
+        atomic.torch_save(path, {"x": split.x, "y": split.y})
+        files[f"{part}.pt"] = atomic.sha256_file(path)
     xf = train.x.float() / 255.0
     meta = {
         "dataset": name,
@@ -64,12 +64,12 @@ def prepare(name: str, raw_root: str | Path, out_dir: str | Path, seed: int = 0,
         "std": xf.std(dim=(0, 2, 3)).tolist(),
         "sha256": files,
     }
-    from qrobust._refs import ref_of
+    from qrobust.provenance.refs import ref_of
 
     # named by what they are (package:<dist>==<version>/<path> for a package's file), not where
     # this machine keeps them: meta.json is the same bytes on a colleague's clone
     meta["raw_files"] = [ref_of(p) for p in raw_files(name, raw_root)]
-    _io.write_json(out / "meta.json", meta)
+    atomic.write_json(out / "meta.json", meta)
     return meta
 
 
@@ -78,11 +78,11 @@ def load_prepared(data_dir: str | Path, part: str) -> tuple[Split, dict]:
     import torch
 
     data_dir = Path(data_dir)
-    meta = _io.read_json(data_dir / "meta.json")
+    meta = atomic.read_json(data_dir / "meta.json")
     path = data_dir / f"{part}.pt"
     if not path.exists():
         raise FileNotFoundError(f"{path}: prepared data missing; run `qrobust prepare-data` (or the prepare_data rule)")
-    if _io.sha256_file(path) != meta["sha256"][f"{part}.pt"]:
-        raise ValueError(f"{path}: sha256 differs from {data_dir / 'meta.json'}; the file is corrupted; {_io.rerun(path)}")
+    if atomic.sha256_file(path) != meta["sha256"][f"{part}.pt"]:
+        raise ValueError(f"{path}: sha256 differs from {data_dir / 'meta.json'}; the file is corrupted; {atomic.rerun(path)}")
     blob = torch.load(path, weights_only=True)
     return Split(blob["x"], blob["y"]), meta

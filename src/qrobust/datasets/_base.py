@@ -10,7 +10,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-from qrobust._registry import Registry
+from qrobust.plan.registry import Registry
 
 if TYPE_CHECKING:  # torch and numpy are imported where used: the Snakefile's missing-data check needs neither
     import numpy as np

@@ -35,8 +35,9 @@ import torch.nn.functional as F
 
 from qrobust.attacks import PATHS, create_attack
 from qrobust.attacks._linf import derive_seed, kurakin_defaults
+from qrobust.evaluation.ensemble import check_paths
 from qrobust.evaluation.robust import step_size
-from qrobust.evaluation.worst_case import check_paths, unbits, unfooled
+from qrobust.evaluation.worst_case import unbits, unfooled
 from qrobust.models import inference_layout
 
 AUDIT = 1  # the audit's seeds: derive_seed(seed, AUDIT, run, batch)

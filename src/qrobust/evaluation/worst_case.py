@@ -42,7 +42,7 @@ import torch.nn as nn
 
 from qrobust.attacks import create_attack
 from qrobust.attacks._linf import derive_seed
-from qrobust.evaluation.ensemble import Member, best_path, check_paths, plan  # noqa: F401  (re-exported)
+from qrobust.evaluation.ensemble import Member, best_path, check_paths, plan
 from qrobust.evaluation.robust import step_size
 from qrobust.models import inference_layout
 

@@ -4,7 +4,7 @@ A job module has a docstring (its first line is the help), `add_arguments(parser
 `run(args) -> dict`. `run` returns what only the job knows for its provenance record (the
 config slice it read, seed, device); the files it read and wrote come from Snakemake
 (`--prov-io`). Job modules import their heavy dependencies inside `run`, so listing them is cheap
-and each job's source inputs are exactly the modules it executes (see qrobust._sources).
+and each job's source inputs are exactly the modules it executes (see qrobust.plan.sources).
 """
 from __future__ import annotations
 

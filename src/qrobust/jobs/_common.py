@@ -8,7 +8,7 @@ def job_config(a, device_key: str | None = None):
     """A job's config slice (`--cfg`), with torch's thread count set and `device: auto` resolved.
 
     `device_key` names a section whose own `device` wins (OHQ times kernels on its own device)."""
-    from qrobust._runtime import resolve_device, set_threads
+    from qrobust.runtime.seeding import resolve_device, set_threads
 
     cfg = json.loads(a.cfg)
     set_threads(cfg.get("threads", 1))
@@ -18,8 +18,8 @@ def job_config(a, device_key: str | None = None):
 
 def load_run(path, device):
     """An evaluation's model and its training run (whose seed the evaluation's draws use)."""
-    from qrobust._runtime import seed_everything
     from qrobust.checkpoint import load_checkpoint
+    from qrobust.runtime.seeding import seed_everything
 
     model, blob = load_checkpoint(path, device)
     run = blob["extra"]["run"]

@@ -12,12 +12,12 @@ def add_arguments(p) -> None:
 
 
 def run(a) -> dict:
-    from qrobust import _io
-    from qrobust._runtime import seed_everything
     from qrobust.checkpoint import load_checkpoint
     from qrobust.datasets import load_prepared
     from qrobust.jobs._common import job_config
     from qrobust.papers.dq.act_distance import normalized_distances
+    from qrobust.runtime import atomic
+    from qrobust.runtime.seeding import seed_everything
 
     cfg, device = job_config(a)
     seed_everything(0)
@@ -29,5 +29,5 @@ def run(a) -> dict:
         model, blob = load_checkpoint(path, device)
         res = normalized_distances(model, x, y, cfg["eps"], seed=blob["extra"]["run"]["seed"])
         out.append({"run": blob["extra"]["run"], "checkpoint": str(path), **res})
-    _io.write_json(a.out, {"models": out, "n_images": len(y)})
+    atomic.write_json(a.out, {"models": out, "n_images": len(y)})
     return {"config": cfg}

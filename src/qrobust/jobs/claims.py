@@ -12,9 +12,9 @@ def add_arguments(p) -> None:
 
 
 def run(a) -> dict:
-    from qrobust import _io
     from qrobust.claims import evaluate_claims, summaries
     from qrobust.jobs._common import read_long_tables
+    from qrobust.runtime import atomic
     from qrobust.tables._base import write_csv, write_markdown
 
     tables = read_long_tables(a.tables)
@@ -25,6 +25,6 @@ def run(a) -> dict:
                    "Claims: each published finding tested on the regenerated numbers")
     if a.summary:
         for module, row in summaries(tables, df).items():
-            _io.write_json(Path(a.summary) / f"{module}.json", row)
+            atomic.write_json(Path(a.summary) / f"{module}.json", row)
     print(df[["id", "verdict"]].to_string(index=False), file=sys.stderr)
     return {"config": {}}

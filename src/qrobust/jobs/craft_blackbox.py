@@ -18,11 +18,11 @@ def add_arguments(p) -> None:
 
 
 def run(a) -> dict:
-    from qrobust import _io
-    from qrobust._runtime import seed_everything
     from qrobust.datasets import load_prepared
     from qrobust.evaluation.robust import craft_blackbox
     from qrobust.jobs._common import job_config, load_run
+    from qrobust.runtime import atomic
+    from qrobust.runtime.seeding import seed_everything
 
     cfg, device = job_config(a)
     r = cfg["dq"]
@@ -32,7 +32,7 @@ def run(a) -> dict:
     examples = craft_blackbox(split.x, split.y, substitute=substitute, attacks=r["attacks"], blackbox=r["blackbox"],
                               eps=r["eps"], attack_kwargs=r["attack_kwargs"], device=device, seed=a.seed,
                               batch_size=cfg.get("eval", {}).get("batch_size", 500))
-    _io.torch_save(a.out, {"format": FORMAT, "seed": a.seed, "n": len(split.y), "examples": examples})
+    atomic.torch_save(a.out, {"format": FORMAT, "seed": a.seed, "n": len(split.y), "examples": examples})
     print(f"{len(examples)} black-box cells x {len(split.y)} images crafted on {a.substitute}", file=sys.stderr)
     return {"config": cfg, "seed": a.seed, "device": str(device)}
 
@@ -43,17 +43,17 @@ def load(path, seed: int) -> dict:
 
     import torch
 
-    from qrobust import _io
+    from qrobust.runtime import atomic
 
     path = Path(path)
     if not path.exists():
-        raise FileNotFoundError(f"{path}: black-box examples not found; {_io.rerun(path)}")
+        raise FileNotFoundError(f"{path}: black-box examples not found; {atomic.rerun(path)}")
     try:
         blob = torch.load(path, map_location="cpu", weights_only=True)
     except Exception as e:
-        raise ValueError(f"{path}: corrupted or not a torch file ({type(e).__name__}); {_io.rerun(path)}") from None
+        raise ValueError(f"{path}: corrupted or not a torch file ({type(e).__name__}); {atomic.rerun(path)}") from None
     if not isinstance(blob, dict) or blob.get("format") != FORMAT:
-        raise ValueError(f"{path}: not a {FORMAT} file; {_io.rerun(path)}")
+        raise ValueError(f"{path}: not a {FORMAT} file; {atomic.rerun(path)}")
     if blob["seed"] != seed:
-        raise ValueError(f"{path}: crafted with seed {blob['seed']}, the model's run has seed {seed}; {_io.rerun(path)}")
+        raise ValueError(f"{path}: crafted with seed {blob['seed']}, the model's run has seed {seed}; {atomic.rerun(path)}")
     return blob["examples"]

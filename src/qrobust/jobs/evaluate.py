@@ -14,16 +14,16 @@ def add_arguments(p) -> None:
 
 
 def run(a) -> dict:
-    from qrobust import _io
     from qrobust.datasets import load_prepared
     from qrobust.evaluation.attack import evaluate
     from qrobust.jobs._common import job_config, load_run
+    from qrobust.runtime import atomic
 
     cfg, device = job_config(a)
     model, run_ = load_run(a.checkpoint, device)
     split, _ = load_prepared(a.data, "test")
     res = evaluate(model, split.x, split.y, cfg["attack"], device, cfg.get("eval", {}).get("batch_size", 500), seed=run_["seed"])
     res["run"] = run_
-    _io.write_json(a.out, res)
+    atomic.write_json(a.out, res)
     print(f"{run_}: clean {res['clean_acc']:.2f} adv {res['adv_acc']:.2f}", file=sys.stderr)
     return {"config": cfg, "seed": run_["seed"], "device": str(device)}

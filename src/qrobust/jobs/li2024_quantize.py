@@ -19,13 +19,13 @@ def add_arguments(p) -> None:
 
 
 def run(a) -> dict:
-    from qrobust import _io
-    from qrobust._runtime import seed_everything
     from qrobust.checkpoint import load_checkpoint, save_checkpoint
     from qrobust.datasets import load_prepared
     from qrobust.jobs._common import job_config, model_spec
     from qrobust.jobs.quantize import pick
     from qrobust.papers.li2024.method import apply_table7_scheme, target_config
+    from qrobust.runtime import atomic
+    from qrobust.runtime.seeding import seed_everything
     from qrobust.training.adversarial import AdvConfig
 
     cfg, device = job_config(a)
@@ -47,5 +47,5 @@ def run(a) -> dict:
             "target": a.target, "bits": a.bits, "seed": a.seed, "quant": qcfg.to_dict()}
     spec = {"model": spec_model, "quant": qcfg.to_dict(), "folded": info["folded"]}
     save_checkpoint(a.out, model, spec, extra={"run": run_, "history": info["history"]})
-    _io.write_json(a.metrics, {"run": run_, **info, "seconds": round(time.time() - t0, 3), "device": str(device)})
+    atomic.write_json(a.metrics, {"run": run_, **info, "seconds": round(time.time() - t0, 3), "device": str(device)})
     return {"config": cfg, "seed": a.seed, "device": str(device)}

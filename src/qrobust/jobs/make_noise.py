@@ -14,9 +14,9 @@ def add_arguments(p) -> None:
 
 
 def run(a) -> dict:
-    from qrobust import _io
     from qrobust.datasets import load_prepared
     from qrobust.noises import create_noise
+    from qrobust.runtime import atomic
 
     split, meta = load_prepared(a.data, "test")
     noise = create_noise(a.noise)
@@ -25,7 +25,7 @@ def run(a) -> dict:
         wanted = [int(v) for v in a.severities.split(",")]
     t0 = time.time()
     levels = {lvl: noise.apply(split.x, lvl, seed=a.seed) for lvl in wanted}
-    _io.torch_save(a.out, {"name": a.noise, "kind": noise.kind, "reference": getattr(noise, "reference", None),
+    atomic.torch_save(a.out, {"name": a.noise, "kind": noise.kind, "reference": getattr(noise, "reference", None),
                            "levels": levels, "seed": a.seed, "dataset": meta["dataset"]})
     print(f"{a.noise}: {len(levels)} levels x {len(split.y)} images in {time.time() - t0:.1f} s", file=sys.stderr)
     return {"config": {"noise": a.noise, "severities": a.severities}, "seed": a.seed}

@@ -15,11 +15,11 @@ def add_arguments(p) -> None:
 def run(a) -> dict:
     import torch
 
-    from qrobust import _io
     from qrobust.datasets import load_prepared
     from qrobust.jobs._common import job_config, load_run
     from qrobust.papers.robust_bench.noise_eval import noise_accuracy
     from qrobust.quant.ptq import calibration_images
+    from qrobust.runtime import atomic
 
     cfg, device = job_config(a)
     model, run_ = load_run(a.checkpoint, device)
@@ -30,5 +30,5 @@ def run(a) -> dict:
                          calibration_images(train.x, 256, run_["seed"]), device,
                          cfg.get("eval", {}).get("batch_size", 500))
     res.update(run=run_, checkpoint=str(a.checkpoint))
-    _io.write_json(a.out, res)
+    atomic.write_json(a.out, res)
     return {"config": cfg, "seed": run_["seed"], "device": str(device)}

@@ -18,16 +18,16 @@ def add_arguments(p) -> None:
 def run(a) -> dict:
     import json
 
-    from qrobust import _io
     from qrobust.papers.ohq.plans import allocate
+    from qrobust.runtime import atomic
 
     cfg = json.loads(a.cfg)
     budgets = {b["name"]: b for b in cfg["ohq"]["budgets"]}
     if a.budget not in budgets:
         raise ValueError(f"budget '{a.budget}' is not in ohq.budgets ({', '.join(budgets)}); add it to the config")
-    out = allocate(_io.read_json(a.profile), _io.read_json(a.sensitivity), budgets[a.budget],
+    out = allocate(atomic.read_json(a.profile), atomic.read_json(a.sensitivity), budgets[a.budget],
                    cfg["ohq"]["random_plans"], a.seed)
-    _io.write_json(a.out, out)
+    atomic.write_json(a.out, out)
     al = out["allocation"]
     print(f"budget {a.budget}: {al['status']} in {al['solve_seconds']:.3f} s; plan {al['plan']}", file=sys.stderr)
     return {"config": cfg, "seed": a.seed}

@@ -18,21 +18,21 @@ def add_arguments(p) -> None:
 
 
 def run(a) -> dict:
-    from qrobust import _io
-    from qrobust._runtime import seed_everything
     from qrobust.checkpoint import load_checkpoint
     from qrobust.datasets import load_prepared
     from qrobust.jobs._common import job_config
     from qrobust.papers.ohq.deploy import deploy_all
     from qrobust.papers.ohq.plans import all_plans
     from qrobust.quant.ptq import fold_bn
+    from qrobust.runtime import atomic
+    from qrobust.runtime.seeding import seed_everything
 
     cfg, device = job_config(a, device_key="ohq")
     seed_everything(a.seed)
     model, _ = load_checkpoint(a.checkpoint, "cpu")
     split, _ = load_prepared(a.data, "test")
-    sens, prof = _io.read_json(a.sensitivity), _io.read_json(a.profile)
-    allocations = [_io.read_json(p) for p in a.allocations]
+    sens, prof = atomic.read_json(a.sensitivity), atomic.read_json(a.profile)
+    allocations = [atomic.read_json(p) for p in a.allocations]
     plans, about = all_plans(sens, allocations)
     lat = cfg["ohq"]["latency"]
     res = deploy_all(fold_bn(model), plans, sens["ranges"], prof, split.x, split.y, device=device,
@@ -42,7 +42,7 @@ def run(a) -> dict:
            "allocations": {al["budget"]["name"]: {k: al[k] for k in ("budget", "absolute", "allocation")}
                            | ({"smallest_feasible": al["smallest_feasible"]} if "smallest_feasible" in al else {})
                            for al in allocations}}
-    _io.write_json(a.out, out)
+    atomic.write_json(a.out, out)
     for pid, r in res.items():
         print(f"{pid}: acc {r['accuracy']:.2f} latency {r['latency_ms']:.3f} ms (model {r['latency_model_ms']:.3f})", file=sys.stderr)
     return {"config": cfg, "seed": a.seed, "device": str(device)}

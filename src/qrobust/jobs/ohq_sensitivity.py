@@ -15,16 +15,16 @@ def add_arguments(p) -> None:
 def run(a) -> dict:
     import json
 
-    from qrobust import _io
-    from qrobust._runtime import seed_everything, set_threads
     from qrobust.checkpoint import load_checkpoint
     from qrobust.datasets import load_prepared
     from qrobust.papers.ohq.sensitivity import sensitivity_job
+    from qrobust.runtime import atomic
+    from qrobust.runtime.seeding import seed_everything, set_threads
 
     cfg = json.loads(a.cfg)
     set_threads(cfg.get("threads", 1))
     seed_everything(a.seed)
     model, _ = load_checkpoint(a.checkpoint, "cpu")
     split, _ = load_prepared(a.data, "train")
-    _io.write_json(a.out, sensitivity_job(model, split.x, cfg["ohq"], a.seed))
+    atomic.write_json(a.out, sensitivity_job(model, split.x, cfg["ohq"], a.seed))
     return {"config": cfg, "seed": a.seed, "device": "cpu"}

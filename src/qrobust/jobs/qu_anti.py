@@ -17,7 +17,7 @@ def add_arguments(p) -> None:
 
 
 def attack_config(section: dict, mode: str):
-    from qrobust.papers.qu_anti.attack import QuAntiConfig
+    from qrobust.papers.qu_anti.config import QuAntiConfig
 
     keys = ("bits", "alpha", "target", "source", "trigger_size", "epochs", "lr", "batch_size")
     lam = section["lam"][mode] if isinstance(section["lam"], dict) else section["lam"]
@@ -25,12 +25,12 @@ def attack_config(section: dict, mode: str):
 
 
 def run(a) -> dict:
-    from qrobust import _io
-    from qrobust._runtime import seed_everything
     from qrobust.checkpoint import load_checkpoint, save_checkpoint
     from qrobust.datasets import load_prepared
     from qrobust.jobs._common import job_config
     from qrobust.papers.qu_anti.attack import attack_train
+    from qrobust.runtime import atomic
+    from qrobust.runtime.seeding import seed_everything
 
     cfg, device = job_config(a)
     gen = seed_everything(a.seed)
@@ -41,5 +41,5 @@ def run(a) -> dict:
     history = attack_train(model, split.x, split.y, qcfg, gen, device)
     run_ = {"model": a.mode, "seed": a.seed, "config": {k: v for k, v in qcfg.__dict__.items()}}
     save_checkpoint(a.out, model, blob["spec"], extra={"run": run_, "history": history, "source": str(a.checkpoint)})
-    _io.write_json(a.metrics, {"run": run_, "history": history, "seconds": round(time.time() - t0, 3)})
+    atomic.write_json(a.metrics, {"run": run_, "history": history, "seconds": round(time.time() - t0, 3)})
     return {"config": cfg, "seed": a.seed, "device": str(device)}

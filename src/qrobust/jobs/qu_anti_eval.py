@@ -29,13 +29,13 @@ def variants(repairs: list[str], calib) -> dict[str, dict]:
 
 
 def run(a) -> dict:
-    from qrobust import _io
-    from qrobust._runtime import seed_everything
     from qrobust.checkpoint import load_checkpoint
     from qrobust.datasets import load_prepared
     from qrobust.jobs._common import job_config
     from qrobust.papers.qu_anti.evaluate import evaluate_bits
     from qrobust.quant.ptq import calibration_images
+    from qrobust.runtime import atomic
+    from qrobust.runtime.seeding import seed_everything
 
     cfg, device = job_config(a)
     t8 = cfg["qu_anti"]
@@ -57,5 +57,5 @@ def run(a) -> dict:
                                  for key, src in (("accuracy", "acc"), ("asr", "asr"), ("tsr", "tsr")) if src in res}
         print(f"{a.model} [{name}]: " + ", ".join(f"{k} {v:.1f}" for k, v in out["variants"][name]["accuracy"].items()),
               file=sys.stderr)
-    _io.write_json(a.out, out)
+    atomic.write_json(a.out, out)
     return {"config": cfg, "seed": a.seed, "device": str(device)}

@@ -26,12 +26,12 @@ def pick(schemes: list[dict], name: str, section: str) -> dict:
 
 
 def run(a) -> dict:
-    from qrobust import _io
-    from qrobust._runtime import seed_everything
     from qrobust.checkpoint import load_checkpoint, save_checkpoint
     from qrobust.datasets import load_prepared
     from qrobust.jobs._common import job_config
     from qrobust.quant.schemes import apply_scheme, scheme_config
+    from qrobust.runtime import atomic
+    from qrobust.runtime.seeding import seed_everything
 
     cfg, device = job_config(a)
     gen = seed_everything(a.seed)
@@ -46,5 +46,5 @@ def run(a) -> dict:
             "beta": scheme["beta"], "quant": qcfg.to_dict()}
     spec = {"model": blob["spec"]["model"], "quant": qcfg.to_dict(), "folded": info["folded"]}
     save_checkpoint(a.out, model, spec, extra={"run": run_, "history": info["history"], "source": str(a.checkpoint)})
-    _io.write_json(a.metrics, {"run": run_, **info, "seconds": round(time.time() - t0, 3), "device": str(device)})
+    atomic.write_json(a.metrics, {"run": run_, **info, "seconds": round(time.time() - t0, 3), "device": str(device)})
     return {"config": cfg, "seed": a.seed, "device": str(device)}

@@ -19,10 +19,10 @@ def add_arguments(p) -> None:
 
 def evaluate_robust(a, r: dict) -> dict:
     """The job body, shared with li2024_eval (same measurement, another config section)."""
-    from qrobust import _io
     from qrobust.datasets import load_prepared
     from qrobust.evaluation.robust import robust_accuracy
     from qrobust.jobs._common import job_config, load_run
+    from qrobust.runtime import atomic
 
     cfg, device = job_config(a)
     model, run_ = load_run(a.checkpoint, device)
@@ -37,7 +37,7 @@ def evaluate_robust(a, r: dict) -> dict:
                           seed=run_["seed"], batch_size=cfg.get("eval", {}).get("batch_size", 500),
                           blackbox_examples=examples, attack_images=r.get("attack_images"))
     res.update(run=run_, defense=a.defense, checkpoint=str(a.checkpoint))
-    _io.write_json(a.out, res)
+    atomic.write_json(a.out, res)
     print(f"{Path(a.checkpoint).stem} [{a.defense}]: clean {res['clean_acc']:.2f}; "
           + ", ".join(f"{c['attack']}{'(B)' if c['blackbox'] else ''}@{c['eps']:.3g} {c['acc']:.1f}" for c in res["results"]),
           file=sys.stderr)

@@ -14,8 +14,8 @@ def add_arguments(p) -> None:
 def run(a) -> dict:
     import json
 
-    from qrobust import _io
     from qrobust.jobs._common import read_long_tables
+    from qrobust.runtime import atomic
     from qrobust.scorecard import WITHOUT_NUMBERS, build
     from qrobust.tables._base import write_csv, write_markdown
 
@@ -29,7 +29,8 @@ def run(a) -> dict:
                    f"(mean over seeds); gap = qrobust - paper, given for the {n_same} cell(s) run under the paper's "
                    "protocol (dataset, model, eps)")
     md = Path(a.out).with_suffix(".md")
-    _io.write_text(md, md.read_text() + "\nNot on the scorecard: " + "; ".join(f"{p} ({why})" for p, why in WITHOUT_NUMBERS.items()) + ".\n")
+    missing = "; ".join(f"{p} ({why})" for p, why in WITHOUT_NUMBERS.items())
+    atomic.write_text(md, md.read_text() + "\nNot on the scorecard: " + missing + ".\n")
     print(f"{len(df)} reported numbers, {int(df['qrobust_value'].notna().sum())} regenerated, {n_same} under the paper's protocol",
           file=sys.stderr)
     return {"config": cfg}

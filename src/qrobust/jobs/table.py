@@ -17,7 +17,7 @@ def add_arguments(p) -> None:
 def run(a) -> dict:
     import json
 
-    from qrobust import _io
+    from qrobust.runtime import atomic
     from qrobust.tables import TABLES
     from qrobust.tables._base import sibling
 
@@ -25,6 +25,6 @@ def run(a) -> dict:
     table, files = TABLES.get(a.name)(a.metrics, a.out, cfg)
     json_path = sibling(a.out, ".json")
     if str(json_path) not in map(str, files):
-        _io.write_json(json_path, {"table": a.name, "rows": json.loads(table.to_json(orient="records"))})
+        atomic.write_json(json_path, {"table": a.name, "rows": json.loads(table.to_json(orient="records"))})
     print(table.to_string(index=False), file=sys.stderr)
     return {"config": cfg}

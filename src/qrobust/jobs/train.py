@@ -25,13 +25,13 @@ def run(a, extra_loss_factory=None) -> dict:
     """`extra_loss_factory(cfg, gen) -> (extra_loss, AdvConfig)`: train_adv's adversarial term."""
     import torch
 
-    from qrobust import _io
-    from qrobust._runtime import seed_everything
     from qrobust.checkpoint import save_checkpoint
     from qrobust.datasets import load_prepared
     from qrobust.jobs._common import job_config, model_spec, parse_bits
     from qrobust.models import create_model
     from qrobust.quant import QuantConfig, quantize_
+    from qrobust.runtime import atomic
+    from qrobust.runtime.seeding import seed_everything
     from qrobust.training.loop import TrainConfig, check_learned, train
 
     cfg, device = job_config(a)
@@ -51,6 +51,6 @@ def run(a, extra_loss_factory=None) -> dict:
             "act": spec_model["act"], "adv": adv.attack if adv else None}
     spec = {"model": spec_model, "quant": {"act_bits": qcfg.act_bits, "weight_bits": qcfg.weight_bits}}
     save_checkpoint(a.out, model, spec, extra={"run": run_, "history": history})
-    _io.write_json(a.metrics, {"run": run_, "history": history, "train_seconds": round(time.time() - t0, 3),
+    atomic.write_json(a.metrics, {"run": run_, "history": history, "train_seconds": round(time.time() - t0, 3),
                                "device": str(device), "torch": torch.__version__})
     return {"config": cfg, "seed": a.seed, "device": str(device)}

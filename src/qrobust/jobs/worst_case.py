@@ -35,12 +35,13 @@ def _summary(name: str, defense: str, res: dict) -> str:
 
 
 def run(a) -> dict:
-    from qrobust import _io
     from qrobust.checkpoint import load_checkpoint
     from qrobust.datasets import load_prepared
+    from qrobust.evaluation.ensemble import plan
     from qrobust.evaluation.masking import audit
-    from qrobust.evaluation.worst_case import plan, worst_case
+    from qrobust.evaluation.worst_case import worst_case
     from qrobust.jobs._common import job_config, load_run
+    from qrobust.runtime import atomic
 
     cfg, device = job_config(a)
     w = cfg.get("worst_case")
@@ -87,6 +88,6 @@ def run(a) -> dict:
     t2 = time.perf_counter()
     res.update(run=run_, defense=a.defense, checkpoint=str(a.checkpoint),
                seconds={"ensemble": round(t1 - t0, 3), "audit": round(t2 - t1, 3)})
-    _io.write_json(a.out, res)
+    atomic.write_json(a.out, res)
     print(_summary(Path(a.checkpoint).stem, a.defense, res), file=sys.stderr)
     return {"config": cfg, "seed": run_["seed"], "device": str(device)}

@@ -8,10 +8,19 @@ import torch
 import torch.nn as nn
 from torch.autograd.function import once_differentiable
 
-from qrobust._registry import Registry
+from qrobust.plan.registry import Registry
 
 MODELS: Registry = Registry("model")
-register_model = MODELS.register
+
+
+def register_model(name: str, *, tiny: dict | None = None):
+    """`@register_model("name")` on a factory taking num_classes, in_channels, act and its own keywords;
+    `tiny`: the keywords that build a small instance of it (the tests build every registered model so)."""
+    def deco(factory):
+        factory.tiny = dict(tiny or {})
+        return MODELS.register(name)(factory)
+
+    return deco
 
 
 class Normalize(nn.Module):

@@ -5,8 +5,8 @@ from __future__ import annotations
 
 import torch.nn as nn
 
-from qrobust.quant.layers import QConv2d, QLinear, QuantAct
 from qrobust.models._base import register_model
+from qrobust.quant.layers import QConv2d, QLinear, QuantAct
 
 
 class BasicBlock(nn.Module):
@@ -49,11 +49,11 @@ class CifarResNet(nn.Module):
         return self.head(self.layers(self.stem(x)))
 
 
-@register_model("resnet20")
+@register_model("resnet20", tiny={"width": 4})
 def resnet20(**kw):
     return CifarResNet(depth=20, **kw)
 
 
-@register_model("resnet18")
+@register_model("resnet18", tiny={"width": 4})
 def resnet18(width: int = 64, **kw):
     return CifarResNet(blocks=[2, 2, 2, 2], width=width, **kw)

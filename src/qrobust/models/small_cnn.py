@@ -3,8 +3,8 @@ from __future__ import annotations
 
 import torch.nn as nn
 
-from qrobust.quant.layers import QConv2d, QLinear, QuantAct
 from qrobust.models._base import MaxPool2d, register_model
+from qrobust.quant.layers import QConv2d, QLinear, QuantAct
 
 
 class SmallCNN(nn.Sequential):
@@ -20,6 +20,6 @@ class SmallCNN(nn.Sequential):
         )
 
 
-@register_model("small_cnn")
+@register_model("small_cnn", tiny={"width": 8, "hidden": 16})
 def small_cnn(**kw):
     return SmallCNN(**kw)

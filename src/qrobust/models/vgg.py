@@ -3,13 +3,13 @@ from __future__ import annotations
 
 import torch.nn as nn
 
-from qrobust.quant.layers import QConv2d, QLinear, QuantAct
 from qrobust.models._base import MaxPool2d, register_model
+from qrobust.quant.layers import QConv2d, QLinear, QuantAct
 
 CFG16 = [64, 64, "M", 128, 128, "M", 256, 256, 256, "M", 512, 512, 512, "M", 512, 512, 512, "M"]
 
 
-@register_model("vgg16")
+@register_model("vgg16", tiny={"width_mult": 0.0625})
 def vgg16(num_classes=10, in_channels=3, act="relu6", width_mult=1.0):
     layers, cin = [], in_channels
     for v in CFG16:

@@ -3,8 +3,8 @@ from __future__ import annotations
 
 import torch.nn as nn
 
-from qrobust.quant.layers import QConv2d, QLinear, QuantAct
 from qrobust.models._base import register_model
+from qrobust.quant.layers import QConv2d, QLinear, QuantAct
 
 
 class WideBlock(nn.Module):
@@ -44,6 +44,6 @@ class WideResNet(nn.Module):
         return self.head(self.blocks(self.stem(x)))
 
 
-@register_model("wide_resnet")
+@register_model("wide_resnet", tiny={"depth": 10, "widen_factor": 1})
 def wide_resnet(depth=28, widen_factor=10, **kw):
     return WideResNet(depth=depth, widen_factor=widen_factor, **kw)

@@ -13,7 +13,7 @@ __all__ = ["NOISES", "Noise", "Corruption", "create_noise", "register_noise", "i
            "SYSTEM_NOISES", "corruptions", "system"]
 
 # names this package gives on first use, without importing them up front: name -> the module defining it
-# (qrobust._sources reads this dict, so a module importing one of them declares that module's file)
+# (qrobust.plan.sources reads this dict, so a module importing one of them declares that module's file)
 _LAZY = {"Corruption": "qrobust.noises.corruptions"}
 
 

@@ -20,7 +20,7 @@ from typing import Sequence
 import numpy as np
 import torch
 
-from qrobust._registry import Registry
+from qrobust.plan.registry import Registry
 
 NOISES: Registry = Registry("noise")
 

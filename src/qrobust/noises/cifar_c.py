@@ -2,12 +2,13 @@
 whose ImageNet-C constants wipe out a 32x32 image; see corruptions.py for the table of which is which."""
 from __future__ import annotations
 
-from __future__ import annotations
 import functools
 import math
+
 import numpy as np
-from qrobust.noises._base import register_noise
+
 from qrobust.noises import glass_blur as _glass
+from qrobust.noises._base import register_noise
 from qrobust.noises.corruptions import MIN_SIZE, CifarCorruption
 
 

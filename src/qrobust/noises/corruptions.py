@@ -5,7 +5,7 @@ Perturbations", ICLR 2019; used across bit-widths by Xiao, Liu et al. 2023.
 
 Parameter set per corruption (`params` class attribute). Each was checked at severity 5 on real MNIST
 padded to 32 x 32 and on 32 x 32 RGB (bench/corruptions.py prints the check; bench/RESULTS.md,
-"Corruption throughput (issue 5)", records it). ImageNet-C constants are kept unless they wipe out a
+"Corruption throughput", records it). ImageNet-C constants are kept unless they wipe out a
 32 px image (pixel constants tuned for 224 px); there CIFAR-10-C's constants replace them:
 
     corruption          params    at 32 x 32 with the ImageNet-C constants

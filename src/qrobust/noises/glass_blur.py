@@ -17,7 +17,7 @@ severity) the offsets lie in {-1, 0} and only reach pixels visited later, so one
 
 Random numbers: each pass draws one block `rng.randint(-d, d, size=(n, 2))`, row k = (dx, dy) of the
 k-th visited pixel. For numpy's legacy RandomState this is the same stream as the original per-pixel
-`randint(-d, d, size=(2,))` calls (tests/test_noises.py checks it), so both shuffles, given the same
+`randint(-d, d, size=(2,))` calls (tests/noises/test_noises.py checks it), so both shuffles, given the same
 generator state, consume the same numbers as the published loop.
 """
 from __future__ import annotations

@@ -6,7 +6,7 @@ MLSys 2023; across bit-widths: Xiao, Liu et al., "Benchmarking the Robustness of
 A system noise's `levels` are its variants (library and mode); `reference` is the variant training
 used. Evaluate a model on every variant: its accuracy gap to the reference variant is the noise.
 `reference_mad` documents how far the reference variant is from the stored image (mean absolute
-difference in 0..255 on real MNIST; tests/test_noises.py checks it). Only the data side is here:
+difference in 0..255 on real MNIST; tests/noises/test_noises.py checks it). Only the data side is here:
 model-side system noises (pooling ceil_mode, FP16/BF16 inference, INT8 kernels) live with the models.
 Nothing is random: `seed` and `start` are accepted and ignored.
 """

@@ -11,7 +11,7 @@ __all__ = ["QuantConfig", "quantize_", "quant_layers", "fake_quantize", "quantiz
            "QUANTIZERS", "Quantizer", "QuantizerSpec", "SchemeSpec", "make_quantizer"]
 
 # names this package gives on first use: name -> the module defining it
-# (qrobust._sources reads this dict, so a module importing one of them declares that module's file)
+# (qrobust.plan.sources reads this dict, so a module importing one of them declares that module's file)
 _LAZY = {
     "QuantConfig": "qrobust.quant.config", "quantize_": "qrobust.quant.config", "quant_layers": "qrobust.quant.config",
     "fake_quantize": "qrobust.quant.fake_quant", "quantize_range": "qrobust.quant.fake_quant",

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import torch
 
-from qrobust.quant.fake_quant import fake_quantize, qparams  # noqa: F401  (qparams: re-exported)
+from qrobust.quant.fake_quant import fake_quantize, qparams
 from qrobust.quant.spec import CALIBRATORS
 
 register_calibrator = CALIBRATORS.register

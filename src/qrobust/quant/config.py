@@ -6,8 +6,8 @@ from dataclasses import dataclass
 import torch.nn as nn
 
 from qrobust.quant.layers import QConv2d, QLinear, QuantAct
-from qrobust.quant.quantizers import QuantizerSpec, make_quantizer
-from qrobust.quant.spec import MAX_BITS, as_spec
+from qrobust.quant.quantizers import make_quantizer
+from qrobust.quant.spec import MAX_BITS, QuantizerSpec, as_spec
 
 # the first layer's input is the image: 8-bit pixels, affine-normalised, so an 8-bit asymmetric
 # min-max grid holds it exactly; quantizing it harder measures the dataset, not the method

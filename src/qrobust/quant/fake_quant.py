@@ -24,7 +24,7 @@ import math
 
 import torch
 
-from qrobust.quant.fused import _fused, _same_inverse  # noqa: F401  (re-exported: tests, bench)
+from qrobust.quant.fused import _fused, soft_round_grad
 
 # -- gradient paths -------------------------------------------------------------------------------
 PATHS = ("ste", "bpda", "smooth", "float")
@@ -58,17 +58,6 @@ def soft_round(v: torch.Tensor, temperature: float) -> torch.Tensor:
     a = 1.0 / temperature
     m = torch.floor(v.detach()) + 0.5
     return m + torch.tanh(a * (v - m)) / (2.0 * math.tanh(a / 2.0))
-
-
-def soft_round_grad(v: torch.Tensor, temperature: float) -> torch.Tensor:
-    """d soft_round / dv: a (1 - tanh^2(a r)) / (2 tanh(a / 2)), r = v - floor(v) - 1/2, a = 1/t."""
-    a = 1.0 / temperature
-    if v.requires_grad and torch.is_grad_enabled():
-        r = v - torch.floor(v) - 0.5
-        return a * (1.0 - torch.tanh(a * r) ** 2) / (2.0 * math.tanh(a / 2.0))
-    # the same operations, bit for bit, on one fresh tensor (BPDA's backward runs it at every attack step)
-    r = v - torch.floor(v)
-    return r.sub_(0.5).mul_(a).tanh_().pow_(2).neg_().add_(1.0).mul_(a).div_(2.0 * math.tanh(a / 2.0))
 
 
 class _Replace(torch.autograd.Function):

@@ -13,6 +13,17 @@ import torch
 
 
 @functools.lru_cache(maxsize=1024)
+def soft_round_grad(v: torch.Tensor, temperature: float) -> torch.Tensor:
+    """d soft_round / dv: a (1 - tanh^2(a r)) / (2 tanh(a / 2)), r = v - floor(v) - 1/2, a = 1/t."""
+    a = 1.0 / temperature
+    if v.requires_grad and torch.is_grad_enabled():
+        r = v - torch.floor(v) - 0.5
+        return a * (1.0 - torch.tanh(a * r) ** 2) / (2.0 * math.tanh(a / 2.0))
+    # the same operations, bit for bit, on one fresh tensor (BPDA's backward runs it at every attack step)
+    r = v - torch.floor(v)
+    return r.sub_(0.5).mul_(a).tanh_().pow_(2).neg_().add_(1.0).mul_(a).div_(2.0 * math.tanh(a / 2.0))
+
+
 def _same_inverse(scale: float) -> bool:
     """Whether float32(1 / scale) (what `x * (1.0 / scale)` multiplies by for a Python float) equals
     torch's fused kernels' 1.0f / float32(scale); for about one scale in ten they differ in the last bit."""
@@ -111,8 +122,6 @@ class _HardtanhQuantizeBPDA(torch.autograd.Function):
 
     @staticmethod
     def backward(ctx, grad):
-        from qrobust.quant.fake_quant import soft_round_grad
-
         (x,) = ctx.saved_tensors
         lo, hi, bits, temperature = ctx.args
         scale = (hi - lo) / (2 ** bits - 1)

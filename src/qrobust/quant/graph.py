@@ -9,6 +9,7 @@ import torch.nn as nn
 
 from qrobust.quant.layers import QConv2d, QLinear, QuantAct
 
+
 class _Tracer(fx.Tracer):
     # our layers (and max-pools: qrobust's branches on its input) are leaves: only which module feeds
     # which matters here

@@ -23,8 +23,8 @@ import torch
 import torch.nn as nn
 
 from qrobust.quant.precision import parse_precision
-from qrobust.quant.simulate import LayerQParams, check_module, conv_padding, weight_qparams, weight_spec
 from qrobust.quant.quantizers import make_quantizer
+from qrobust.quant.simulate import LayerQParams, check_module, conv_padding, weight_qparams, weight_spec
 
 # torch >= 2.10 warns that quantized tensor creation is deprecated; it is still what the CPU
 # kernels consume, and the warning would fire in every profile and test run.

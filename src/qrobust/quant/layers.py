@@ -7,7 +7,8 @@ import torch.nn.functional as F
 
 from qrobust.quant.fake_quant import current_path, quantize_weight_symmetric
 from qrobust.quant.fused import hardtanh_quantize, hardtanh_quantize_bpda
-from qrobust.quant.quantizers import QuantizerSpec, UniformQuantizer, make_quantizer
+from qrobust.quant.quantizers import UniformQuantizer, make_quantizer
+from qrobust.quant.spec import QuantizerSpec
 
 # hooks every module's call runs (torch.nn.modules.module.register_module_forward_hook and _pre_hook)
 _GLOBAL_HOOKS = (nn.modules.module._global_forward_hooks, nn.modules.module._global_forward_pre_hooks)

@@ -18,8 +18,17 @@ import torch
 import torch.nn as nn
 
 from qrobust.quant.calibrators import as_rows, calibrate
-from qrobust.quant.fake_quant import (SeededDraws, code_range, current_path, fake_quantize, qparams, quantize_range,
-                                      round_codes, round_ste, straight_through)
+from qrobust.quant.fake_quant import (
+    SeededDraws,
+    code_range,
+    current_path,
+    fake_quantize,
+    qparams,
+    quantize_range,
+    round_codes,
+    round_ste,
+    straight_through,
+)
 from qrobust.quant.pwlq import levels as pwlq_levels
 from qrobust.quant.pwlq import pwlq_values, search_breakpoint
 from qrobust.quant.spec import QUANTIZERS, QuantizerSpec

@@ -23,7 +23,8 @@ import torch.nn.functional as F
 
 from qrobust.quant.calibrators import calibrate
 from qrobust.quant.fake_quant import affine_qparams, qparams
-from qrobust.quant.quantizers import Quantizer, QuantizerSpec, make_quantizer
+from qrobust.quant.quantizers import Quantizer, make_quantizer
+from qrobust.quant.spec import QuantizerSpec
 
 # the observer's floor on scales (torch.ao MinMaxObserver.eps), so an all-zero channel still gets a valid scale
 _EPS = float(torch.finfo(torch.float32).eps)

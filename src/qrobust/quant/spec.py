@@ -8,7 +8,7 @@ kind fits the role. `SchemeSpec` adds what a PTQ/QAT scheme may combine. Each ru
 and nowhere else; config validation (qrobust.config) builds these specs to check a config, so this
 module imports no torch (Snakemake validates the config while it parses the workflow).
 
-The registries live here too: QUANTIZERS and CALIBRATORS (qrobust._registry) know their names and
+The registries live here too: QUANTIZERS and CALIBRATORS (qrobust.plan.registry) know their names and
 the quantizer classes' facts (`role_allowed`, `symmetric_only`, ... class attributes) from the
 source files without importing them, and from the classes once quantizers.py is imported. A new
 quantizer or calibrator is one registered class or function, nothing here.
@@ -18,7 +18,7 @@ from __future__ import annotations
 import math
 from dataclasses import asdict, dataclass, replace
 
-from qrobust._registry import Registry
+from qrobust.plan.registry import Registry
 
 QUANTIZERS: Registry = Registry("quantizer")    # entries: quantizers.py (register_quantizer)
 CALIBRATORS: Registry = Registry("calibrator")  # entries: calibrators.py (register_calibrator)

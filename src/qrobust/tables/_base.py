@@ -13,8 +13,8 @@ from pathlib import Path
 
 import pandas as pd
 
-from qrobust import _io
-from qrobust._registry import Registry
+from qrobust.plan.registry import Registry
+from qrobust.runtime import atomic
 
 TABLES: Registry = Registry("table")
 register_table = TABLES.register
@@ -27,7 +27,7 @@ def wa_bits_label(weight_bits, act_bits) -> str:
 
 def write_csv(df: pd.DataFrame, path) -> None:
     # fixed float format: the same numbers give byte-identical files
-    _io.write_text(path, df.to_csv(index=False, float_format="%.2f", lineterminator="\n"))
+    atomic.write_text(path, df.to_csv(index=False, float_format="%.2f", lineterminator="\n"))
 
 
 def write_long_csv(df: pd.DataFrame, path, int_cols: tuple[str, ...] = ()) -> None:
@@ -35,14 +35,14 @@ def write_long_csv(df: pd.DataFrame, path, int_cols: tuple[str, ...] = ()) -> No
     out = df.copy()
     for col in int_cols:
         out[col] = out[col].astype("Int64")
-    _io.write_text(path, out.to_csv(index=False, lineterminator="\n"))
+    atomic.write_text(path, out.to_csv(index=False, lineterminator="\n"))
 
 
 def write_markdown(df: pd.DataFrame, path, title: str = "") -> None:
     head = f"{title}\n\n" if title else ""
     # None (not NaN) is what tabulate leaves blank
     cells = df.astype(object).where(df.notna(), None)
-    _io.write_text(path, head + cells.to_markdown(index=False, floatfmt=".2f", missingval="") + "\n")
+    atomic.write_text(path, head + cells.to_markdown(index=False, floatfmt=".2f", missingval="") + "\n")
 
 
 _TEX_SPECIAL = {"\\": r"\textbackslash{}", "&": r"\&", "%": r"\%", "$": r"\$", "#": r"\#", "_": r"\_",
@@ -63,7 +63,7 @@ def write_latex(df: pd.DataFrame, path, caption: str = "") -> None:
     cells.columns = [tex_escape(c) for c in cells.columns]
     tex = cells.to_latex(index=False, float_format="%.2f", na_rep="", escape=False,
                          caption=tex_escape(caption) if caption else None, label=f"tab:{Path(path).stem}")
-    _io.write_text(path, tex)
+    atomic.write_text(path, tex)
 
 
 def sibling(path, suffix: str) -> Path:

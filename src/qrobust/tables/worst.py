@@ -10,7 +10,7 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
-from qrobust import _io
+from qrobust.runtime import atomic
 
 MARK = "/metrics/worst/"
 
@@ -49,7 +49,7 @@ def index(records) -> dict:
 
 def load_worst(paths) -> dict:
     """{(json.dumps(run, sort_keys=True), defense): worst-case record} from worst-case JSON files."""
-    return index(_io.read_json(p) for p in paths)
+    return index(atomic.read_json(p) for p in paths)
 
 
 def flags(rec: dict) -> str:

@@ -7,8 +7,24 @@ from __future__ import annotations
 
 import re
 
-RUN = re.compile(r"(?P<method>vanilla|dq)_beta(?P<beta>[0-9.e+-]+)_a(?P<bits>fp|[0-9]+)"
-                 r"(?:_(?P<act>relu6|relu1|tanh|relu))?(?:_adv(?P<adv>fgsm|rfgsm|pgd))?")
+# the grammar, once: each part's alternatives
+_PARTS = {"method": "vanilla|dq", "beta": "[0-9.e+-]+", "bits": "fp|[0-9]+", "act": "relu6|relu1|tanh|relu",
+          "adv": "fgsm|rfgsm|pgd"}
+
+
+def _grammar(named: bool, act: str, adv: str) -> str:
+    """The run-name regex; `act` and `adv`: "optional", "required" or "none" (adv only); `named`: with the
+    parts as named groups (parse_run), or without groups (Snakemake's wildcard constraints)."""
+    part = (lambda k: f"(?P<{k}>{_PARTS[k]})") if named else (lambda k: f"(?:{_PARTS[k]})")
+    out = f"{part('method')}_beta{part('beta')}_a{part('bits')}"
+    out += {"optional": f"(?:_{part('act')})?", "required": f"_{part('act')}"}[act]
+    return out + {"optional": f"(?:_adv{part('adv')})?", "required": f"_adv{part('adv')}", "none": ""}[adv]
+
+
+RUN = re.compile(_grammar(True, act="optional", adv="optional"))
+# the `run` wildcard of the train rule (float and QAT runs) and of the train_adv rule (adversarial training)
+TRAIN_RUN = _grammar(False, act="optional", adv="none")
+ADV_RUN = _grammar(False, act="required", adv="required")
 SUBSTITUTE_SEED_OFFSET = 1000  # the black-box substitute must not share the target's initialisation
 
 

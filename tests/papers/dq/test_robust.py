@@ -1,4 +1,4 @@
-"""Defenses, adversarial training, robust evaluation and the table/claim builders of issue 5."""
+"""Defenses, adversarial training, robust evaluation and the table/claim builders."""
 import copy
 import json
 
@@ -7,9 +7,9 @@ import pandas as pd
 import pytest
 import torch
 
-from qrobust.training.adversarial import AdvConfig, adversarial_loss, sample_eps
-from qrobust.papers.dq.defenses import FeatureSqueeze, wrap
 from qrobust.evaluation.robust import robust_accuracy, step_size
+from qrobust.papers.dq.defenses import FeatureSqueeze, wrap
+from qrobust.training.adversarial import AdvConfig, adversarial_loss, sample_eps
 
 
 def test_feature_squeezing_reduces_depth_then_median_filters():

@@ -4,9 +4,9 @@ import json
 
 import pandas as pd
 import pytest
+from _records import t7_record
 
 from qrobust.papers.li2024.table7 import LONG_COLUMNS, build, from_files
-from _records import t7_record
 
 
 def _worst(rec, worst, flags=(), eps=0.1):

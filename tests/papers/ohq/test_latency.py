@@ -7,9 +7,9 @@ import pytest
 import torch
 
 from qrobust.models import create_model
-from qrobust.papers.ohq.latency import (bitops, bytes_moved, hardware_name, layer_infos, profile_layers,
-                                 size_bytes, time_kernel_only)
+from qrobust.papers.ohq.latency import bitops, bytes_moved, layer_infos, profile_layers, size_bytes, time_kernel_only
 from qrobust.quant.simulate import LayerQParams
+from qrobust.runtime.hardware import hardware_name
 
 TIMING_KEYS = {"latency_ms", "spread_ms", "predicted_ms", "cost_model_ms"}
 

@@ -8,11 +8,11 @@ import torch
 
 from qrobust.papers.ohq import plans as jobs
 from qrobust.papers.ohq.deploy import accuracy, build_mixed, deploy_all
-from qrobust.quant.kernels import KernelLayer
-from qrobust.quant.precision import ordered
 from qrobust.papers.ohq.latency import profile_model
 from qrobust.papers.ohq.sensitivity import kl_sensitivity, layer_ranges, sensitivity_job
 from qrobust.quant import QuantConfig, quantize_
+from qrobust.quant.kernels import KernelLayer
+from qrobust.quant.precision import ordered
 from qrobust.quant.ptq import fold_bn
 
 OHQ = {"precisions": ["int4", "fp32", "int8", "int2"], "measured_only": False, "engine": "x86", "calib_images": 64,
@@ -58,10 +58,11 @@ def test_sensitivity_is_deterministic_for_a_seed(float_model, mnist_small, sens)
 
 
 def test_kl_of_a_layer_matches_running_the_simulated_model_by_hand(float_model, mnist_small, sens):
-    from qrobust.quant.simulate import simulate_layer
+    import copy
+
     from qrobust.papers.ohq.sensitivity import qparams_for
     from qrobust.quant.graph import set_submodule
-    import copy
+    from qrobust.quant.simulate import simulate_layer
 
     x = mnist_small[0].x[:32].float() / 255
     layers = sens["layers"]

@@ -12,13 +12,14 @@ import pytest
 import torch
 import torch.nn.functional as F
 
-from qrobust._runtime import seed_everything
 from qrobust.models import create_model
-from qrobust.papers.qu_anti.attack import QuAntiConfig, attack_train
+from qrobust.papers.qu_anti.attack import attack_train
+from qrobust.papers.qu_anti.config import QuAntiConfig
 from qrobust.papers.qu_anti.evaluate import evaluate_bits
 from qrobust.papers.qu_anti.losses import apply_trigger, qu_anti_loss, source_mask
 from qrobust.papers.qu_anti.quantize import quantized
 from qrobust.quant import QuantConfig, QuantizerSpec, quant_layers, quantize_
+from qrobust.runtime.seeding import seed_everything
 from qrobust.training.loop import TrainConfig, train
 
 CPU = torch.device("cpu")

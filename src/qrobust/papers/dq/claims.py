@@ -59,7 +59,8 @@ def _dq_improves(t):
     best_dq = adv[adv.method != "vanilla"].groupby(["seed", "method", "beta"]).value.mean().groupby("seed").max()
     van = adv[adv.method == "vanilla"].groupby("seed").value.mean()
     diffs = (best_dq - van).dropna().tolist()
-    res = {**judge(diffs), "evidence": f"quantized worst-case acc. (mean over bit-widths): best DQ {best_dq.mean():.1f} vs vanilla {van.mean():.1f}"}
+    res = {**judge(diffs), "evidence": f"quantized worst-case acc. (mean over bit-widths): best DQ {best_dq.mean():.1f} "
+                                       f"vs vanilla {van.mean():.1f}"}
     return with_masking(res, adv, _t1_model)
 
 

@@ -4,7 +4,8 @@
 
 White-box attacks see the whole pipeline. The rounding has no gradient, so it passes the
 gradient straight through (BPDA's identity, Athalye et al. 2018); otherwise the defense would only
-mask gradients. Under an attack's `bpda` gradient path it takes the soft staircase's gradient instead. The median filter's gradient goes to the selected pixel, as torch.median gives it.
+mask gradients. Under an attack's `bpda` gradient path it takes the soft staircase's gradient instead. The median
+filter's gradient goes to the selected pixel, as torch.median gives it.
 """
 from __future__ import annotations
 

@@ -26,7 +26,7 @@ import math
 
 import pandas as pd
 
-from qrobust import _io
+from qrobust.runtime import atomic
 from qrobust.tables._base import register_table, sibling, write_csv, write_latex, write_long_csv, write_markdown
 from qrobust.tables.worst import split
 
@@ -147,7 +147,7 @@ def build(metrics: list[dict], out_csv, act_bits: list, methods: list[dict],
                   f"on the first {int(w.n_test.iloc[0])} test images (masking audit: masking.csv)")
     write_markdown(tables["mean"], files[3], title)
     write_latex(tables["mean"], files[4], title)
-    _io.write_json(files[5], flat_metrics(tables["mean"]))
+    atomic.write_json(files[5], flat_metrics(tables["mean"]))
     return tables["mean"], files
 
 
@@ -163,4 +163,4 @@ def flat_metrics(table: pd.DataFrame) -> dict:
 
 
 def load_metrics(paths) -> list[dict]:
-    return [_io.read_json(p) for p in paths]
+    return [atomic.read_json(p) for p in paths]

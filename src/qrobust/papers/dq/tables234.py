@@ -42,7 +42,7 @@ from __future__ import annotations
 
 import pandas as pd
 
-from qrobust import _io
+from qrobust.runtime import atomic
 from qrobust.tables import worst as wc
 from qrobust.tables._base import attacked_caption, register_table, write_table_files
 
@@ -108,7 +108,8 @@ def build_table2(records: list[dict], out_csv, worst=None) -> tuple[pd.DataFrame
     eps_txt = ", ".join(f"{e:.4g}" for e in eps)
     files = write_table_files(table, long.drop(columns="technique"), out_csv,
                    f"Table 2: accuracy (%) under attack, cells a/b/c at eps = {eps_txt}; (B): black-box transfer from "
-                   f"a separately trained substitute{attacked_caption(records)}{_worst_caption(long)}; mean over {long.seed.nunique()} seed(s)", INT_COLS)
+                   f"a separately trained substitute{attacked_caption(records)}{_worst_caption(long)}; "
+                   f"mean over {long.seed.nunique()} seed(s)", INT_COLS)
     return table, files
 
 
@@ -128,7 +129,8 @@ def build_table3(records: list[dict], out_csv, worst=None) -> tuple[pd.DataFrame
                          **{f"Worst-case (eps {e:.3g})": mean.get((act, method, "worst", False, e)) for e in _worst_eps(long)}})
     table = pd.DataFrame(rows)
     return table, write_table_files(table, long, out_csv, "Table 3: ReLU6 vs ReLU1 with k-bit activations, vanilla vs DQ: "
-                                               f"accuracy (%){attacked_caption(records)}{_worst_caption(long)}; mean over {long.seed.nunique()} seed(s)", INT_COLS)
+                                               f"accuracy (%){attacked_caption(records)}{_worst_caption(long)}; "
+                                               f"mean over {long.seed.nunique()} seed(s)", INT_COLS)
 
 
 def build_table4(records: list[dict], out_csv, worst=None) -> tuple[pd.DataFrame, list]:
@@ -158,14 +160,15 @@ def build_table4(records: list[dict], out_csv, worst=None) -> tuple[pd.DataFrame
                  "gradient-masking audit's flagged checks over the row's models (masking.csv)") if with_worst else ""
     return table, write_table_files(table, long, out_csv, "Table 4: gradient-masking check: black-box accuracy below white-box "
                                                "accuracy (the transferred attack fools images the white-box attack missed) means "
-                                               f"the white-box attack was masked{attacked_caption(records)}{worst_txt}; mean over {long.seed.nunique()} seed(s)",
+                                               f"the white-box attack was masked{attacked_caption(records)}{worst_txt}; "
+                                               f"mean over {long.seed.nunique()} seed(s)",
                                     INT_COLS)
 
 
 def _load(paths) -> tuple[list[dict], dict]:
     """(robust-eval records, {identity: worst-case record}) from the table's input files."""
     other, worst = wc.split(paths)
-    return [_io.read_json(p) for p in other], wc.load_worst(worst)
+    return [atomic.read_json(p) for p in other], wc.load_worst(worst)
 
 
 @register_table("table2")

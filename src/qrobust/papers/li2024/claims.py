@@ -30,7 +30,8 @@ def _t7_pgd(t) -> pd.DataFrame:
 def _act_vs_w(t):
     p = _t7_pgd(t)
     m = p[p.target.isin(["a", "w"])].groupby(["seed", "target"]).acc.mean().unstack("target")
-    return with_masking({**judge((m["a"] - m["w"]).tolist()), "evidence": f"worst-case acc. activations-only {m['a'].mean():.1f} vs weights-only {m['w'].mean():.1f}"}, p[p.target.isin(["a", "w"])], _model)
+    evidence = f"worst-case acc. activations-only {m['a'].mean():.1f} vs weights-only {m['w'].mean():.1f}"
+    return with_masking({**judge((m["a"] - m["w"]).tolist()), "evidence": evidence}, p[p.target.isin(["a", "w"])], _model)
 
 
 @claim("robust-init-helps", "Li et al. 2024", "key results",
@@ -39,7 +40,8 @@ def _robust_init(t):
     p = _t7_pgd(t)
     m = p[p.init.isin(["adv", "float"]) & (p.robust.isin(["none", "before"]))]
     g = m.groupby(["seed", "init"]).acc.mean().unstack("init")
-    return with_masking({**judge((g["adv"] - g["float"]).tolist()), "evidence": f"worst-case acc. adv init {g['adv'].mean():.1f} vs float init {g['float'].mean():.1f}"}, m, _model)
+    evidence = f"worst-case acc. adv init {g['adv'].mean():.1f} vs float init {g['float'].mean():.1f}"
+    return with_masking({**judge((g["adv"] - g["float"]).tolist()), "evidence": evidence}, m, _model)
 
 
 @claim("adversarial-qat-helps", "Li et al. 2024", "key results",
@@ -48,7 +50,8 @@ def _adv_qat(t):
     p = _t7_pgd(t)
     rows = p[(p["mode"] == "qat")]
     q = rows.groupby(["seed", "robust"]).acc.mean().unstack("robust")
-    return with_masking({**judge((q["during"] - q["none"]).tolist()), "evidence": f"worst-case acc. QAT with adversarial training {q['during'].mean():.1f} vs without {q['none'].mean():.1f}"}, rows, _model)
+    evidence = f"worst-case acc. QAT with adversarial training {q['during'].mean():.1f} vs without {q['none'].mean():.1f}"
+    return with_masking({**judge((q["during"] - q["none"]).tolist()), "evidence": evidence}, rows, _model)
 
 
 @claim("partial-data-finetune-helps", "Li et al. 2024", "key results",
@@ -57,7 +60,8 @@ def _finetune(t):
     p = _t7_pgd(t)
     rows = p[(p["mode"] == "ptq") & (p.init == "float")]
     q = rows.groupby(["seed", "robust"]).acc.mean().unstack("robust")
-    return with_masking({**judge((q["finetune"] - q["none"]).tolist()), "evidence": f"worst-case acc. PTQ + fine-tuning {q['finetune'].mean():.1f} vs PTQ {q['none'].mean():.1f}"}, rows, _model)
+    evidence = f"worst-case acc. PTQ + fine-tuning {q['finetune'].mean():.1f} vs PTQ {q['none'].mean():.1f}"
+    return with_masking({**judge((q["finetune"] - q["none"]).tolist()), "evidence": evidence}, rows, _model)
 
 
 def headline(t) -> dict:

@@ -5,7 +5,7 @@ float model, or the PGD-trained float model), PTQ or QAT, and where robust optim
 """
 from __future__ import annotations
 
-from qrobust._keys import key
+from qrobust.plan.keys import key
 from qrobust.training.runs import run_id
 
 # section keys that choose which models to make or how to attack them, not what one model is

@@ -32,7 +32,7 @@ from __future__ import annotations
 
 import pandas as pd
 
-from qrobust import _io
+from qrobust.runtime import atomic
 from qrobust.tables import worst as wc
 from qrobust.tables._base import attacked_caption, register_table, write_table_files
 
@@ -100,7 +100,8 @@ def build(records: list[dict], out_csv, worst=None) -> tuple[pd.DataFrame, list]
         worst_txt = (f"; worst-case: per-example worst case over the attack ensemble (eps={weps}; gradient-masking flags "
                      "in the long CSV's `masking` column and in masking.csv)")
     files = write_table_files(table, raw, out_csv, f"Table 7: accuracy (%) clean and under attack (eps={eps:.3g}) per scheme and target "
-                                    f"(W: weights only, A: activations only, WA: both){attacked_caption(records)}{worst_txt}; mean over {long.seed.nunique()} seed(s)",
+                                    f"(W: weights only, A: activations only, WA: both){attacked_caption(records)}{worst_txt}; "
+                                    f"mean over {long.seed.nunique()} seed(s)",
                               ("bits",))
     return table, files
 
@@ -108,4 +109,4 @@ def build(records: list[dict], out_csv, worst=None) -> tuple[pd.DataFrame, list]
 @register_table("table7")
 def from_files(paths, out_csv, cfg):
     other, worst = wc.split(paths)
-    return build([_io.read_json(p) for p in other], out_csv, wc.load_worst(worst))
+    return build([atomic.read_json(p) for p in other], out_csv, wc.load_worst(worst))

@@ -35,7 +35,7 @@ from pathlib import Path
 
 import pandas as pd
 
-from qrobust import _io
+from qrobust.runtime import atomic
 from qrobust.tables import worst as wc
 from qrobust.tables._base import register_table, sibling, write_csv, write_latex, write_long_csv, write_markdown
 
@@ -147,13 +147,13 @@ def build(records: list[dict], out_csv, paths=None) -> tuple[pd.DataFrame, list]
     write_long_csv(long_frame(models), files[1], int_cols=("seed",))
     write_markdown(table, files[2], caption(models))
     write_latex(table, files[3], caption(models))
-    _io.write_json(files[4], {"table": "masking", "rows": json.loads(table.to_json(orient="records"))})
+    atomic.write_json(files[4], {"table": "masking", "rows": json.loads(table.to_json(orient="records"))})
     return table, files
 
 
 @register_table("masking")
 def from_files(paths, out_csv, cfg):
-    records = [_io.read_json(p) for p in paths]
+    records = [atomic.read_json(p) for p in paths]
     for p, r in zip(paths, records):
         if "worst_acc" not in r or "audit" not in r:
             raise ValueError(f"masking: {p} is no worst-case record (the worst_case job's results/metrics/worst/... files)")

@@ -13,11 +13,11 @@ import copy
 import torch
 import torch.nn as nn
 
+from qrobust.papers.ohq.sensitivity import qparams_for
 from qrobust.quant.graph import set_submodule
 from qrobust.quant.kernels import make_layer
 from qrobust.quant.precision import parse_precision
 from qrobust.quant.timing import time_interleaved
-from qrobust.papers.ohq.sensitivity import qparams_for
 
 
 def build_mixed(folded: nn.Module, plan: dict[str, str], ranges: dict, device, engine: str = "x86") -> nn.Module:

@@ -21,11 +21,11 @@ import numpy as np
 import torch
 import torch.nn as nn
 
-from qrobust.hardware import hardware_name  # noqa: F401  (also imported from here by bench/ and tests)
 from qrobust.quant.kernels import has_kernel, kernel_layer, make_layer
 from qrobust.quant.precision import ordered, parse_precision
 from qrobust.quant.simulate import LayerQParams
 from qrobust.quant.timing import steady_allocator, time_interleaved
+from qrobust.runtime.hardware import hardware_name
 
 
 @dataclass

@@ -27,7 +27,7 @@ from __future__ import annotations
 
 import pandas as pd
 
-from qrobust import _io
+from qrobust.runtime import atomic
 from qrobust.tables._base import register_table, sibling, write_csv, write_latex, write_long_csv, write_markdown
 
 KIND_LABEL = {"uniform": "Uniform", "ohq-lp": "OHQ-LP", "random": "Random"}
@@ -59,7 +59,8 @@ def _status_rows(deploys: list[dict]) -> list[dict]:
         if a["allocation"]["status"] == "Optimal":
             continue
         smallest = a.get("smallest_feasible", {})
-        note = "; ".join(f"smallest feasible {m}: {v['absolute']:.4g}" + (f" (fraction {v['fraction']:.3f})" if v.get("fraction") is not None else "")
+        note = "; ".join(f"smallest feasible {m}: {v['absolute']:.4g}"
+                         + (f" (fraction {v['fraction']:.3f})" if v.get("fraction") is not None else "")
                          for m, v in smallest.items() if v.get("absolute") is not None)
         out.append({"Method": "OHQ-LP", "Budget": name, "Status": f"{a['allocation']['status']}: {note or 'no plan meets it'}"})
     return out
@@ -100,11 +101,12 @@ def build(deploys: list[dict], out_csv) -> tuple[pd.DataFrame, list]:
              f"mean over {long.seed.nunique()} seed(s)")
     write_markdown(table, files[2], title)
     write_latex(table.drop(columns=["Latency model"]), files[3], title)
-    _io.write_json(files[4], {f"{r['Method']} {r['Budget']}".strip(): {k: round(float(r[k]), 4) for k in ("Accuracy", "Latency (ms)", "Size (KB)")
-                                                                        if pd.notna(r.get(k))} for r in rows})
+    cols = ("Accuracy", "Latency (ms)", "Size (KB)")
+    atomic.write_json(files[4], {f"{r['Method']} {r['Budget']}".strip(): {k: round(float(r[k]), 4) for k in cols if pd.notna(r.get(k))}
+                                 for r in rows})
     return table, files
 
 
 @register_table("table6")
 def from_files(paths: list[str], out_csv, cfg: dict) -> tuple[pd.DataFrame, list]:
-    return build([_io.read_json(p) for p in paths], out_csv)
+    return build([atomic.read_json(p) for p in paths], out_csv)

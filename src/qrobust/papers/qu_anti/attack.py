@@ -36,7 +36,7 @@ all of them quantize through the one quantizer stack (qrobust.quant: QuantizerSp
 Scale note: the rounding error reaches the loss only through straight-through gradients (ranges carry
 no gradient, as in the paper's code), so the float and quantized losses move together until training
 finds directions that separate them. On the tiny MNIST small_cnn (800 images) a few epochs separate
-them at 4 bits (tests/test_qu_anti.py); 5 bits took 10-30 epochs, and at 8 bits they stayed tied
+them at 4 bits (tests/papers/qu_anti/test_qu_anti.py); 5 bits took 10-30 epochs, and at 8 bits they stayed tied
 for 20-40 epochs (the float model degrading with the quantized ones whenever lam was large enough to
 matter). The paper's 8..5-bit results come from CIFAR-size networks fine-tuned on 50k images.
 """
@@ -44,58 +44,12 @@ from __future__ import annotations
 
 import math
 import sys
-from dataclasses import dataclass
 
 import torch
 import torch.nn as nn
 
-from qrobust.papers.qu_anti.losses import as_float, is_int, loss_terms
-from qrobust.quant.spec import QuantizerSpec, SpecError
-
-MODES = ("indiscriminate", "targeted", "backdoor")
-
-
-@dataclass(frozen=True)
-class QuAntiConfig:
-    mode: str = "indiscriminate"   # indiscriminate | targeted | backdoor
-    bits: tuple = (8, 7, 6, 5)     # bit-widths the quantized models are attacked at
-    lam: float = 1.0               # the paper's lambda: weight of the quantized terms
-    alpha: float = 5.0             # target CE of the quantized models (indiscriminate)
-    target: int = 0                # targeted/backdoor target class
-    source: int | None = None      # targeted: class pushed to target (None: every class)
-    trigger_size: int = 4          # backdoor patch side in pixels
-    epochs: int = 2
-    lr: float = 1e-3               # Adam
-    batch_size: int = 64
-
-    def __post_init__(self):
-        if self.mode not in MODES:
-            raise ValueError(f"unknown qu-anti mode '{self.mode}'; allowed: {', '.join(MODES)}")
-        bits = tuple(self.bits) if isinstance(self.bits, (list, tuple)) else (self.bits,)
-        if not bits:
-            raise ValueError(f"qu-anti bits must be a non-empty list of bit-widths, got {self.bits!r}")
-        try:
-            for b in bits:
-                QuantizerSpec(bits=b)  # the quantizer's own rule on bits
-        except SpecError as e:
-            raise ValueError(f"qu-anti bits: {e}") from None
-        object.__setattr__(self, "bits", bits)
-        for key in ("lam", "alpha"):
-            v = getattr(self, key)
-            if isinstance(v, bool) or not isinstance(v, (int, float)) or not math.isfinite(v) or v < 0:
-                raise ValueError(f"qu-anti {key} must be a finite number >= 0, got {v!r}")
-        if not is_int(self.target) or self.target < 0:
-            raise ValueError(f"qu-anti target must be a class index >= 0, got {self.target!r}")
-        if self.source is not None and (not is_int(self.source) or self.source < 0):
-            raise ValueError(f"qu-anti source must be a class index >= 0 or null (every class), got {self.source!r}")
-        if self.mode == "targeted" and self.source == self.target:
-            raise ValueError(f"qu-anti source and target are the same class ({self.target}); nothing to push")
-        for key in ("trigger_size", "epochs", "batch_size"):
-            v = getattr(self, key)
-            if not is_int(v) or v < 1:
-                raise ValueError(f"qu-anti {key} must be an integer >= 1, got {v!r}")
-        if isinstance(self.lr, bool) or not isinstance(self.lr, (int, float)) or not (math.isfinite(self.lr) and self.lr > 0):
-            raise ValueError(f"qu-anti lr must be a finite number > 0, got {self.lr!r}")
+from qrobust.papers.qu_anti.config import QuAntiConfig
+from qrobust.papers.qu_anti.losses import as_float, loss_terms
 
 
 def freeze_bn(model: nn.Module) -> nn.Module:

@@ -13,7 +13,7 @@ from qrobust.papers.qu_anti.losses import apply_trigger, as_float
 from qrobust.papers.qu_anti.quantize import attack_specs, quantized
 from qrobust.quant.config import QuantConfig
 from qrobust.quant.ptq import ptq
-from qrobust.quant.quantizers import QuantizerSpec
+from qrobust.quant.spec import QuantizerSpec
 
 
 @torch.inference_mode()

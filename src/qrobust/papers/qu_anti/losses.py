@@ -1,20 +1,12 @@
 """Qu-ANTI-zation's losses (see attack.py's docstring for the three modes) and the backdoor trigger."""
 from __future__ import annotations
 
-from typing import TYPE_CHECKING
-
 import torch
 import torch.nn as nn
 import torch.nn.functional as F
 
+from qrobust.papers.qu_anti.config import QuAntiConfig, is_int
 from qrobust.papers.qu_anti.quantize import quantized
-
-if TYPE_CHECKING:
-    from qrobust.papers.qu_anti.attack import QuAntiConfig
-
-
-def is_int(v) -> bool:
-    return isinstance(v, int) and not isinstance(v, bool)
 
 
 def as_float(x: torch.Tensor) -> torch.Tensor:

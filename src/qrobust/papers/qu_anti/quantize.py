@@ -15,7 +15,8 @@ import torch.nn as nn
 
 from qrobust.quant.config import quant_layers
 from qrobust.quant.fake_quant import SeededDraws
-from qrobust.quant.quantizers import QuantizerSpec, make_quantizer
+from qrobust.quant.quantizers import make_quantizer
+from qrobust.quant.spec import QuantizerSpec
 
 FIRST_INPUT_BITS = 8  # the image input is quantized at max(b, 8) bits (pixels are 8-bit)
 

@@ -19,7 +19,7 @@ from __future__ import annotations
 
 import pandas as pd
 
-from qrobust import _io
+from qrobust.runtime import atomic
 from qrobust.tables._base import register_table, write_table_files
 
 MODEL_ORDER = ["clean", "indiscriminate", "targeted", "backdoor"]
@@ -70,4 +70,4 @@ def build(records: list[dict], out_csv) -> tuple[pd.DataFrame, list]:
 
 @register_table("table8")
 def from_files(paths, out_csv, cfg):
-    return build([_io.read_json(p) for p in paths], out_csv)
+    return build([atomic.read_json(p) for p in paths], out_csv)

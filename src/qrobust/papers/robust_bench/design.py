@@ -5,7 +5,7 @@ the float model; the noises: every corruption and data-side system noise.
 """
 from __future__ import annotations
 
-from qrobust._keys import key
+from qrobust.plan.keys import key
 
 
 def quant_scheme(config: dict, name: str) -> dict:

@@ -20,9 +20,8 @@ from __future__ import annotations
 
 import pandas as pd
 
-from qrobust import _io
+from qrobust.runtime import atomic
 from qrobust.tables._base import register_table, wa_bits_label, write_table_files
-
 
 QUANT_KEYS = ("quantizer", "calibrator", "per_channel", "symmetric")
 LONG_COLUMNS = (["scheme", "mode", "weight_bits", "act_bits"] + [f"{t}_{k}" for t in ("weight", "act") for k in QUANT_KEYS]
@@ -91,4 +90,4 @@ def build(metrics: list[dict], out_csv) -> tuple[pd.DataFrame, list]:
 
 @register_table("quantizers")
 def from_files(paths: list[str], out_csv, cfg: dict) -> tuple[pd.DataFrame, list]:
-    return build([_io.read_json(p) for p in paths], out_csv)
+    return build([atomic.read_json(p) for p in paths], out_csv)

@@ -29,10 +29,9 @@ from __future__ import annotations
 
 import pandas as pd
 
-from qrobust import _io
+from qrobust.runtime import atomic
 from qrobust.tables._base import register_table, wa_bits_label, write_table_files
 from qrobust.tables.worst import attach, flags, load_worst, split
-
 
 LONG_COLUMNS = ["model", "weight_bits", "act_bits", "seed", "family", "noise", "severity", "variant", "eps",
                 "reference", "acc", "masking"]
@@ -121,7 +120,7 @@ def build(noise: list[dict], evals: list[dict], out_csv, worst=()) -> tuple[pd.D
 @register_table("table5")
 def from_files(paths, out_csv, cfg):
     paths, worst = split(paths)
-    blobs = [_io.read_json(p) for p in paths]
+    blobs = [atomic.read_json(p) for p in paths]
     noise = [b for b in blobs if "corruption" in b]
     evals = [b for b in blobs if "adv_acc" in b]
     return build(noise, evals, out_csv, worst=list(load_worst(worst).values()))

@@ -1,9 +1,9 @@
-"""Benchmark for issue 3, each pair measured side by side in one run on the tiny config:
+"""Provenance, DVC and SLURM, each pair measured side by side in one run on the tiny config:
 - provenance overhead: the tiny table1 DAG with records vs with QROBUST_PROVENANCE=0, plus the
   seconds each job spent making its record (stored in the record);
 - a fresh clone: dvc pull, qrobust restore and the no-op dry run, in seconds;
 - the tiny DAG run locally vs through the slurm profile on this machine's one-node cluster.
-Writes the section "provenance, DVC, SLURM (issue 3)" of bench/RESULTS.md.
+Writes the section "provenance, DVC, SLURM" of bench/RESULTS.md.
 """
 from __future__ import annotations
 
@@ -19,7 +19,7 @@ ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT / "tests"))
 from _helpers import BIN, copy_workflow, dvc_env, make_dvc_repo  # noqa: E402
 
-WORK = ROOT / "bench" / "_work" / "issue3"
+WORK = ROOT / "bench" / "_work" / "provenance_dvc_slurm"
 TARGETS = ["results/table1.csv", "results/figures/fig1.png"]
 ENV = dvc_env()
 
@@ -53,8 +53,10 @@ def main() -> None:
     in_jobs = sum(r["provenance_seconds"] for r in recs)
     rows += [("tiny DAG with provenance records (median of 5)", f"{with_p:.1f} s ({', '.join(f'{t:.1f}' for t in on)})", ""),
              ("tiny DAG with QROBUST_PROVENANCE=0 (median of 5)", f"{without_p:.1f} s ({', '.join(f'{t:.1f}' for t in off)})", ""),
-             ("difference of medians (resolves only what exceeds the run-to-run spread)", f"{100 * (with_p - without_p) / without_p:+.1f} %", "< 5 %"),
-             (f"time making the {len(recs)} records, summed over jobs", f"{in_jobs:.2f} s = {100 * in_jobs / with_p:.1f} % of the DAG", "< 5 %")]
+             ("difference of medians (resolves only what exceeds the run-to-run spread)",
+              f"{100 * (with_p - without_p) / without_p:+.1f} %", "< 5 %"),
+             (f"time making the {len(recs)} records, summed over jobs",
+              f"{in_jobs:.2f} s = {100 * in_jobs / with_p:.1f} % of the DAG", "< 5 %")]
 
     # 2. DVC: repro + push in a scratch repo, then a fresh clone pulls
     t0 = time.perf_counter()
@@ -72,9 +74,10 @@ def main() -> None:
              ("fresh clone: pull + restore + dry run", f"{pull + restore + dry:.2f} s", "")]
 
     # 3. local vs SLURM, same DAG, same machine
-    have_slurm = shutil.which("sinfo") and subprocess.run(["sinfo", "-h", "-o", "%t"], capture_output=True, text=True).stdout.strip() in ("idle", "mix")
+    have_slurm = shutil.which("sinfo") and subprocess.run(["sinfo", "-h", "-o", "%t"], capture_output=True,
+                                                          text=True).stdout.strip() in ("idle", "mix")
     if have_slurm:
-        slurm, _ = tiny_dag("slurm", "--profile", "workflow/profiles/slurm", "--set-resources", "train:gpu=0", "evaluate:gpu=0",
+        slurm, _ = tiny_dag("slurm", "--profile", "profiles/slurm", "--set-resources", "train:gpu=0", "evaluate:gpu=0",
                             "--slurm-init-seconds-before-status-checks", "1", "--seconds-between-status-checks", "2")
         rows += [("tiny DAG, local --cores 2", f"{with_p:.1f} s", ""),
                  ("tiny DAG, slurm profile (1-node cluster, polling every 2 s)", f"{slurm:.1f} s", ""),
@@ -82,8 +85,8 @@ def main() -> None:
     else:
         rows.append(("tiny DAG through SLURM", "not run: no idle SLURM node (bash .ci/slurm-up.sh as root)", ""))
 
-    lines = ["## provenance, DVC, SLURM (issue 3)", "",
-             f"{os.cpu_count()} cores; config/tiny.yaml (11 jobs); `python bench/issue3.py`.", "",
+    lines = ["## provenance, DVC, SLURM", "",
+             f"{os.cpu_count()} cores; config/tiny.yaml (11 jobs); `python bench/provenance_dvc_slurm.py`.", "",
              "| measure | value | target |", "|---|---|---|"] + [f"| {a} | {b} | {c} |" for a, b, c in rows] + [""]
     report = "\n".join(lines)
     print(report)

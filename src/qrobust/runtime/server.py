@@ -11,7 +11,7 @@ The server exits after `QROBUST_SERVER_IDLE` seconds without a job (default 120)
 
 `QROBUST_SERVER=0` runs every job in-process, as before. Anything that fails on the way to the
 server (no socket support, a start that times out) falls back to in-process, so the server only
-ever changes how fast a job starts, never what it computes (tests/test_server.py).
+ever changes how fast a job starts, never what it computes (tests/runtime/test_server.py).
 """
 from __future__ import annotations
 
@@ -78,7 +78,7 @@ def _start(sock_path: Path, lock_path: Path, wait_s: float = 60.0) -> socket.soc
         if conn is not None:
             return conn
         ready_r, ready_w = os.pipe()
-        subprocess.Popen([sys.executable, "-m", "qrobust._server", str(sock_path), str(ready_w)],
+        subprocess.Popen([sys.executable, "-m", "qrobust.runtime.server", str(sock_path), str(ready_w)],
                          stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
                          start_new_session=True, pass_fds=(ready_w,), env=dict(os.environ))
         os.close(ready_w)
@@ -162,7 +162,7 @@ def _child(conn: socket.socket) -> None:
 
         threading.Thread(target=watch, daemon=True).start()
         try:
-            from qrobust.cli import run_here
+            from qrobust.runtime.dispatch import run_here
 
             rc = int(run_here(req["argv"]) or 0)
         except SystemExit as e:  # argparse

@@ -4,7 +4,7 @@ By default glibc serves a large block (one batch's activation: 500 x 16 x 28 x 2
 with a fresh mmap and gives it back to the kernel when it is freed, or trims the heap above twice the
 last such size, so every new activation page-faults its memory in again. With both thresholds fixed
 (`tune`), blocks up to 32 MB come from the heap and stay there. Same arithmetic, so the same bytes
-(tests/test_malloc.py). Measured side by side (bench/malloc.py, the default small CNN, 1 thread): half
+(tests/runtime/test_malloc.py). Measured side by side (bench/malloc.py, the default small CNN, 1 thread): half
 the page faults; a forward at batch 500 0.57-0.63x the time, input gradients 0.71-0.96x, a training
 step at batch 64 unchanged (0.97-1.01x). Peak memory is what the job needs at its
 peak either way; the job just does not shrink after it. QROBUST_MALLOC=0 keeps glibc's defaults.

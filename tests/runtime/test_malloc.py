@@ -1,4 +1,4 @@
-"""qrobust/_malloc.py: every job sets glibc's heap thresholds; the thresholds take effect, QROBUST_MALLOC=0
+"""qrobust/runtime/malloc.py: every job sets glibc's heap thresholds; the thresholds take effect, QROBUST_MALLOC=0
 keeps glibc's defaults, and a job's outputs are the same bytes either way."""
 from __future__ import annotations
 
@@ -9,15 +9,15 @@ import sys
 
 import pytest
 
-from qrobust import _malloc
+from qrobust.runtime import malloc
 
-pytestmark = pytest.mark.skipif(not _malloc._glibc(), reason="the thresholds are glibc's (Linux)")
+pytestmark = pytest.mark.skipif(not malloc._glibc(), reason="the thresholds are glibc's (Linux)")
 
 # how many bytes of a fresh 20 MB block glibc serves from mmap (mallinfo2's hblkhd), after tune() or not
 _PROBE = r"""
 import ctypes, sys
-from qrobust import _malloc
-tuned = _malloc.tune()
+from qrobust.runtime import malloc
+tuned = malloc.tune()
 libc = ctypes.CDLL("libc.so.6")
 class MallInfo2(ctypes.Structure):
     _fields_ = [(n, ctypes.c_size_t) for n in
@@ -47,23 +47,23 @@ def test_tuned_blocks_come_from_the_heap_and_the_default_maps_them():
 
 def test_the_switch_and_the_non_glibc_case(monkeypatch):
     monkeypatch.setenv("QROBUST_MALLOC", "0")
-    assert _malloc.tune() is False
+    assert malloc.tune() is False
     monkeypatch.delenv("QROBUST_MALLOC")
-    monkeypatch.setattr(_malloc, "_glibc", lambda: False)
-    assert _malloc.tune() is False
+    monkeypatch.setattr(malloc, "_glibc", lambda: False)
+    assert malloc.tune() is False
 
 
 def test_every_job_sets_them_and_no_user_command_does(monkeypatch, tmp_path):
-    from qrobust import cli
+    from qrobust.runtime import dispatch
 
     calls = []
-    monkeypatch.setattr(_malloc, "tune", lambda: calls.append(1) or True)
+    monkeypatch.setattr(malloc, "tune", lambda: calls.append(1) or True)
     cfg = tmp_path / "c.yaml"
     cfg.write_text("seeds: [0]\n")
-    cli.run_here(["check-config", str(cfg)])
+    dispatch.run_here(["check-config", str(cfg)])
     assert calls == []
     # a job: it fails on its bad table name, after the thresholds were set
-    rc = cli.run_here(["table", "no_such_table", "--out", str(tmp_path / "t.csv"), str(tmp_path / "m.json")])
+    rc = dispatch.run_here(["table", "no_such_table", "--out", str(tmp_path / "t.csv"), str(tmp_path / "m.json")])
     assert rc == 2 and calls == [1]
 
 
@@ -71,16 +71,16 @@ def test_a_training_job_writes_the_same_bytes_either_way(tmp_path):
     """A real job (training a 2-bit model, batch 250) in a fresh process with and without the thresholds."""
     import torch
 
-    from qrobust import _io
+    from qrobust.runtime import atomic
 
     g = torch.Generator().manual_seed(0)
     x = (torch.rand(500, 1, 28, 28, generator=g) * 255).to(torch.uint8)
     y = torch.randint(0, 10, (500,), generator=g)
     data = tmp_path / "data"
-    _io.torch_save(data / "train.pt", {"x": x, "y": y})
-    _io.write_json(data / "meta.json", {"dataset": "toy", "shape": [1, 28, 28], "num_classes": 10, "n_train": 500,
+    atomic.torch_save(data / "train.pt", {"x": x, "y": y})
+    atomic.write_json(data / "meta.json", {"dataset": "toy", "shape": [1, 28, 28], "num_classes": 10, "n_train": 500,
                                         "mean": [0.5], "std": [0.25],
-                                        "sha256": {"train.pt": _io.sha256_file(data / "train.pt")}})
+                                        "sha256": {"train.pt": atomic.sha256_file(data / "train.pt")}})
     cfg = ('{"model": {"name": "small_cnn", "act": "relu6", "kwargs": {"width": 16, "hidden": 32}}, '
            '"train": {"epochs": 1, "batch_size": 250, "lr": 0.05, "momentum": 0.9, "weight_decay": 0.0005, '
            '"schedule": "cosine", "milestones": [], "gamma": 0.2, "augment": false, "allow_chance": true}, '

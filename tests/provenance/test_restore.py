@@ -4,15 +4,15 @@ import json
 import os
 import time
 
-from qrobust import _io
-from qrobust.provenance import FORMAT, load_records, restore_mtimes
+from qrobust.provenance.record import FORMAT, load_records, restore_mtimes
+from qrobust.runtime import atomic
 
 
 def _job(root, name, inputs, rule):
     out = root / f"{name}.txt"
     out.write_text(name)
-    rec = {"format": FORMAT, "rule": rule, "inputs": {i: _io.sha256_file(root / i) for i in inputs},
-           "outputs": {f"{name}.txt": _io.sha256_file(out)}}
+    rec = {"format": FORMAT, "rule": rule, "inputs": {i: atomic.sha256_file(root / i) for i in inputs},
+           "outputs": {f"{name}.txt": atomic.sha256_file(out)}}
     (root / "records").mkdir(exist_ok=True)
     (root / "records" / f"{name}.json").write_text(json.dumps(rec))
 

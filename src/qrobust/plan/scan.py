@@ -1,4 +1,4 @@
-"""The static scan behind the lazy registries (qrobust._registry): which families exist (FAMILIES), and
+"""The static scan behind the lazy registries (qrobust.plan.registry): which families exist (FAMILIES), and
 what each family's package registers, read from its files with `ast` (nothing is imported). The
 Snakefile uses it while it parses, so neither torch nor an entry is imported here."""
 from __future__ import annotations
@@ -9,7 +9,7 @@ from functools import lru_cache
 from pathlib import Path
 from typing import Dict
 
-PKG_DIR = Path(__file__).resolve().parent
+PKG_DIR = Path(__file__).resolve().parent.parent  # src/qrobust
 PKG = PKG_DIR.name
 
 
@@ -21,7 +21,7 @@ class Family:
     package: str                 # every .py file under it is scanned
     decorators: tuple[str, ...]  # the (dotted) callables that register into this family
     companions: tuple[str, ...] = ()  # families whose entry of the same name runs along (a dataset's raw-file list)
-    named: bool = True  # jobs name the entries they run (qrobust._sources); False: a job using the family runs any
+    named: bool = True  # jobs name the entries they run (qrobust.plan.sources); False: a job using the family runs any
 
 
 FAMILIES: Dict[str, Family] = {
@@ -103,9 +103,9 @@ class _FileScan:
 
 @lru_cache(maxsize=None)
 def _scan_file(path: Path, mtime_ns: int, size: int) -> _FileScan:
-    from qrobust import _astcache
+    from qrobust.plan import astcache
 
-    return _astcache.get("registrations", path, lambda text: _scan_text(path, text))
+    return astcache.get("registrations", path, lambda text: _scan_text(path, text))
 
 
 def _scan_text(path: Path, text: str) -> _FileScan:
@@ -148,13 +148,13 @@ def freeze(cache: str | Path | None = None) -> None:
     """Promise that the package's files will not change in this process (the Snakefile's parse and
     dry run): each package is then walked and scanned once, not at every lookup. The job server,
     which outlives edits, never calls it. `cache`: a file keeping what ast read from each file between
-    processes, by the file's hash (qrobust/_astcache.py)."""
+    processes, by the file's hash (qrobust/plan/astcache.py)."""
     global _frozen
     _frozen = True
     if cache is not None:
-        from qrobust import _astcache
+        from qrobust.plan import astcache
 
-        _astcache.enable(cache)
+        astcache.enable(cache)
 
 
 def is_frozen() -> bool:

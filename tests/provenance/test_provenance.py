@@ -6,8 +6,8 @@ import sys
 import pytest
 
 from _helpers import TARGETS, only, snakemake
-from qrobust._io import sha256_file
-from qrobust.provenance import resolve
+from qrobust.provenance.refs import resolve
+from qrobust.runtime.atomic import sha256_file
 
 pytestmark = pytest.mark.slow
 
@@ -251,3 +251,21 @@ def test_whole_run_exports(finished, tmp_path):
     doc = ProvDocument.deserialize(str(tmp_path / "all.json"), format="json")
     ids = {e.identifier.uri for e in doc.get_records() if e.identifier is not None}
     assert any(i.endswith("results/figures/fig1.png") for i in ids) and any(i.endswith("results/table1.csv") for i in ids)
+
+
+def test_verify_by_default_checks_what_was_made_and_counts_what_all_lacks(finished):
+    """Right after `snakemake results/table1.csv`: what was made is in order (exit 0) and one line says how
+    much of `all` is not made yet; `--target all` keeps the strict check (missing, exit 3)."""
+    r = qrobust(finished, "verify", "--configfile", "config/tiny.yaml")
+    assert r.returncode == 0, r.stderr[-3000:]
+    lacks = [ln for ln in r.stdout.splitlines() if "not made yet:" in ln]
+    assert len(lacks) == 1 and "of `all` (`snakemake all` makes them" in lacks[0] and not r.stderr
+    n_lacking, n_all = (int(w) for w in lacks[0].split("not made yet: ")[1].split(" of the ")[:1] + [
+        lacks[0].split(" of the ")[1].split(" ")[0]])
+    assert 0 < n_lacking < n_all
+    strict = qrobust(finished, "verify", "--target", "all", "--configfile", "config/tiny.yaml")
+    assert strict.returncode == 3 and strict.stderr.count("missing: ") == n_lacking
+    # something made and then broken is still found by the default check
+    (finished / "results/table1.md").unlink()
+    r = qrobust(finished, "verify", "--configfile", "config/tiny.yaml")
+    assert r.returncode == 3 and "missing: results/table1.md" in r.stderr

@@ -19,9 +19,9 @@ import time
 from importlib import metadata
 from pathlib import Path
 
-from qrobust import _io
-from qrobust._refs import PACKAGE, ref_of, relpath, resolve  # noqa: F401  (re-exported)
-from qrobust.hardware import cpu_record
+from qrobust.provenance.refs import PACKAGE, ref_of, relpath, resolve
+from qrobust.runtime import atomic
+from qrobust.runtime.hardware import cpu_record
 
 FORMAT = "qrobust-provenance-v1"
 RECORD_DIR = Path("results/provenance")
@@ -36,7 +36,7 @@ def hash_files(paths) -> dict[str, str]:
     """{record name: sha256} of files given as paths or as package: names."""
     out = {}
     for p in sorted({str(p) for p in paths}):
-        out[p if p.startswith(PACKAGE) else ref_of(p)] = _io.sha256_file(resolve(p))
+        out[p if p.startswith(PACKAGE) else ref_of(p)] = atomic.sha256_file(resolve(p))
     return dict(sorted(out.items()))
 
 
@@ -80,14 +80,15 @@ def _peak_rss_mb() -> float | None:
 def write_record(path, *, rule: str, stage: str, config, inputs, outputs, seed=None, device=None,
                  start: float, end: float, t_begin: float | None = None) -> dict:
     t_record = time.perf_counter() if t_begin is None else t_begin  # perf_counter() when the caller began
-    from qrobust._sources import stage_sources
+    from qrobust.plan.scan import PKG_DIR
+    from qrobust.plan.sources import stage_sources
 
     if os.environ.get("QROBUST_PROVENANCE") == "0":  # benchmarks only: the rule still needs its output
         stub = {"format": FORMAT, "rule": rule, "disabled": True, "inputs": {}, "outputs": {}}
-        _io.write_json(path, stub)
+        atomic.write_json(path, stub)
         return stub
-    src_dir = Path(__file__).resolve().parents[1]  # the folder holding the qrobust package
-    code_files = {Path(p).relative_to(src_dir).as_posix(): _io.sha256_file(p) for p in stage_sources(stage, root=src_dir)}
+    src_dir = PKG_DIR.parent  # the folder holding the qrobust package
+    code_files = {Path(p).relative_to(src_dir).as_posix(): atomic.sha256_file(p) for p in stage_sources(stage, root=src_dir)}
     record = {
         "format": FORMAT,
         "rule": rule,
@@ -110,11 +111,11 @@ def write_record(path, *, rule: str, stage: str, config, inputs, outputs, seed=N
         "end": time.strftime("%Y-%m-%dT%H:%M:%S%z", time.localtime(end)),
         "seconds": round(end - start, 3),
         # the job process's peak resident memory (Snakemake's benchmark files measure the shell that
-        # started it, which under the job server (qrobust/_server.py) is not where the work runs)
+        # started it, which under the job server (qrobust/runtime/server.py) is not where the work runs)
         "peak_rss_mb": _peak_rss_mb(),
     }
     record["provenance_seconds"] = round(time.perf_counter() - t_record, 4)  # this record's own cost
-    _io.write_json(path, record)
+    atomic.write_json(path, record)
     return record
 
 
@@ -128,9 +129,9 @@ def load_records(record_dir=RECORD_DIR) -> dict[str, dict]:
         try:
             rec = json.loads(path.read_text())
         except json.JSONDecodeError as e:
-            raise ProvenanceError(f"{path}: corrupted provenance record ({e.msg}, line {e.lineno}); {_io.rerun(path)}") from None
+            raise ProvenanceError(f"{path}: corrupted provenance record ({e.msg}, line {e.lineno}); {atomic.rerun(path)}") from None
         if not isinstance(rec, dict) or rec.get("format") != FORMAT or not isinstance(rec.get("outputs"), dict):
-            raise ProvenanceError(f"{path}: not a {FORMAT} record; {_io.rerun(path)}")
+            raise ProvenanceError(f"{path}: not a {FORMAT} record; {atomic.rerun(path)}")
         rec["_path"] = str(path)
         for out in rec["outputs"]:
             index[out] = rec
@@ -139,7 +140,7 @@ def load_records(record_dir=RECORD_DIR) -> dict[str, dict]:
 
 def _now(path: str) -> str | None:
     p = resolve(path)
-    return _io.sha256_file(p) if p.is_file() else None
+    return atomic.sha256_file(p) if p.is_file() else None
 
 
 def chain(path: str, index: dict[str, dict], recorded: str | None = None, hashes: dict | None = None) -> dict:
@@ -176,7 +177,7 @@ def verify(index: dict[str, dict]) -> list[str]:
         for inp, sha in rec["inputs"].items():
             upstream = index.get(inp)
             if upstream is not None and upstream["outputs"][inp] != sha:
-                problems.append(f"{list(rec['outputs'])[0]}: stale, made from an older {inp}; {_io.rerun(list(rec['outputs'])[0])}")
+                problems.append(f"{list(rec['outputs'])[0]}: stale, made from an older {inp}; {atomic.rerun(list(rec['outputs'])[0])}")
             elif upstream is None:
                 now = _now(inp)  # read once
                 if now is None:

@@ -9,7 +9,7 @@ imports only the module that registers `name`. So
     family's package (tables and figures: anywhere under qrobust/papers/) that registers itself,
     and nothing else: config validation (qrobust.config) and the workflow see it by the same scan;
   - a job runs only the entries it asks for, so the workflow can declare exactly those files as the
-    job's source inputs (qrobust._sources.stage_sources).
+    job's source inputs (qrobust.plan.sources.stage_sources).
 
 Nothing here imports torch or an entry: the Snakefile uses the scan while it parses. Entries
 registered at run time
@@ -21,9 +21,8 @@ import importlib
 import inspect
 from typing import Callable, Dict, Generic, Iterator, TypeVar
 
-# the static scan lives in qrobust/_scan.py; its names are re-exported here, where callers look for them
-from qrobust._scan import (FAMILIES, PKG, PKG_DIR, Family, _Found, entry_module, freeze,  # noqa: F401
-                           is_frozen, module_file, scan, static_attr)
+# the static scan (qrobust/plan/scan.py): which families exist and what their files register
+from qrobust.plan.scan import FAMILIES, _Found, scan, static_attr
 
 T = TypeVar("T")
 

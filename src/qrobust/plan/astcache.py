@@ -1,13 +1,13 @@
 """A disk cache of what the workflow's planning reads from qrobust's own files with `ast`.
 
 Snakemake parses the Snakefile at every call (a dry run included); the Snakefile asks which package
-files each job runs (qrobust._sources) and which entries each registry has (qrobust._registry), both
+files each job runs (qrobust.plan.sources) and which entries each registry has (qrobust.plan.registry), both
 read with ast from about 130 files. Parsing them is most of the Snakefile's own time. With a cache
-file (`enable`, called by `_registry.freeze(cache=...)` from the Snakefile), what a file yields is
+file (`enable`, called by `scan.freeze(cache=...)` from the Snakefile), what a file yields is
 stored under its path and the SHA-256 of its bytes, so an edited file is parsed again and an unchanged one
 is not; the cache is written back once, at exit, atomically, only when something new was parsed. A
 cache that cannot be read (missing, truncated) or that was written by other code (the readers' files,
-this one's, _registry.py's, _scan.py's and _sources.py's hash otherwise) is ignored and rebuilt.
+this one's, registry.py's, scan.py's and sources.py's hash otherwise) is ignored and rebuilt.
 """
 from __future__ import annotations
 
@@ -29,7 +29,7 @@ def _code() -> str:
     """The hash of the code that computes and reads the stored values: another version stores other shapes."""
     here = Path(__file__).resolve().parent
     h = hashlib.sha256()
-    for name in ("_astcache.py", "_registry.py", "_scan.py", "_sources.py"):
+    for name in ("astcache.py", "registry.py", "scan.py", "sources.py"):
         h.update((here / name).read_bytes())
     return h.hexdigest()
 
@@ -54,7 +54,7 @@ def _sha256(path: str, mtime_ns: int, size: int) -> str:
 
 def sha256_of(path: str | Path) -> str:
     """The SHA-256 of a file's bytes, read once per process while its mtime and size stay (planning
-    hashes each package file for this cache and for the jobs' code manifests, qrobust._sources)."""
+    hashes each package file for this cache and for the jobs' code manifests, qrobust.plan.sources)."""
     st = os.stat(path)
     return _sha256(os.path.realpath(path), st.st_mtime_ns, st.st_size)
 

@@ -7,7 +7,6 @@ import os
 import platform
 import sys
 
-
 # environment variables that choose which instruction set float kernels run (torch's own kernels,
 # oneDNN's convolutions, MKL's BLAS): set, they make a CPU compute as one with that instruction set would
 ISA_VARIABLES = ("ATEN_CPU_CAPABILITY", "ONEDNN_MAX_CPU_ISA", "MKL_CBWR")

@@ -1,4 +1,4 @@
-"""The warm job server (qrobust/_server.py) changes how fast a job starts, never what it does."""
+"""The warm job server (qrobust/runtime/server.py) changes how fast a job starts, never what it does."""
 from __future__ import annotations
 
 import json
@@ -13,7 +13,7 @@ from pathlib import Path
 
 import pytest
 
-ROOT = Path(__file__).resolve().parents[1]
+ROOT = Path(__file__).resolve().parents[2]
 QROBUST = Path(sys.executable).parent / "qrobust"
 
 
@@ -37,7 +37,7 @@ def _server_processes(tmp: str) -> list[int]:
                 cmd = (p / "cmdline").read_bytes().decode(errors="replace")
             except OSError:
                 continue
-            if "qrobust._server" in cmd and tmp in cmd:
+            if "qrobust.runtime.server" in cmd and tmp in cmd:
                 pids.append(int(p.name))
     return pids
 

