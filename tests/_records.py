@@ -45,3 +45,30 @@ def worst_record(run: dict, worst: float, flags=(), eps=0.1, n=100, clean=90.0, 
             "audit": {"checks": [{"check": f, "flagged": True, "value": 1.0, "threshold": 0.0, "detail": f}
                                  for f in flags],
                       "flags": list(flags), "masked": bool(flags), "eps_sweep": []}}
+
+
+def per_image(acc: float, n: int = 200, seed: int = 0) -> dict:
+    """The per-image columns of a long-CSV row measured on n images: `acc` % of them correct, chosen along one
+    fixed order per seed, so two models of one seed are nested (the better one is correct wherever the
+    worse one is) and their paired difference is exact."""
+    import numpy as np
+
+    order = np.random.default_rng(1000 + seed).permutation(n)
+    ok = np.zeros(n, dtype=bool)
+    ok[order[: int(round(acc * n / 100.0))]] = True
+    return {"images": f"0-{n - 1}", "correct": "".join("1" if v else "0" for v in ok)}
+
+
+def rows(spec: list[dict], seeds=(0, 1, 2), value: str = "acc", n: int = 200) -> "object":
+    """A long frame: each spec dict is one cell (its columns, and `acc`: its accuracy per seed, a number or a
+    {seed: number} dict), repeated over `seeds` with its per-image outcomes; the accuracy goes to column `value`."""
+    import pandas as pd
+
+    out = []
+    for cell in spec:
+        cell = dict(cell)
+        acc = cell.pop("acc")
+        for s in seeds:
+            a = acc[s] if isinstance(acc, dict) else acc
+            out.append({**cell, "seed": s, value: a, **per_image(a, n, s)})
+    return pd.DataFrame(out)

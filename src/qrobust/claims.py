@@ -1,34 +1,43 @@
-"""Published findings, each tested against the regenerated long-format tables.
+"""Published findings, each judged on the regenerated per-image outcomes with a 95 % interval.
 
-A claim reads the raw long CSVs (results/table*_long.csv: config/metrics names, bits as integers
-with an empty cell for full precision, numbers at full precision) and returns its evidence: a
-per-seed difference that the finding predicts to be positive, and the numbers behind it. The
-verdict: holds when the mean difference exceeds the margin, fails when it is below minus the
-margin, inconclusive otherwise; the margin is max(tolerance, 2 x the standard deviation over
-seeds), so one seed is judged by the tolerance alone (1 accuracy point unless the claim says
-otherwise). Ranking claims (which corruption hurts most) hold or fail outright and say so.
+A claim reads the raw long CSVs (results/table*_long.csv: config/metrics names, bits as integers with an
+empty cell for full precision, numbers at full precision, and per row the test images it measured with
+one "0"/"1" outcome each). It declares
+  - its statistic, oriented so that a positive value supports the finding: a difference of mean
+    accuracies in points (DQ minus vanilla), paired image by image within each seed;
+  - its kind: superiority (the effect is above 0), non-inferiority (above minus a margin), or ranking
+    (an order that holds in at least 95 % of two-way bootstrap resamples);
+  - delta: the smallest effect of interest in points (the non-inferiority margin for that kind), whose
+    justification docs/statistics.md gives claim by claim;
+  - whether it compares separately trained models (`training`): such a claim needs 3 seeds or more,
+    since with fewer its interval covers image noise only.
+The check returns the parts of its evidence (`Part`: per seed, per image values) and how they combine:
+one part; all of them (every defense: the smallest lower bound decides holding, intersection-union;
+the "fails" side takes Bonferroni-adjusted upper bounds); or any of them (the best of k variants:
+Bonferroni-adjusted lower bounds and p-values, so picking the best one is paid for).
 
-Robustness claims are judged on worst-case accuracy (the per-example worst case over the attack
-ensemble, evaluation/worst_case.py), never on one attack. Each worst-case number carries the
-gradient-masking audit's flags (papers/masking); `with_masking` names them in the claim's `masking`
-column and turns the verdict into `masked` when a flag questions the worst case itself
-(ENSEMBLE_FLAGS). Flags of one attack or one gradient path (the STE attacks trail the best one, a
-zero STE gradient, black-box beating white-box, single-step beating iterative) are reported but
-leave the verdict: the per-example worst case already takes the stronger attack.
+Verdicts (`judge`): holds when the 95 % interval lies on the claimed side and Holm's adjusted p-value
+over the claims of the run is below 0.025 (one-sided, the 95 % interval's side), noted "small" when
+the upper bound is below delta; fails when not holds and the upper bound is below delta ("reversed"
+when below 0; non-inferiority: below minus the margin); inconclusive otherwise, with the sample that
+would decide it (`needed`, from the measured variances at 80 % power); masked when the gradient-masking
+audit flags the worst case of a model behind it (ENSEMBLE_FLAGS); not run when its data is missing.
 
-This module is the engine (the `Claim` record, the registry, `judge`, `evaluate_claims`); each
-paper's claims live in qrobust/papers/<paper>/claims.py and register themselves with `claim`.
+This module is the engine; each paper's claims live in qrobust/papers/<paper>/claims.py and register
+themselves with `claim`.
 """
 from __future__ import annotations
 
 import importlib
 import math
-from dataclasses import dataclass
-from typing import Callable
+from dataclasses import dataclass, field
+from typing import Callable, Sequence
 
 import numpy as np
 import pandas as pd
 
+from qrobust import stats
+from qrobust.evaluation.images import decode, unbits
 from qrobust.plan.registry import Registry
 
 CLAIMS: Registry = Registry("claim")
@@ -38,6 +47,15 @@ CLAIMS: Registry = Registry("claim")
 # (qrobust.plan.registry reads their `@claim("id", ...)` decorators) and imported when judged.
 PAPERS = ("dq", "robust_bench", "ohq", "li2024", "qu_anti")
 
+SUPERIORITY, NONINFERIORITY, RANKING = "superiority", "non-inferiority", "ranking"
+KINDS = (SUPERIORITY, NONINFERIORITY, RANKING)
+ALPHA = 0.025          # one-sided: the side of a two-sided 95 % interval
+RANK_LEVEL = 0.95      # a ranking holds in at least 95 % of resamples, fails in at most 5 %
+MIN_SEEDS = 3          # a claim about training needs this many seeds to be decided
+VERDICTS = ("holds", "fails", "inconclusive", "masked", "not run")
+COLUMNS = ["id", "paper", "source", "claim", "published", "kind", "verdict", "note", "effect", "ci_low", "ci_high", "delta",
+           "p", "p_adj", "n_seeds", "n_images", "needed", "evidence", "masking"]
+
 
 @dataclass(frozen=True)
 class Claim:
@@ -46,31 +64,214 @@ class Claim:
     text: str
     tables: tuple[str, ...]
     check: Callable[[dict], dict]
-    module: str = ""  # the papers/<module> folder that registered it (report order)
+    module: str = ""         # the papers/<module> folder that registered it (report order)
+    kind: str = SUPERIORITY
+    delta: float = 5.0       # points; the margin for non-inferiority
+    training: bool = True    # compares separately trained models: needs MIN_SEEDS seeds
+    published: bool = True   # False: qrobust's own question, reported apart from the papers' findings
 
 
-def claim(key: str, paper: str, source: str, text: str, tables: tuple[str, ...]):
+def claim(key: str, paper: str, source: str, text: str, tables: tuple[str, ...], *, delta: float,
+          kind: str = SUPERIORITY, training: bool = True, published: bool = True):
+    if kind not in KINDS:
+        raise ValueError(f"claim {key}: kind must be one of {', '.join(KINDS)}, got {kind!r}")
+
     def deco(fn):
         parts = fn.__module__.split(".")
         module = parts[2] if parts[:2] == ["qrobust", "papers"] and len(parts) > 2 else ""
-        CLAIMS.register(key)(Claim(paper, source, text, tables, fn, module))
+        CLAIMS.register(key)(Claim(paper, source, text, tables, fn, module, kind, float(delta), training, published))
         return fn
     return deco
 
 
-def judge(diffs: list[float], tol: float = 1.0) -> dict:
-    d = np.asarray(diffs, dtype=float)
-    mean = float(d.mean())
-    std = float(d.std(ddof=1)) if len(d) > 1 else 0.0
-    margin = max(tol, 2 * std)
-    verdict = "holds" if mean > margin else ("fails" if mean < -margin else "inconclusive")
-    return {"value": mean, "spread": std, "n_seeds": len(d), "margin": margin, "verdict": verdict}
+# ---------------------------------------------------------------------------------------------
+# evidence: per-image values of each seed
 
 
-def outright(ok: bool, n_seeds: int, evidence: str) -> dict:
-    """A ranking claim's result: it holds or fails, with no margin."""
-    return {"value": float(ok), "spread": None, "n_seeds": n_seeds, "margin": None,
-            "verdict": "holds" if ok else "fails", "evidence": evidence}
+@dataclass
+class Part:
+    """One statistic's per-image values: {seed: (image indices, values in points)}, and what it is."""
+
+    samples: dict
+    label: str = ""
+    _cache: dict = field(default_factory=dict, repr=False)
+
+    def estimate(self, level: float = stats.LEVEL) -> stats.Estimate:
+        if level not in self._cache:
+            self._cache[level] = stats.estimate(self.samples, level=level)
+        return self._cache[level]
+
+
+def _outcomes(row) -> tuple[np.ndarray, np.ndarray]:
+    images, correct = getattr(row, "images", None), getattr(row, "correct", None)
+    if not isinstance(correct, str) or not correct:
+        raise KeyError("no per-image outcomes in the table (rerun the evaluations with this code)")
+    idx, ok = decode(images), unbits(correct).astype(float)
+    if len(idx) != len(ok):
+        raise ValueError(f"{len(idx)} image indices but {len(ok)} outcomes")
+    return idx, ok
+
+
+def difference(plus: pd.DataFrame, minus: pd.DataFrame | None = None, *, shift: float = 0.0, scale: float = 100.0,
+               label: str = "") -> Part:
+    """Per seed and image: mean over the `plus` rows minus mean over the `minus` rows (rows: one measured
+    accuracy each, with `seed`, `images`, `correct`), minus `shift`, in points. Only the images every row of
+    the seed measured count (the seed's own sample when clean rows, measured on every image, meet attacked
+    ones). A seed with rows on one side only is left out."""
+    if plus.empty:
+        raise KeyError(f"no rows for {label or 'the claim'}")
+    minus = minus if minus is not None else plus.iloc[0:0]
+    out = {}
+    for seed in sorted(set(plus.seed)):
+        a, b = plus[plus.seed == seed], minus[minus.seed == seed]
+        if len(minus) and b.empty:
+            continue
+        parts = [(*_outcomes(r), 1.0 / len(a)) for r in a.itertuples(index=False)]
+        parts += [(*_outcomes(r), -1.0 / len(b)) for r in b.itertuples(index=False)]
+        common = parts[0][0]
+        for idx, _, _ in parts[1:]:
+            common = np.intersect1d(common, idx, assume_unique=True)
+        if len(common) == 0:
+            raise ValueError(f"seed {seed}: the rows of {label or 'the claim'} measured no image in common")
+        d = np.zeros(len(common))
+        for idx, ok, w in parts:
+            d += w * ok[np.searchsorted(idx, common)]
+        out[int(seed)] = (common, scale * d - shift)
+    if not out:
+        raise KeyError(f"no seed has rows on both sides of {label or 'the claim'}")
+    return Part(out, label)
+
+
+def combine(terms: Sequence[tuple[Part, float]], *, shift: float = 0.0, label: str = "") -> Part:
+    """sum_k w_k part_k - shift per seed and image, on the images every part measured in that seed; a seed
+    missing from a part is left out."""
+    seeds = set.intersection(*(set(p.samples) for p, _ in terms))
+    if not seeds:
+        raise KeyError(f"no seed common to the parts of {label or 'the claim'}")
+    out = {}
+    for s in sorted(seeds):
+        common = terms[0][0].samples[s][0]
+        for p, _ in terms[1:]:
+            common = np.intersect1d(common, p.samples[s][0], assume_unique=True)
+        d = np.zeros(len(common))
+        for p, w in terms:
+            idx, v = p.samples[s]
+            d += w * v[np.searchsorted(idx, common)]
+        out[s] = (common, d - shift)
+    return Part(out, label)
+
+
+def ratio(num: pd.DataFrame, den: pd.DataFrame, *, label: str = "") -> Part:
+    """The ratio of two mean accuracies per seed (corrupted / clean: relative corruption accuracy), in %,
+    as per-image values whose mean is the ratio and whose spread is its linearization (the delta method):
+    v_i = 100 (r + (c_i - r k_i) / K), r = C / K, with c_i, k_i the image's mean outcome over the `num` and
+    `den` rows and C, K their means over the seed's images."""
+    c, k = difference(num, label=label).samples, difference(den, label=label).samples
+    out = {}
+    for s in sorted(set(c) & set(k)):
+        common = np.intersect1d(c[s][0], k[s][0], assume_unique=True)
+        ci = c[s][1][np.searchsorted(c[s][0], common)] / 100.0
+        ki = k[s][1][np.searchsorted(k[s][0], common)] / 100.0
+        K = ki.mean()
+        if K <= 0:
+            raise ValueError(f"seed {s}: no image correct in the denominator of {label or 'the ratio'}")
+        r = ci.mean() / K
+        out[s] = (common, 100.0 * (r + (ci - r * ki) / K))
+    if not out:
+        raise KeyError(f"no seed has both sides of {label or 'the ratio'}")
+    return Part(out, label)
+
+
+def result(parts: Sequence[Part] | Part, evidence: str, combine: str = "one", **extra) -> dict:
+    parts = [parts] if isinstance(parts, Part) else list(parts)
+    if not parts:
+        raise KeyError("nothing to compare")
+    if combine not in ("one", "all", "any") or (combine == "one" and len(parts) != 1):
+        raise ValueError(f"combine must be one (with one part), all or any, got {combine!r} with {len(parts)} part(s)")
+    return {"parts": parts, "combine": combine, "evidence": evidence, **extra}
+
+
+def ranking(probability: float, n_seeds: int, n_images: int, evidence: str, **extra) -> dict:
+    """A ranking claim's result: the share of two-way bootstrap resamples in which the claimed order holds."""
+    return {"rank_probability": float(probability), "n_seeds": int(n_seeds), "n_images": int(n_images),
+            "evidence": evidence, **extra}
+
+
+# ---------------------------------------------------------------------------------------------
+# from evidence to an interval and a verdict
+
+
+@dataclass(frozen=True)
+class Interval:
+    """A claim's statistic: estimate, interval, one-sided p-value against its threshold, and the part that
+    decides it (for the sample size that would decide an inconclusive claim)."""
+
+    effect: float
+    low: float
+    high: float
+    p: float
+    n_seeds: int
+    n_images: int
+    image_only: bool
+    decider: stats.Estimate | None
+
+
+def interval(res: dict, threshold: float) -> Interval:
+    """The combined interval of a check's parts against `threshold` (0, or minus the margin)."""
+    parts, how = res["parts"], res["combine"]
+    k = len(parts)
+    base = [p.estimate() for p in parts]
+    pvals = [e.p_above(threshold) for e in base]
+    seeds, images = min(e.n_seeds for e in base), max(e.n_images for e in base)
+    image_only = any(e.image_only for e in base)
+    if how == "one":
+        e = base[0]
+        return Interval(e.effect, e.low, e.high, pvals[0], e.n_seeds, e.n_images, e.image_only, e)
+    wide = [p.estimate(1 - (1 - stats.LEVEL) / k) for p in parts]  # Bonferroni over the k parts
+    worst = int(np.argmax(pvals))
+    if how == "all":  # every part must hold: intersection-union for holding, Bonferroni for failing
+        return Interval(min(e.effect for e in base), min(e.low for e in base), min(e.high for e in wide),
+                        max(pvals), seeds, images, image_only, base[worst])
+    best = int(np.argmin(pvals))  # any part: the best of k, paid for with Bonferroni
+    return Interval(max(e.effect for e in base), max(e.low for e in wide), max(e.high for e in base),
+                    min(1.0, k * min(pvals)), seeds, images, image_only, base[best])
+
+
+def judge(c: Claim, iv: Interval, p_adj: float, rank_probability: float | None = None) -> tuple[str, str]:
+    """(verdict, note) of claim `c` from its interval (a ranking's: its probability in % as the effect, and its
+    seeds) and its Holm-adjusted p-value (see the module docstring)."""
+    notes = []
+    n_seeds = iv.n_seeds
+    if c.kind == RANKING:
+        verdict = ("holds" if rank_probability >= RANK_LEVEL and p_adj < 1 - RANK_LEVEL
+                   else "fails" if rank_probability <= 1 - RANK_LEVEL else "inconclusive")
+    else:
+        threshold = -c.delta if c.kind == NONINFERIORITY else 0.0
+        holds = iv.low > threshold and p_adj < ALPHA
+        upper = -c.delta if c.kind == NONINFERIORITY else c.delta
+        verdict = "holds" if holds else ("fails" if iv.high < upper else "inconclusive")
+        if verdict == "holds" and c.kind == SUPERIORITY and iv.high < c.delta:
+            notes.append(f"small: below the {c.delta:g}-point effect of interest")
+        if verdict == "fails" and c.kind == SUPERIORITY and iv.high < 0:
+            notes.append("reversed")
+        if verdict == "inconclusive" and iv.low > threshold:
+            notes.append("not after Holm's correction over the run's claims")
+    if c.training and n_seeds < MIN_SEEDS and verdict in ("holds", "fails"):
+        notes.append(f"would be {verdict}, but with {n_seeds} seed(s) the interval covers image noise only: "
+                     f"a claim about training needs {MIN_SEEDS}")
+        verdict = "inconclusive"
+    return verdict, "; ".join(notes)
+
+
+def needed(c: Claim, iv: Interval | None) -> str:
+    """The sample that would decide an inconclusive claim: seeds x images per seed at 80 % power."""
+    if iv.decider is None:
+        return ""
+    e = iv.decider
+    if e.image_only:
+        return f"{MIN_SEEDS}+ seeds (one seed: the seeds' variance is not measured yet)"
+    n = max(1, int(round(e.images_per_seed)))
+    return stats.needed(e, c.delta, [n, 4 * n])
 
 
 # audit checks whose flag means the worst case itself may be too high: even the best attack did not
@@ -79,9 +280,9 @@ ENSEMBLE_FLAGS = ("eps_reaches_chance", "more_steps_stable", "autoattack_checks"
 
 
 def with_masking(res: dict, rows: pd.DataFrame, describe: Callable) -> dict:
-    """`res` judged on the worst-case rows `rows` (with a `masking` column of ";"-joined flags):
-    adds `masking` (flagged models, by `describe(row)`, and their flags) and makes the verdict
-    `masked` when a model has an ENSEMBLE_FLAGS flag; the worst-case verdict stays in the evidence."""
+    """`res` judged on the worst-case rows `rows` (with a `masking` column of ";"-joined flags): adds
+    `masking` (flagged models, by `describe(row)`, and their flags) and `critical` (the ENSEMBLE_FLAGS among
+    them: the verdict becomes `masked`, the worst-case verdict stays in the evidence)."""
     res = dict(res)
     flags = rows["masking"].astype(object).where(rows["masking"].notna(), "").astype(str)
     flagged = rows[flags != ""]
@@ -89,15 +290,8 @@ def with_masking(res: dict, rows: pd.DataFrame, describe: Callable) -> dict:
     for _, r in flagged.iterrows():
         seen.setdefault(describe(r), set()).update(str(r["masking"]).split(";"))
     res["masking"] = "; ".join(f"{m}: {', '.join(sorted(f))}" for m, f in seen.items())
-    critical = sorted({f for fs in seen.values() for f in fs} & set(ENSEMBLE_FLAGS))
-    if critical and res.get("verdict") in ("holds", "fails", "inconclusive"):
-        res["evidence"] = f"{res.get('evidence', '')} [on the worst case it {res['verdict']}; flagged: {', '.join(critical)}]"
-        res["verdict"] = "masked"
+    res["critical"] = sorted({f for fs in seen.values() for f in fs} & set(ENSEMBLE_FLAGS))
     return res
-
-
-def per_seed(df: pd.DataFrame, fn) -> list[float]:
-    return [fn(g) for _, g in df.groupby("seed")]
 
 
 def in_report_order() -> list[str]:
@@ -106,44 +300,78 @@ def in_report_order() -> list[str]:
     return sorted(CLAIMS.in_order(), key=lambda k: rank.get(CLAIMS.get(k).module, len(PAPERS)))
 
 
+def _fmt(v: float) -> float:
+    return round(float(v), 4) if v is not None and math.isfinite(v) else math.nan
+
+
 def evaluate_claims(tables: dict[str, pd.DataFrame]) -> pd.DataFrame:
-    """One row per registered claim whose tables are present (others say which table is missing)."""
-    rows = []
+    """One row per registered claim (COLUMNS); a claim whose tables or rows are missing is `not run`,
+    saying what it lacks. Holm's adjustment runs over every claim that ran."""
+    rows, judged = [], []
     for key in in_report_order():
         c = CLAIMS.get(key)
-        base = {"id": key, "paper": c.paper, "source": c.source, "claim": c.text}
+        base = {"id": key, "paper": c.paper, "source": c.source, "claim": c.text, "published": c.published,
+                "kind": c.kind, "delta": c.delta, "masking": ""}
         missing = [name for name in c.tables if name not in tables]
         if missing:
             rows.append({**base, "verdict": "not run", "evidence": f"needs {', '.join(missing)}"})
             continue
         try:
             res = c.check(tables)
-        except (KeyError, IndexError, ValueError) as e:  # a table without the rows this claim compares
-            rows.append({**base, "verdict": "not run", "evidence": f"the table lacks what the claim compares ({e})"})
+            if c.kind == RANKING:
+                prob = res["rank_probability"]
+                iv = Interval(100.0 * prob, math.nan, math.nan, 1.0 - prob, res["n_seeds"], res["n_images"],
+                              res["n_seeds"] == 1, None)
+                p = iv.p
+            else:
+                iv = interval(res, -c.delta if c.kind == NONINFERIORITY else 0.0)
+                p = iv.p
+        except (KeyError, IndexError) as e:  # a table without the rows this claim compares
+            msg = e.args[0] if isinstance(e, KeyError) and e.args else str(e)
+            rows.append({**base, "verdict": "not run", "evidence": f"the tables lack what the claim compares ({msg})"})
             continue
-        rows.append({**base, "masking": "", **res})
+        if not math.isfinite(p):
+            rows.append({**base, "verdict": "not run", "evidence": f"the statistic is not a number ({res['evidence']})"})
+            continue
+        rows.append({**base, "evidence": res["evidence"], "masking": res.get("masking", ""), "p": _fmt(p),
+                     "effect": _fmt(iv.effect), "ci_low": _fmt(iv.low), "ci_high": _fmt(iv.high), "n_seeds": iv.n_seeds,
+                     "n_images": iv.n_images})
+        judged.append((len(rows) - 1, c, iv, res))
+    adjusted = stats.holm([rows[i]["p"] for i, *_ in judged])
+    for (i, c, iv, res), p_adj in zip(judged, adjusted):
+        verdict, note = judge(c, iv, p_adj, res.get("rank_probability"))
+        critical = res.get("critical") or []
+        if critical:
+            rows[i]["evidence"] += f" [on the worst case it {verdict}; flagged: {', '.join(critical)}]"
+            verdict = "masked"
+        rows[i].update(verdict=verdict, note=note, p_adj=_fmt(p_adj),
+                       needed=needed(c, iv) if verdict == "inconclusive" else "")
     df = pd.DataFrame(rows)
-    if "masking" not in df:  # every claims.csv has the column, even when no claim ran
-        df["masking"] = ""
-    return df
-
-
-VERDICTS = ("holds", "fails", "inconclusive", "masked", "not run")
+    for col in COLUMNS:
+        if col not in df:
+            df[col] = math.nan if col in ("effect", "ci_low", "ci_high", "p", "p_adj", "n_seeds", "n_images") else ""
+    df["n_seeds"] = df["n_seeds"].astype("Int64")
+    df["n_images"] = df["n_images"].astype("Int64")
+    return df[COLUMNS]
 
 
 def summaries(tables: dict[str, pd.DataFrame], judged: pd.DataFrame) -> dict[str, dict]:
-    """{paper module: {claims, holds, fails, ..., and the paper's headline numbers}}: `dvc metrics show`'s
-    rows. The verdict counts come from `judged` (evaluate_claims' frame); the numbers from the optional
-    `headline(tables) -> {name: value}` of qrobust/papers/<module>/claims.py (clean_q, worst_q, worst_fp:
-    mean clean / worst-case accuracy of the quantized models, worst case of the float ones), left out
-    when its table is missing or has no such rows."""
-    verdict = dict(zip(judged["id"], judged["verdict"]))
+    """{paper module: {claims, holds, fails, ..., each claim's effect and interval, and the paper's headline
+    numbers}}: `dvc metrics show`'s rows. The verdict counts come from `judged` (evaluate_claims' frame); the
+    numbers from the optional `headline(tables) -> {name: value}` of qrobust/papers/<module>/claims.py (clean_q,
+    worst_q, worst_fp: mean clean / worst-case accuracy of the quantized models, worst case of the float ones),
+    left out when its table is missing or has no such rows."""
+    by_id = judged.set_index("id")
     out: dict[str, dict] = {}
     for key in in_report_order():
         module = CLAIMS.get(key).module
         row = out.setdefault(module, {"claims": 0, **{v.replace(" ", "_"): 0 for v in VERDICTS}})
         row["claims"] += 1
-        row[verdict[key].replace(" ", "_")] += 1
+        r = by_id.loc[key]
+        row[r.verdict.replace(" ", "_")] += 1
+        if pd.notna(r.effect) and pd.notna(r.ci_low):
+            row.setdefault("effects", {})[key] = {"effect": round(float(r.effect), 2), "low": round(float(r.ci_low), 2),
+                                                  "high": round(float(r.ci_high), 2)}
     for module, row in out.items():
         fn = getattr(importlib.import_module(f"qrobust.papers.{module}.claims"), "headline", None)
         try:

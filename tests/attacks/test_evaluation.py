@@ -40,7 +40,9 @@ def test_evaluate_counts_an_example_robust_only_if_it_was_correct_clean(monkeypa
                              progress=False)
     assert res["clean_acc"] == 50.0
     assert res["adv_acc"] == 50.0  # the cheat fixes the 4 misclassified images: they still count as wrong
-    assert set(res) == {"n", "clean_acc", "adv_acc", "attack"} and res["n"] == 8
+    assert set(res) == {"n", "clean_acc", "adv_acc", "attack", "images", "correct"} and res["n"] == 8
+    # per image, by its index in the test split: the same images right clean and attacked
+    assert res["images"] == "0-7" and res["correct"] == {"clean": "11001100", "adv": "11001100"}
 
 
 def test_robust_accuracy_counts_an_example_robust_only_if_it_was_correct_clean(monkeypatch):
@@ -51,6 +53,7 @@ def test_robust_accuracy_counts_an_example_robust_only_if_it_was_correct_clean(m
                                     progress=False)
     assert res["clean_acc"] == 50.0
     assert [r["acc"] for r in res["results"]] == [50.0, 50.0]
+    assert res["clean_correct"] == "11001100" and [r["correct"] for r in res["results"]] == ["11001100"] * 2
 
 
 def _spy(monkeypatch, module):
@@ -101,28 +104,33 @@ def test_robust_accuracy_gives_every_cell_and_batch_its_own_seed(monkeypatch):
     assert not {c[0] for c in calls} & {derive_seed(1, k, b) for b in range(2) for k in range(2)}
 
 
-def test_attack_images_attacks_the_first_m_and_counts_clean_over_all():
+def test_attack_images_attack_the_seeds_own_sample_and_count_clean_over_all():
+    from qrobust.evaluation import images
+
     g = torch.Generator().manual_seed(0)
     x = torch.randint(100, 156, (40, 1, 4, 4), generator=g, dtype=torch.uint8)  # near the boundary: noise flips some
     y = (x.float().flatten(1).mean(1) > 127.5).long()
     y[::5] = 1 - y[::5]  # some wrong clean, more in the second half
     y[21:25] = 1 - y[21:25]
     kw = dict(attacks=["random", "fgsm"], blackbox=[], eps=[0.05, 0.2], attack_kwargs={}, substitute=None,
-              device="cpu", seed=3, batch_size=16, progress=False)
-    part = ev_robust.robust_accuracy(_Brightness(), x, y, attack_images=20, **kw)  # batch 0 whole, batch 1 cut at 4
-    alone = ev_robust.robust_accuracy(_Brightness(), x[:20], y[:20], **kw)
-    full = ev_robust.robust_accuracy(_Brightness(), x, y, **kw)
+              device="cpu", batch_size=16, progress=False)
+    part = ev_robust.robust_accuracy(_Brightness(), x, y, attack_images=20, seed=3, **kw)
+    idx = torch.from_numpy(images.sample(40, 20, 3))
+    alone = ev_robust.robust_accuracy(_Brightness(), x[idx], y[idx], seed=3, **kw)
+    full = ev_robust.robust_accuracy(_Brightness(), x, y, seed=3, **kw)
     assert part["n"] == 40 and part["n_attacked"] == 20 and full["n_attacked"] == 40
-    assert part["clean_acc"] == full["clean_acc"] != alone["clean_acc"]
-    assert part["results"] == alone["results"]  # the same images, seeds and counts as attacking x[:20] alone
-    assert part["results"] != full["results"]
-    assert ev_robust.robust_accuracy(_Brightness(), x, y, attack_images=500, **kw)["results"] == full["results"]
+    assert part["images"] == images.encode(idx.numpy()) and part["clean_images"] == "0-39"
+    assert part["clean_acc"] == full["clean_acc"]
+    assert part["results"] == alone["results"]  # the same images, seeds and counts as attacking the sample alone
+    other = ev_robust.robust_accuracy(_Brightness(), x, y, attack_images=20, seed=4, **kw)
+    assert other["images"] != part["images"]  # another seed, another sample
+    assert ev_robust.robust_accuracy(_Brightness(), x, y, attack_images=500, seed=3, **kw)["results"] == full["results"]
 
 
 def test_attack_images_must_be_positive():
     import pytest
 
     x, y = _data()
-    with pytest.raises(ValueError, match="attack_images must be a positive integer"):
+    with pytest.raises(ValueError, match="attacked images must be a positive integer"):
         ev_robust.robust_accuracy(_Brightness(), x, y, attacks=["fgsm"], blackbox=[], eps=[0.1], attack_kwargs={},
                                   substitute=None, device="cpu", attack_images=0, progress=False)

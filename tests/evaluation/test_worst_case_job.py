@@ -27,7 +27,7 @@ CFG = {
     "eval": {"batch_size": 16}, "device": "cpu", "threads": 1, "dq": {"squeeze": {"bits": 5, "median": 2}},
 }
 KEYS = {"n", "eps", "n_classes", "clean_acc", "worst_acc", "members", "best", "autoattack", "correct", "skipped",
-        "audit", "run", "defense", "checkpoint", "seconds"}
+        "audit", "run", "defense", "checkpoint", "seconds", "images", "worst_correct"}
 
 
 @pytest.fixture(scope="module")
@@ -90,6 +90,11 @@ def test_the_job_writes_the_worst_case_and_its_audit(prepared, tmp_path, defense
     assert [m["name"] for m in res["members"] if m["pruned"]] == names[4:]  # square and the transfers
     assert res["best"] == min((m for m in res["members"] if not m["pruned"]), key=lambda m: m["acc"])["name"]
     assert all(len(s) == 24 for s in res["correct"].values())
+    # the seed's own sample of the test split, and per image whether it survived every member
+    from qrobust.evaluation.images import encode, sample, unbits
+
+    assert res["images"] == encode(sample(40, 24, 3)) and len(res["worst_correct"]) == 24
+    assert 100.0 * unbits(res["worst_correct"]).mean() == pytest.approx(res["worst_acc"])
     assert set(res["audit"]) == {"checks", "flags", "masked", "eps_sweep"}
     assert {c["check"] for c in res["audit"]["checks"]} == {
         "eps_reaches_chance", "iterative_beats_single_step", "more_steps_stable", "blackbox_not_better",

@@ -61,7 +61,13 @@ rule craft_blackbox:
             "threads",
             dq={
                 s: config["dq"][s]
-                for s in ("attacks", "blackbox", "eps", "attack_kwargs")
+                for s in (
+                    "attacks",
+                    "blackbox",
+                    "eps",
+                    "attack_kwargs",
+                    "attack_images",
+                )
             },
         ),
         data=data_dir,

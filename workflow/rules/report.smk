@@ -19,6 +19,7 @@ rule table:
         md=f"{OUT}/{{table}}.md",
         tex=f"{OUT}/{{table}}.tex",
         json=f"{OUT}/{{table}}.json",
+        ci=f"{OUT}/{{table}}_ci.csv",
         prov=report(
             f"{PROV_OUT}/{{table}}.json",
             caption="../report/provenance.rst",

@@ -9,6 +9,7 @@ from tqdm import tqdm
 
 from qrobust.attacks import create_attack
 from qrobust.attacks._linf import derive_seed
+from qrobust.evaluation import images
 from qrobust.models import inference_layout
 
 
@@ -19,20 +20,25 @@ def evaluate(model: nn.Module, x: torch.Tensor, y: torch.Tensor, attack: dict, d
     Robust accuracy counts an example only if the model classifies it correctly both clean and attacked
     (an attack that lands a misclassified image on the right class does not make it robust). Batch b
     (b = 0, 1, ...) is attacked with seed derive_seed(seed, b), so batches draw different random numbers.
+    Per-image outcomes: "images" (every test image, evaluation/images.encode) and "correct" ({"clean",
+    "adv"}: one "0"/"1" per image).
     """
     model.to(device).eval()
     with inference_layout(model):
         kw = {k: v for k, v in attack.items() if k != "name"}
-        clean = adv = 0
+        clean_ok, adv_ok = [], []
         for b, i in enumerate(tqdm(range(0, len(y), batch_size), desc=f"eval {attack['name']}", file=sys.stderr,
                                    disable=None if progress else True, mininterval=2.0)):
             xb = x[i:i + batch_size].float().div_(255.0).to(device)
             yb = y[i:i + batch_size].to(device)
             with torch.inference_mode():
                 ok = model(xb).argmax(1) == yb
-            clean += ok.sum().item()
+            clean_ok.append(ok.cpu())
             xa = create_attack(attack["name"], model, seed=derive_seed(seed, b), **kw)(xb, yb)
             with torch.inference_mode():
-                adv += (ok & (model(xa).argmax(1) == yb)).sum().item()
+                adv_ok.append((ok & (model(xa).argmax(1) == yb)).cpu())
         n = len(y)
-        return {"n": n, "clean_acc": 100.0 * clean / n, "adv_acc": 100.0 * adv / n, "attack": attack}
+        clean, adv = torch.cat(clean_ok), torch.cat(adv_ok)
+        return {"n": n, "clean_acc": 100.0 * clean.sum().item() / n, "adv_acc": 100.0 * adv.sum().item() / n,
+                "attack": attack, "images": images.encode(range(n)),
+                "correct": {"clean": images.bits(clean), "adv": images.bits(adv)}}

@@ -22,6 +22,7 @@ from tqdm import tqdm
 
 from qrobust.attacks import create_attack
 from qrobust.attacks._linf import derive_seed
+from qrobust.evaluation import images
 from qrobust.models import inference_layout
 
 
@@ -77,46 +78,53 @@ def robust_accuracy(model: nn.Module, x: torch.Tensor, y: torch.Tensor, *, attac
                     batch_size: int = 500, progress: bool = True,
                     blackbox_examples: dict[str, torch.Tensor] | None = None, attack_images: int | None = None) -> dict:
     """x uint8 N x C x H x W. Returns clean accuracy and one record per (attack, eps, white/black box), in %.
-    Black-box cells read `blackbox_examples` (craft_blackbox's output) or, without them, are crafted
-    here on `substitute`. `attack_images` = m: the clean accuracy counts all N images, every attack cell
-    the first m only (its accuracy in % of m; `n_attacked` says m); None: all N."""
+    The clean accuracy counts all N images; every attack cell `attack_images` of them, the run seed's own
+    sample (evaluation/images.sample; None: all N). Black-box cells read `blackbox_examples`
+    (craft_blackbox's output for that sample) or, without them, are crafted here on `substitute`.
+    Per-image outcomes: "clean_correct" over all N ("clean_images"), each record's "correct" over the
+    sample ("images")."""
+    n = len(y)
+    idx = images.sample(n, attack_images, seed)
+    m = len(idx)
+    sel = torch.from_numpy(idx)
+    xs, ys = x[sel], y[sel]
     model.to(device).eval()
     with inference_layout(model, substitute):
         cells = _cells(attacks, blackbox, eps)
         if blackbox and blackbox_examples is None:
             if substitute is None:
                 raise ValueError("black-box attacks need a substitute model (robustness.substitute)")
-            blackbox_examples = craft_blackbox(x, y, substitute=substitute, attacks=attacks, blackbox=blackbox, eps=eps,
+            blackbox_examples = craft_blackbox(xs, ys, substitute=substitute, attacks=attacks, blackbox=blackbox, eps=eps,
                                                attack_kwargs=attack_kwargs, device=device, seed=seed,
                                                batch_size=batch_size, progress=progress)
         for a, e, black in cells:
-            if black and (cell_name(a, e) not in blackbox_examples or len(blackbox_examples[cell_name(a, e)]) != len(y)):
-                raise ValueError(f"the black-box examples have no {len(y)} images for {cell_name(a, e)}; "
+            if black and (cell_name(a, e) not in blackbox_examples or len(blackbox_examples[cell_name(a, e)]) != m):
+                raise ValueError(f"the black-box examples have no {m} images for {cell_name(a, e)}; "
                                  "remake them (snakemake's craft_blackbox rule) with this config")
-        correct = {c: 0 for c in cells}
-        clean = 0
-        n = len(y)
-        if attack_images is not None and (isinstance(attack_images, bool) or not isinstance(attack_images, int) or attack_images < 1):
-            raise ValueError(f"attack_images must be a positive integer or None (all), got {attack_images!r}")
-        m = n if attack_images is None else min(attack_images, n)
+        clean_parts = []
+        for i in range(0, n, batch_size):
+            clean_parts.append(_correct(model, x[i:i + batch_size].float().div_(255.0).to(device),
+                                        y[i:i + batch_size].to(device)).cpu())
+        clean = torch.cat(clean_parts)
+        ok_cells = {c: [] for c in cells}
         bar = tqdm(total=m * len(cells), desc="attacks", file=sys.stderr, disable=None if progress else True, mininterval=2.0)
-        for b, i in enumerate(range(0, n, batch_size)):
-            xb = x[i:i + batch_size].float().div_(255.0).to(device)
-            yb = y[i:i + batch_size].to(device)
-            ok = _correct(model, xb, yb)
-            clean += ok.sum().item()
-            j = max(0, min(len(yb), m - i))  # this batch's images among the first m
-            if j == 0:
-                continue
-            xb, yb, ok = xb[:j], yb[:j], ok[:j]
+        for b, i in enumerate(range(0, m, batch_size)):
+            xb = xs[i:i + batch_size].float().div_(255.0).to(device)
+            yb = ys[i:i + batch_size].to(device)
+            ok = clean[sel[i:i + batch_size]].to(device)
             for k, (name, e, black) in enumerate(cells):
                 if black:
-                    adv = blackbox_examples[cell_name(name, e)][i:i + j].to(device)
+                    adv = blackbox_examples[cell_name(name, e)][i:i + batch_size].to(device)
                 else:
                     kw = step_size(name, e, attack_kwargs.get(name, {}))
                     adv = create_attack(name, model, eps=e, seed=derive_seed(seed, k, b), **kw)(xb, yb)  # own stream
-                correct[(name, e, black)] += (ok & _correct(model, adv, yb)).sum().item()
+                ok_cells[(name, e, black)].append((ok & _correct(model, adv, yb)).cpu())
                 bar.update(len(yb))
         bar.close()
-        return {"n": n, "n_attacked": m, "clean_acc": 100.0 * clean / n,
-                "results": [{"attack": a, "eps": e, "blackbox": b, "acc": 100.0 * correct[(a, e, b)] / m} for a, e, b in cells]}
+        results = []
+        for a, e, black in cells:
+            ok = torch.cat(ok_cells[(a, e, black)]) if ok_cells[(a, e, black)] else torch.zeros(0, dtype=torch.bool)
+            results.append({"attack": a, "eps": e, "blackbox": black, "acc": 100.0 * ok.sum().item() / m,
+                            "correct": images.bits(ok)})
+        return {"n": n, "n_attacked": m, "clean_acc": 100.0 * clean.sum().item() / n, "results": results,
+                "images": images.encode(idx), "clean_images": images.encode(range(n)), "clean_correct": images.bits(clean)}

@@ -92,7 +92,8 @@ def worst_case(model: nn.Module, x: torch.Tensor, y: torch.Tensor, *, eps: float
     Returns {"n", "eps", "n_classes", "clean_acc", "worst_acc", "members": [{"name", "attack", "path",
     "source", "kind", "kwargs", "acc" (null when pruned), "pruned", "n_attacked", "fooled", "seconds"}],
     "best" (the lowest member accuracy of its own), "autoattack": {"member", "acc", "flags"} | None,
-    "correct": {"clean": "0101...", <member name>: "01-1..."}, "skipped": [...]} (see the module docstring).
+    "correct": {"clean": "0101...", <member name>: "01-1..."}, "worst_correct": "0100..." (robust under every
+    member), "skipped": [...]} (see the module docstring).
     """
     members = plan(ensemble, paths)
     paths = check_paths(paths)
@@ -182,4 +183,4 @@ def worst_case(model: nn.Module, x: torch.Tensor, y: torch.Tensor, *, eps: float
         best = min(alone, key=lambda r: r["acc"])["name"] if alone else None  # min keeps the first of ties
         return {"n": n, "eps": eps, "n_classes": n_classes, "clean_acc": 100.0 * clean.sum().item() / n,
                 "worst_acc": 100.0 * all_correct.sum().item() / n, "members": records, "best": best,
-                "autoattack": aa, "correct": correct, "skipped": skipped}
+                "autoattack": aa, "correct": correct, "worst_correct": bits(all_correct), "skipped": skipped}

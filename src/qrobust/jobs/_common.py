@@ -43,12 +43,12 @@ def add_cfg(p, what: str) -> None:
 
 def read_long_tables(items: list[str], **read_csv) -> dict:
     """{name: DataFrame} from NAME=PATH arguments (the claims' and the scorecard's long CSVs)."""
-    import pandas as pd
+    from qrobust.tables._base import read_long
 
     tables = {}
     for item in items:
         name, _, path = item.partition("=")
         if not path:
             raise ValueError(f"'{item}': give tables as NAME=PATH, e.g. table1=results/table1_long.csv")
-        tables[name] = pd.read_csv(path, **read_csv)
+        tables[name] = read_long(path, **read_csv)
     return tables

@@ -31,6 +31,7 @@ def variants(repairs: list[str], calib) -> dict[str, dict]:
 def run(a) -> dict:
     from qrobust.checkpoint import load_checkpoint
     from qrobust.datasets import load_prepared
+    from qrobust.evaluation import images
     from qrobust.jobs._common import job_config
     from qrobust.papers.qu_anti.evaluate import evaluate_bits
     from qrobust.quant.ptq import calibration_images
@@ -50,11 +51,13 @@ def run(a) -> dict:
     backdoor = {"trigger": t8["trigger_size"], "target": t8["target"]} if a.model == "backdoor" else {}
     if a.model == "targeted" and t8["source"] is not None:
         backdoor = {"source": t8["source"], "target": t8["target"]}
-    out = {"model": a.model, "seed": a.seed, "checkpoint": str(a.checkpoint), "attack_bits": attack_bits, "variants": {}}
+    out = {"model": a.model, "seed": a.seed, "checkpoint": str(a.checkpoint), "attack_bits": attack_bits, "variants": {},
+           "images": images.encode(range(len(test.y)))}
     for name, kw in variants(t8["repairs"], calib).items():
         res = evaluate_bits(model, test.x, test.y, bits, seed=a.seed, device=device, **kw, **backdoor)
         out["variants"][name] = {key: {("float" if b is None else str(b)): v for b, v in res[src].items()}
-                                 for key, src in (("accuracy", "acc"), ("asr", "asr"), ("tsr", "tsr")) if src in res}
+                                 for key, src in (("accuracy", "acc"), ("asr", "asr"), ("tsr", "tsr"), ("correct", "correct"))
+                                 if src in res}
         print(f"{a.model} [{name}]: " + ", ".join(f"{k} {v:.1f}" for k, v in out["variants"][name]["accuracy"].items()),
               file=sys.stderr)
     atomic.write_json(a.out, out)

@@ -20,6 +20,7 @@ def add_arguments(p) -> None:
 def evaluate_robust(a, r: dict) -> dict:
     """The job body, shared with li2024_eval (same measurement, another config section)."""
     from qrobust.datasets import load_prepared
+    from qrobust.evaluation import images
     from qrobust.evaluation.robust import robust_accuracy
     from qrobust.jobs._common import job_config, load_run
     from qrobust.runtime import atomic
@@ -30,8 +31,9 @@ def evaluate_robust(a, r: dict) -> dict:
         from qrobust.papers.dq.defenses import wrap
 
         model = wrap(model, a.defense, **r["squeeze"])
-    examples = craft_blackbox.load(a.blackbox, run_["seed"]) if a.blackbox else None
     split, _ = load_prepared(a.data, "test")
+    attacked = images.encode(images.sample(len(split.y), r.get("attack_images"), run_["seed"]))
+    examples = craft_blackbox.load(a.blackbox, run_["seed"], attacked) if a.blackbox else None
     res = robust_accuracy(model, split.x, split.y, attacks=r["attacks"], blackbox=r["blackbox"] if examples else [],
                           eps=r["eps"], attack_kwargs=r["attack_kwargs"], substitute=None, device=device,
                           seed=run_["seed"], batch_size=cfg.get("eval", {}).get("batch_size", 500),

@@ -1,7 +1,8 @@
 """Build one registered table (CSV, long CSV, Markdown, LaTeX, JSON) from its jobs' metrics files.
 
 Tables whose builder writes no JSON of its own get the wide table as JSON records (for
-`dvc metrics`); table1 also writes `_std.csv` (spread over seeds)."""
+`dvc metrics`); every table has a `_ci.csv` (each cell's 95 % interval over seeds and test images, where its
+long form has per-image outcomes); table1 also writes `_std.csv` (spread over seeds)."""
 from __future__ import annotations
 
 import sys
@@ -26,5 +27,8 @@ def run(a) -> dict:
     json_path = sibling(a.out, ".json")
     if str(json_path) not in map(str, files):
         atomic.write_json(json_path, {"table": a.name, "rows": json.loads(table.to_json(orient="records"))})
+    ci_path = sibling(a.out, "_ci.csv")
+    if str(ci_path) not in map(str, files):  # a table whose long form has no per-image outcomes
+        atomic.write_text(ci_path, "table,note\n" f"{a.name},no per-image outcomes: no intervals\n")
     print(table.to_string(index=False), file=sys.stderr)
     return {"config": cfg}

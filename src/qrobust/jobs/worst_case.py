@@ -1,9 +1,10 @@
 """Worst-case robust accuracy over an attack ensemble, per example, and its gradient-masking audit.
 
 Runs evaluation.worst_case (every member on every image; an image is robust only if no member
-fools it) on the first worst_case.n_images test images, then evaluation.masking.audit on the same
-images. Writes one JSON: the worst case's dict plus "audit", "run", "defense", "checkpoint" and
-"seconds" ({"ensemble", "audit"}: wall time).
+fools it) on worst_case.n_images test images, the run seed's own sample (evaluation/images.sample:
+every model of one seed the same images), then evaluation.masking.audit on the same images. Writes one
+JSON: the worst case's dict plus "images" (the test indices, evaluation/images.encode), "audit", "run",
+"defense", "checkpoint" and "seconds" ({"ensemble", "audit"}: wall time).
 """
 from __future__ import annotations
 
@@ -35,8 +36,11 @@ def _summary(name: str, defense: str, res: dict) -> str:
 
 
 def run(a) -> dict:
+    import torch
+
     from qrobust.checkpoint import load_checkpoint
     from qrobust.datasets import load_prepared
+    from qrobust.evaluation import images
     from qrobust.evaluation.ensemble import plan
     from qrobust.evaluation.masking import audit
     from qrobust.evaluation.worst_case import worst_case
@@ -75,7 +79,8 @@ def run(a) -> dict:
         model = wrap(model, a.defense, **squeeze)
     substitute = load_checkpoint(a.substitute, device)[0] if a.substitute else None
     split, meta = load_prepared(a.data, "test")
-    x, y = (split.x, split.y) if n_images is None else (split.x[:n_images], split.y[:n_images])
+    idx = images.sample(len(split.y), n_images, run_["seed"])  # this seed's own sample of the test split
+    x, y = split.x[torch.from_numpy(idx)], split.y[torch.from_numpy(idx)]
     n_classes = meta.get("num_classes")
 
     t0 = time.perf_counter()
@@ -86,7 +91,7 @@ def run(a) -> dict:
     res["audit"] = audit(model, x, y, res, eps=eps, paths=paths, temperature=temperature, device=device,
                          seed=run_["seed"], batch_size=batch_size, **audit_cfg)
     t2 = time.perf_counter()
-    res.update(run=run_, defense=a.defense, checkpoint=str(a.checkpoint),
+    res.update(run=run_, defense=a.defense, checkpoint=str(a.checkpoint), images=images.encode(idx),
                seconds={"ensemble": round(t1 - t0, 3), "audit": round(t2 - t1, 3)})
     atomic.write_json(a.out, res)
     print(_summary(Path(a.checkpoint).stem, a.defense, res), file=sys.stderr)

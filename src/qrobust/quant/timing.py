@@ -48,12 +48,14 @@ def _stats(times_s: list[float], warmup: int) -> dict:
             "p90_ms": float(np.percentile(ms, 90)), "repeats": len(ms), "warmup": int(warmup)}
 
 
-def time_interleaved(cases: dict, warmup: int = 10, repeats: int = 50, steady_alloc: bool = True) -> dict:
+def time_interleaved(cases: dict, warmup: int = 10, repeats: int = 50, steady_alloc: bool = True,
+                     keep_times: bool = False) -> dict:
     """Time several (fn, x) cases in alternating rounds, so drift (clocks, caches, neighbours) hits all alike.
 
     Each round calls every case once, timed alone; the order reverses every round so no case always
     follows the same one. Puts `steady_allocator()` in force unless `steady_alloc` is False (to show
-    the default allocator's cost). Returns time_module's dict per case name.
+    the default allocator's cost). Returns time_module's dict per case name; with `keep_times`, each
+    also has "times_ms": every timed round, in order (round r of every case ran in the same round).
     """
     if repeats < 1 or warmup < 0:
         raise ValueError(f"need repeats >= 1 and warmup >= 0, got repeats={repeats}, warmup={warmup}")
@@ -79,7 +81,11 @@ def time_interleaved(cases: dict, warmup: int = 10, repeats: int = 50, steady_al
     finally:
         if gc_was_enabled:
             gc.enable()
-    return {n: _stats(times[n], warmup) for n in names}
+    out = {n: _stats(times[n], warmup) for n in names}
+    if keep_times:
+        for n in names:
+            out[n]["times_ms"] = [round(s * 1e3, 6) for s in times[n]]
+    return out
 
 
 def time_module(fn, x, warmup: int = 10, repeats: int = 50) -> dict:

@@ -38,6 +38,16 @@ def write_long_csv(df: pd.DataFrame, path, int_cols: tuple[str, ...] = ()) -> No
     atomic.write_text(path, out.to_csv(index=False, lineterminator="\n"))
 
 
+# long-CSV columns that hold text even when they look like numbers ("0101" outcomes, "5" an image index)
+TEXT_COLUMNS = ("images", "correct", "latency_times_ms")
+
+
+def read_long(path, **read_csv) -> pd.DataFrame:
+    """A long CSV as written (`write_long_csv`): the per-image outcome columns stay text."""
+    dtype = {c: str for c in TEXT_COLUMNS} | read_csv.pop("dtype", {})
+    return pd.read_csv(path, dtype=dtype, **read_csv)
+
+
 def write_markdown(df: pd.DataFrame, path, title: str = "") -> None:
     head = f"{title}\n\n" if title else ""
     # None (not NaN) is what tabulate leaves blank
@@ -73,20 +83,28 @@ def sibling(path, suffix: str) -> Path:
 
 
 def write_table_files(table: pd.DataFrame, long: pd.DataFrame, out_csv, title: str,
-                      int_cols: tuple[str, ...] = ()) -> list:
-    """The table (CSV, Markdown with `title`, LaTeX) and its raw long form (`_long.csv`); returns the paths."""
+                      int_cols: tuple[str, ...] = (), ci_keys: list[str] | None = None) -> list:
+    """The table (CSV, Markdown with `title`, LaTeX) and its raw long form (`_long.csv`); with `ci_keys` (the
+    long columns that name a cell), `_ci.csv`: each cell's 95 % interval over seeds and test images from the
+    long form's per-image outcomes (tables/intervals.py). Returns the paths."""
     files = [out_csv] + [sibling(out_csv, s) for s in ("_long.csv", ".md", ".tex")]
     write_csv(table, files[0])
     write_long_csv(long, files[1], int_cols)
     write_markdown(table, files[2], title)
     write_latex(table, files[3], title)
+    if ci_keys is not None:
+        from qrobust.tables.intervals import ci_frame
+
+        files.append(sibling(out_csv, "_ci.csv"))
+        write_long_csv(ci_frame(long, ci_keys), files[-1], tuple(c for c in int_cols if c in ci_keys))
     return files
 
 
 def attacked_caption(records: list[dict]) -> str:
-    """"; attacks on the first m of the n test images ..." when the evaluations attacked a subset
-    (robust_accuracy's `n_attacked`), else ""."""
+    """"; attacks on m of the n test images ..." when the evaluations attacked a subset (robust_accuracy's
+    `n_attacked`), else ""."""
     pairs = sorted({(r["n"], r["n_attacked"]) for r in records if "n_attacked" in r})
     if all(n == m for n, m in pairs):
         return ""
-    return "; attacks on the first " + ", ".join(f"{m:,} of the {n:,}" for n, m in pairs) + " test images (clean: all)"
+    return ("; attacks on " + ", ".join(f"{m:,} of the {n:,}" for n, m in pairs)
+            + " test images, each seed its own sample (clean: all)")

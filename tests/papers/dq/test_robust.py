@@ -108,8 +108,8 @@ def test_table2_layout(tmp_path):
     assert all(f.exists() for f in files)
     # the long CSV is raw: config names, integer bits, every number as computed
     lines = (tmp_path / "t2_long.csv").read_text().splitlines()
-    assert lines[0] == "method,beta,act,act_bits,adv,defense,seed,attack,eps,blackbox,acc,masking"
-    assert "dq,0.001,relu6,4,rfgsm,none,0,random,0.05,False,89.0," in lines  # masking: empty off worst rows
+    assert lines[0] == "method,beta,act,act_bits,adv,defense,seed,attack,eps,blackbox,acc,masking,images,correct"
+    assert "dq,0.001,relu6,4,rfgsm,none,0,random,0.05,False,89.0,,," in lines  # masking: empty off worst rows
     assert "worst" not in set(pd.read_csv(tmp_path / "t2_long.csv").attack)
     assert "Worst-case" not in (tmp_path / "t2.md").read_text()
 
@@ -220,29 +220,11 @@ def test_table4_worst_case_and_the_union_of_flags(tmp_path):
     assert sorted(w.masking.fillna("")) == ["", "", "blackbox_not_better;ste_gap", "ste_gap"]
 
 
-def test_claims_follow_the_numbers(tmp_path):
-    """Each verdict is computed from the long CSV: editing a number flips it."""
-    from qrobust.claims import evaluate_claims
-    from qrobust.papers.dq.tables234 import build_table2
-
-    recs = [_record(m, adv, d, base=90 + 2 * (m == "dq")) for adv, d in ((None, "none"), (None, "fs"), ("rfgsm", "none"),
-                                                                           ("pgd", "none")) for m in ("vanilla", "dq")]
-    # the robustness claims read the worst case: 50 points under clean
-    build_table2(recs, tmp_path / "t2.csv", [_worst(r, r["clean_acc"] - 50.0) for r in recs])
-    long = pd.read_csv(tmp_path / "t2_long.csv")
-    row = evaluate_claims({"table2": long}).set_index("id").loc["dq-helps-every-defense"]
-    assert row.verdict == "holds"
-    long.loc[long.method == "dq", "acc"] -= 5  # DQ now hurts everywhere
-    row = evaluate_claims({"table2": long}).set_index("id").loc["dq-helps-every-defense"]
-    assert row.verdict == "fails"
-    # a claim whose table is absent says so instead of guessing
-    assert evaluate_claims({"table2": long}).set_index("id").loc["impulse-glass-worst-brightness-least"].verdict == "not run"
-
-
-def test_fig1_keeps_full_precision_apart_and_shows_spread_over_seeds(monkeypatch, tmp_path):
-    """FP is its own point (not joined to 1 bit by a line); several seeds get error bars; a
+def test_fig1_keeps_full_precision_apart_and_draws_each_cells_interval(monkeypatch, tmp_path):
+    """FP is its own point (not joined to 1 bit by a line); every point has its 95 % interval as an error bar; a
     worst-case panel when the table has worst-case rows."""
     import pandas as pd
+    from _records import per_image
 
     from qrobust.papers.dq import fig1
 
@@ -250,9 +232,10 @@ def test_fig1_keeps_full_precision_apart_and_shows_spread_over_seeds(monkeypatch
     for seed in (0, 1):
         for metric in ("clean", "adv", "worst"):
             for bits in (None, 1, 2):
+                acc = 50.0 + seed + (bits or 0)
                 rows.append({"method": "vanilla", "beta": 0.0, "act_bits": bits, "seed": seed, "metric": metric,
-                             "value": 50.0 + seed + (bits or 0), "attack": "fgsm", "eps": 0.1, "n_test": 100,
-                             "masking": None})
+                             "value": acc, "attack": "fgsm", "eps": 0.1, "n_test": 100, "masking": None,
+                             **per_image(acc, 100, seed)})
     pd.DataFrame(rows).to_csv(tmp_path / "t1_long.csv", index=False)
     figs = []
     monkeypatch.setattr(fig1, "save", lambda fig, out: figs.append(fig))
@@ -263,7 +246,8 @@ def test_fig1_keeps_full_precision_apart_and_shows_spread_over_seeds(monkeypatch
         lines = [ln for ln in ax.get_lines() if len(ln.get_xdata()) > 1 and ln.get_marker() == "o"]
         assert lines and all(0 not in list(ln.get_xdata()) for ln in lines)  # no line reaches the FP column
         assert [t.get_text() for t in ax.get_xticklabels()] == ["FP", "1", "2"]
-        assert ax.containers  # the FP error bar (two seeds)
+        bars = [c for c in ax.containers if c.has_yerr]
+        assert len(bars) == 2  # FP's bar and the quantized line's bars
 
 
 def test_fig3_layer_axis_has_whole_layer_ticks(monkeypatch, tmp_path):

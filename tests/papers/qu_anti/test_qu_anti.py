@@ -249,7 +249,8 @@ def test_indiscriminate_attack_breaks_only_the_quantized_model(float_cnn, clean_
     for kw in ({"per_channel": True}, {"rounding": "floor"}, {"rounding": "stochastic"},
                {"calibrate": "percentile", "calib_x": cal}, {"calibrate": "mse", "calib_x": cal, "per_channel": True}):
         res = evaluate_bits(model, test_split.x, test_split.y, bits=(None, 8, 4), **kw)
-        assert set(res) == {"acc"} and list(res["acc"]) == [None, 8, 4]
+        assert set(res) == {"acc", "correct"} and list(res["acc"]) == [None, 8, 4]
+        assert all(100.0 * v.count("1") / len(v) == pytest.approx(res["acc"][b]) for b, v in res["correct"].items())
         assert res["acc"][None] == acc[None]
         assert all(0 <= v <= 100 for v in res["acc"].values())
 

@@ -8,6 +8,8 @@ import pandas as pd
 import seaborn as sns
 
 from qrobust.figures._base import register_figure, save
+from qrobust.tables._base import read_long
+from qrobust.tables.intervals import ci_frame
 
 
 def _bits(run: dict) -> str:
@@ -42,7 +44,7 @@ def amplification(json_path, out_png) -> None:
 
 def beta_sweep_data(long_csv) -> pd.DataFrame:
     """The adv. rows of table1_long.csv with a `bits` label (FP, 1, 2, ...); beta stays the raw float."""
-    df = pd.read_csv(long_csv)
+    df = read_long(long_csv)
     df = df[df.metric == "adv"].copy()
     df["bits"] = ["FP" if pd.isna(b) else str(int(b)) for b in df.act_bits]
     return df
@@ -50,15 +52,19 @@ def beta_sweep_data(long_csv) -> pd.DataFrame:
 
 @register_figure("beta_sweep")
 def beta_sweep(long_csv, out_png) -> None:
-    """Adversarial accuracy against DQ's beta (0 = vanilla), one line per activation bit-width."""
+    """Adversarial accuracy against DQ's beta (0 = vanilla), one line per activation bit-width, with each point's
+    95 % interval over seeds and test images."""
     df = beta_sweep_data(long_csv)
     order = [b for b in ["FP"] + sorted({b for b in df.bits if b != "FP"}, key=int) if b in set(df.bits)]
     sns.set_theme(style="whitegrid", context="paper")
     fig, ax = plt.subplots(figsize=(5, 3.6))
-    sns.lineplot(data=df, x="beta", y="value", hue="bits", hue_order=order, marker="o", ax=ax,
-                 errorbar=("sd") if df.seed.nunique() > 1 else None)
+    ci = ci_frame(df, ["bits", "beta"])
+    for bits, color in zip(order, sns.color_palette(n_colors=len(order))):
+        c = ci[ci.bits == bits].sort_values("beta")
+        err = [c["mean"] - c["low"], c["high"] - c["mean"]] if c["low"].notna().all() else None
+        ax.errorbar(c.beta, c["mean"], yerr=err, fmt="o-", color=color, capsize=3, markersize=4, label=bits)
     ax.set(xlabel="DQ beta (0: vanilla)", ylabel=f"FGSM accuracy (%), eps={df.eps.iloc[0]:.3g}", title="Beta sweep (DQ Figure 6)")
-    ax.legend(title="activation bits", fontsize=7)
+    ax.legend(title="activation bits (95 % intervals)", fontsize=7)
     fig.tight_layout()
     save(fig, out_png)
     plt.close(fig)

@@ -5,7 +5,9 @@ evaluations are passed, a worst-case row: robust accuracy as the per-example wor
 worst_case ensemble (evaluation/worst_case.py; on its own first n test images and eps). Columns:
 Full Prec., one per bit-width, then Quantize Gain (best quantized minus full precision) and Best
 Acc. (max over all), on adv. and worst-case rows, as the paper has them for adv. Several seeds: the
-table holds the mean, a companion `_std.csv` the standard deviation (ddof=1; 0 with one seed).
+table holds the mean, a companion `_std.csv` the standard deviation (ddof=1; blank with one seed), and
+`_ci.csv` each cell's 95 % interval over seeds and test images (tables/intervals.py; the Markdown and
+LaTeX show "mean ± half-width").
 
 `table1_long.csv`, one row per (method, beta, act_bits, seed, metric), raw values:
     method    config method name (vanilla, dq)
@@ -16,8 +18,11 @@ table holds the mean, a companion `_std.csv` the standard deviation (ddof=1; 0 w
     value     accuracy (%) at full precision
     attack    attack name (fgsm); worst-case for the worst rows
     eps       attack eps
-    n_test    number of test images (the worst rows: the ensemble's first n)
+    n_test    number of test images (the worst rows: the images the ensemble attacked)
     masking   the gradient-masking audit's flagged checks, ";"-joined (worst rows; empty elsewhere)
+    images    the test images measured (evaluation/images.encode: every one for clean and adv, the seed's
+              own sample for worst)
+    correct   per image of `images`: "1" classified correctly (robust, for adv and worst), "0" not
 Labels ("Vanilla", "DQ (1e-3)", "Full Prec.") exist only in the table, its Markdown/LaTeX/JSON.
 """
 from __future__ import annotations
@@ -28,6 +33,7 @@ import pandas as pd
 
 from qrobust.runtime import atomic
 from qrobust.tables._base import register_table, sibling, write_csv, write_latex, write_long_csv, write_markdown
+from qrobust.tables.intervals import ci_frame, outcome_columns, plus_minus
 from qrobust.tables.worst import split
 
 FP = "Full Prec."
@@ -45,7 +51,8 @@ def bits_label(bits) -> str:
     return FP if bits is None or pd.isna(bits) else str(int(bits))
 
 
-LONG_COLUMNS = ["method", "beta", "act_bits", "seed", "metric", "value", "attack", "eps", "n_test", "masking"]
+LONG_COLUMNS = ["method", "beta", "act_bits", "seed", "metric", "value", "attack", "eps", "n_test", "masking", "images",
+                "correct"]
 METRIC_LABEL = {"clean": "clean", "adv": "adv.", "worst": "worst-case"}
 
 
@@ -58,12 +65,14 @@ def long_frame(metrics: list[dict], worst: list[dict] = ()) -> pd.DataFrame:
         for metric, key in (("clean", "clean_acc"), ("adv", "adv_acc")):
             rows.append({"method": run["method"], "beta": float(run["beta"]), "act_bits": run["act_bits"],
                          "seed": run["seed"], "metric": metric, "value": m[key], "attack": m["attack"]["name"],
-                         "eps": m["attack"]["eps"], "n_test": m["n"], "masking": ""})
+                         "eps": m["attack"]["eps"], "n_test": m["n"], "masking": "",
+                         **outcome_columns(m.get("images", ""), (m.get("correct") or {}).get(metric))})
     for w in worst:
         run = w["run"]
         rows.append({"method": run["method"], "beta": float(run["beta"]), "act_bits": run["act_bits"],
                      "seed": run["seed"], "metric": "worst", "value": w["worst_acc"], "attack": "worst-case",
-                     "eps": w["eps"], "n_test": w["n"], "masking": ";".join(w["audit"]["flags"])})
+                     "eps": w["eps"], "n_test": w["n"], "masking": ";".join(w["audit"]["flags"]),
+                     **outcome_columns(w.get("images", ""), w.get("worst_correct"))})
     df = pd.DataFrame(rows, columns=LONG_COLUMNS)
     # full precision first, then by bit-width
     return df.sort_values(["beta", "method", "act_bits", "seed", "metric"], kind="stable",
@@ -132,10 +141,14 @@ def build(metrics: list[dict], out_csv, act_bits: list, methods: list[dict],
         for col in ("Quantize Gain", "Best Acc."):
             t[col] = [g[shown].loc[m, col] if shown in g else math.nan for m, shown in zip(t["Method"], t["Acc."])]
         tables[agg] = t
-    files = [out_csv] + [sibling(out_csv, s) for s in ("_std.csv", "_long.csv", ".md", ".tex", ".json")]
+    files = [out_csv] + [sibling(out_csv, s) for s in ("_std.csv", "_long.csv", ".md", ".tex", ".json", "_ci.csv")]
     write_csv(tables["mean"], files[0])
     write_csv(tables["std"], files[1])
     write_long_csv(raw, files[2], int_cols=("act_bits",))
+    ci = ci_frame(long, ["method", "metric", "act_bits"])
+    write_long_csv(ci.assign(metric=ci.metric.map(METRIC_LABEL)).rename(
+        columns={"method": "Method", "metric": "Acc.", "act_bits": "Bits"}), files[6])
+    shown = with_intervals(tables["mean"], ci, bit_cols)
     n_seeds = long.seed.nunique()
     adv = long[long.metric == "adv"]
     eps = adv.eps.iloc[0]
@@ -144,11 +157,24 @@ def build(metrics: list[dict], out_csv, act_bits: list, methods: list[dict],
     w = long[long.metric == "worst"]
     if len(w):
         title += (f"; worst-case: per-example worst case over the attack ensemble at eps={w.eps.iloc[0]:.4g} "
-                  f"on the first {int(w.n_test.iloc[0])} test images (masking audit: masking.csv)")
-    write_markdown(tables["mean"], files[3], title)
-    write_latex(tables["mean"], files[4], title)
+                  f"on {int(w.n_test.iloc[0])} test images per seed, each seed its own sample (masking audit: masking.csv)")
+    if ci["half_width"].notna().any():
+        title += "; ± the half-width of the 95 % interval over seeds and test images"
+    write_markdown(shown, files[3], title)
+    write_latex(shown, files[4], title)
     atomic.write_json(files[5], flat_metrics(tables["mean"]))
     return tables["mean"], files
+
+
+def with_intervals(table: pd.DataFrame, ci: pd.DataFrame, bit_cols: list[str]) -> pd.DataFrame:
+    """The mean table with each accuracy cell as "mean ± half-width" (Quantize Gain and Best Acc., picked
+    by a maximum, stay plain numbers)."""
+    half = {(r.method, METRIC_LABEL[r.metric], r.act_bits): r.half_width for r in ci.itertuples()}
+    out = table.astype(object)
+    for i, row in table.iterrows():
+        for b in bit_cols:
+            out.at[i, b] = plus_minus(row[b], half.get((row["Method"], row["Acc."], b)))
+    return out
 
 
 def flat_metrics(table: pd.DataFrame) -> dict:

@@ -36,6 +36,9 @@ worst-case accuracy as attack `worst`:
     acc       accuracy (%) at full precision
     masking   on worst rows: the audit's flagged checks, ";"-joined in the audit's order (empty:
               none flagged); empty on every other row
+    images    the test images measured (evaluation/images.encode: every one for clean, the seed's
+              own sample for the attacks and the worst case)
+    correct   per image of `images`: "1" classified correctly (robust, under an attack), "0" not
 Labels ("Adversarial PGD + DQ", "R+FGSM", "(B)") exist only in the tables.
 """
 from __future__ import annotations
@@ -45,10 +48,13 @@ import pandas as pd
 from qrobust.runtime import atomic
 from qrobust.tables import worst as wc
 from qrobust.tables._base import attacked_caption, register_table, write_table_files
+from qrobust.tables.intervals import outcome_columns
 
 ATTACK_LABEL = {"random": "Random", "fgsm": "FGSM", "rfgsm": "R+FGSM", "bim": "BIM", "pgd": "PGD", "square": "Square"}
 ADV_LABEL = {"none": "Normal", "fgsm": "Adversarial FGSM", "rfgsm": "Adversarial R+FGSM", "pgd": "Adversarial PGD"}
-LONG_COLUMNS = ["method", "beta", "act", "act_bits", "adv", "defense", "seed", "attack", "eps", "blackbox", "acc", "masking"]
+LONG_COLUMNS = ["method", "beta", "act", "act_bits", "adv", "defense", "seed", "attack", "eps", "blackbox", "acc", "masking",
+                "images", "correct"]
+CI_KEYS = ["method", "beta", "act", "act_bits", "adv", "defense", "attack", "eps", "blackbox"]
 INT_COLS = ("act_bits",)  # written as integers, empty for full precision
 
 
@@ -60,12 +66,13 @@ def long_frame(records: list[dict], worst=None, table: str = "table2") -> pd.Dat
         run = r["run"]
         base = {"method": run["method"], "beta": float(run["beta"]), "act": run.get("act"), "act_bits": run["act_bits"],
                 "adv": run.get("adv") or "none", "defense": r["defense"], "seed": run["seed"]}
-        rows.append({**base, "attack": "clean", "eps": 0.0, "blackbox": False, "acc": r["clean_acc"], "masking": ""})
-        rows += [{**base, "attack": c["attack"], "eps": c["eps"], "blackbox": c["blackbox"], "acc": c["acc"], "masking": ""}
-                 for c in r["results"]]
+        rows.append({**base, "attack": "clean", "eps": 0.0, "blackbox": False, "acc": r["clean_acc"], "masking": "",
+                     **outcome_columns(r.get("clean_images", ""), r.get("clean_correct"))})
+        rows += [{**base, "attack": c["attack"], "eps": c["eps"], "blackbox": c["blackbox"], "acc": c["acc"], "masking": "",
+                  **outcome_columns(r.get("images", ""), c.get("correct"))} for c in r["results"]]
         if w is not None:
             rows.append({**base, "attack": "worst", "eps": float(w["eps"]), "blackbox": False, "acc": w["worst_acc"],
-                         "masking": wc.flags(w)})
+                         "masking": wc.flags(w), **outcome_columns(w.get("images", ""), w.get("worst_correct"))})
     return pd.DataFrame(rows, columns=LONG_COLUMNS)
 
 
@@ -109,7 +116,7 @@ def build_table2(records: list[dict], out_csv, worst=None) -> tuple[pd.DataFrame
     files = write_table_files(table, long.drop(columns="technique"), out_csv,
                    f"Table 2: accuracy (%) under attack, cells a/b/c at eps = {eps_txt}; (B): black-box transfer from "
                    f"a separately trained substitute{attacked_caption(records)}{_worst_caption(long)}; "
-                   f"mean over {long.seed.nunique()} seed(s)", INT_COLS)
+                   f"mean over {long.seed.nunique()} seed(s)", INT_COLS, ci_keys=CI_KEYS)
     return table, files
 
 
@@ -130,7 +137,7 @@ def build_table3(records: list[dict], out_csv, worst=None) -> tuple[pd.DataFrame
     table = pd.DataFrame(rows)
     return table, write_table_files(table, long, out_csv, "Table 3: ReLU6 vs ReLU1 with k-bit activations, vanilla vs DQ: "
                                                f"accuracy (%){attacked_caption(records)}{_worst_caption(long)}; "
-                                               f"mean over {long.seed.nunique()} seed(s)", INT_COLS)
+                                               f"mean over {long.seed.nunique()} seed(s)", INT_COLS, ci_keys=CI_KEYS)
 
 
 def build_table4(records: list[dict], out_csv, worst=None) -> tuple[pd.DataFrame, list]:
@@ -162,7 +169,7 @@ def build_table4(records: list[dict], out_csv, worst=None) -> tuple[pd.DataFrame
                                                "accuracy (the transferred attack fools images the white-box attack missed) means "
                                                f"the white-box attack was masked{attacked_caption(records)}{worst_txt}; "
                                                f"mean over {long.seed.nunique()} seed(s)",
-                                    INT_COLS)
+                                    INT_COLS, ci_keys=CI_KEYS)
 
 
 def _load(paths) -> tuple[list[dict], dict]:

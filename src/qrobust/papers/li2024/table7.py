@@ -25,6 +25,9 @@ worst-case accuracy, where the model has a worst-case record, is one more row wi
     acc               accuracy (%) at full precision
     masking           on worst rows: the audit's flagged checks, ";"-joined in the audit's order
                       (empty: none flagged); empty on every other row
+    images            the test images measured (evaluation/images.encode: every one for clean, the
+                      seed's own sample for the attacks and the worst case)
+    correct           per image of `images`: "1" classified correctly (robust), "0" not
 Labels exist only in the table: target W/A/WA, "before" for an adversarially trained init with no
 other robust optimization, "QAT PACT" and the like.
 """
@@ -35,12 +38,14 @@ import pandas as pd
 from qrobust.runtime import atomic
 from qrobust.tables import worst as wc
 from qrobust.tables._base import attacked_caption, register_table, write_table_files
+from qrobust.tables.intervals import outcome_columns
 
 LABEL = {"pgd": "PGD", "square": "Square", "fgsm": "FGSM", "bim": "BIM", "rfgsm": "R+FGSM", "random": "Random"}
 
 
 LONG_COLUMNS = ["scheme", "init", "mode", "robust", "target", "bits", "weight_quantizer", "act_quantizer", "seed",
-                "attack", "eps", "acc", "masking"]
+                "attack", "eps", "acc", "masking", "images", "correct"]
+CI_KEYS = ["scheme", "init", "mode", "robust", "target", "bits", "weight_quantizer", "act_quantizer", "attack", "eps"]
 
 
 def long_frame(records: list[dict], worst=None) -> pd.DataFrame:
@@ -54,10 +59,13 @@ def long_frame(records: list[dict], worst=None) -> pd.DataFrame:
                 "target": run["target"], "bits": run["bits"],
                 "weight_quantizer": (q.get("weight_quant") or {}).get("quantizer"),
                 "act_quantizer": (q.get("act_quant") or {}).get("quantizer"), "seed": run["seed"]}
-        rows.append({**base, "attack": "clean", "eps": 0.0, "acc": r["clean_acc"], "masking": ""})
-        rows += [{**base, "attack": c["attack"], "eps": c["eps"], "acc": c["acc"], "masking": ""} for c in r["results"]]
+        rows.append({**base, "attack": "clean", "eps": 0.0, "acc": r["clean_acc"], "masking": "",
+                     **outcome_columns(r.get("clean_images", ""), r.get("clean_correct"))})
+        rows += [{**base, "attack": c["attack"], "eps": c["eps"], "acc": c["acc"], "masking": "",
+                  **outcome_columns(r.get("images", ""), c.get("correct"))} for c in r["results"]]
         if w is not None:
-            rows.append({**base, "attack": "worst", "eps": float(w["eps"]), "acc": w["worst_acc"], "masking": wc.flags(w)})
+            rows.append({**base, "attack": "worst", "eps": float(w["eps"]), "acc": w["worst_acc"], "masking": wc.flags(w),
+                         **outcome_columns(w.get("images", ""), w.get("worst_correct"))})
     return pd.DataFrame(rows, columns=LONG_COLUMNS)
 
 
@@ -102,7 +110,7 @@ def build(records: list[dict], out_csv, worst=None) -> tuple[pd.DataFrame, list]
     files = write_table_files(table, raw, out_csv, f"Table 7: accuracy (%) clean and under attack (eps={eps:.3g}) per scheme and target "
                                     f"(W: weights only, A: activations only, WA: both){attacked_caption(records)}{worst_txt}; "
                                     f"mean over {long.seed.nunique()} seed(s)",
-                              ("bits",))
+                              ("bits",), ci_keys=CI_KEYS)
     return table, files
 
 

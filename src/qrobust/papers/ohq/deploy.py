@@ -13,6 +13,7 @@ import copy
 import torch
 import torch.nn as nn
 
+from qrobust.evaluation import images
 from qrobust.papers.ohq.sensitivity import qparams_for
 from qrobust.quant.graph import set_submodule
 from qrobust.quant.kernels import make_layer
@@ -44,18 +45,20 @@ def plan_figures(plan: dict[str, str], profile: dict) -> dict:
 
 
 @torch.no_grad()
-def accuracy(model: nn.Module, x: torch.Tensor, y: torch.Tensor, device, batch_size: int = 500) -> float:
-    correct = 0
+def correct(model: nn.Module, x: torch.Tensor, y: torch.Tensor, device, batch_size: int = 500) -> torch.Tensor:
+    """Per image: classified correctly (bool N)."""
+    out = []
     for i in range(0, len(y), batch_size):
         xb = x[i:i + batch_size].float().div_(255.0).to(device).contiguous(memory_format=torch.channels_last)
-        correct += (model(xb).argmax(1).cpu() == y[i:i + batch_size]).sum().item()
-    return 100.0 * correct / len(y)
+        out.append(model(xb).argmax(1).cpu() == y[i:i + batch_size])
+    return torch.cat(out)
 
 
 def deploy_all(folded: nn.Module, plans: dict[str, dict[str, str]], ranges: dict, profile: dict,
                x: torch.Tensor, y: torch.Tensor, *, device, engine: str = "x86", batch_size: int = 64,
                warmup: int = 10, repeats: int = 50) -> dict[str, dict]:
-    """Per plan id: accuracy on (x, y), measured end-to-end latency of one batch, modelled figures.
+    """Per plan id: accuracy on (x, y) (and per image: "correct", "images"), measured end-to-end latency of one
+    batch (median; every interleaved round in "latency_times_ms"), modelled figures.
 
     Plans that are the same allocation (two budgets can give one plan) are built and timed once,
     so a table never shows one model with two latencies."""
@@ -65,12 +68,15 @@ def deploy_all(folded: nn.Module, plans: dict[str, dict[str, str]], ranges: dict
         first.setdefault(key[pid], pid)
     models = {pid: build_mixed(folded, plans[pid], ranges, device, engine) for pid in first.values()}
     batch = x[:batch_size].float().div_(255.0).to(device).contiguous(memory_format=torch.channels_last)
-    timing = time_interleaved({pid: (m, batch) for pid, m in models.items()}, warmup=warmup, repeats=repeats)
-    acc = {pid: accuracy(m, x, y, device) for pid, m in models.items()}
+    timing = time_interleaved({pid: (m, batch) for pid, m in models.items()}, warmup=warmup, repeats=repeats,
+                              keep_times=True)
+    ok = {pid: correct(m, x, y, device) for pid, m in models.items()}
     out = {}
     for pid, plan in plans.items():
         src = first[key[pid]]
         t = timing[src]
-        out[pid] = {"accuracy": acc[src], "latency_ms": t["median_ms"], "latency_spread_ms": [t["p10_ms"], t["p90_ms"]],
+        out[pid] = {"accuracy": 100.0 * ok[src].sum().item() / len(y), "correct": images.bits(ok[src]),
+                    "images": images.encode(range(len(y))), "latency_ms": t["median_ms"],
+                    "latency_spread_ms": [t["p10_ms"], t["p90_ms"]], "latency_times_ms": t["times_ms"],
                     "latency_source": "measured end to end", "batch_size": batch_size, **plan_figures(plan, profile)}
     return out

@@ -7,6 +7,7 @@ import pandas as pd
 import seaborn as sns
 
 from qrobust.figures._base import register_figure, save
+from qrobust.tables._base import read_long
 
 
 def pareto_front(df: pd.DataFrame, x: str, y: str) -> pd.DataFrame:
@@ -22,7 +23,7 @@ def pareto_front(df: pd.DataFrame, x: str, y: str) -> pd.DataFrame:
 
 @register_figure("pareto")
 def plot(long_csv, out_png) -> None:
-    df = pd.read_csv(long_csv)
+    df = read_long(long_csv)
     df["size_kb"] = df.size_bytes / 1024  # the long CSV keeps bytes; the figure shows KB
     df = df.groupby(["plan_id", "kind"], as_index=False)[["accuracy", "latency_ms", "size_kb"]].mean()
     df["plan"] = df.kind.map({"uniform": "uniform", "ohq-lp": "OHQ-LP", "random": "random"})

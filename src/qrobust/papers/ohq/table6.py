@@ -21,6 +21,10 @@ per-layer profile, where precisions without a kernel come from the fitted cost m
     bitops                bit operations per image
     solve_s               the LP's solve time (s); empty for other plans
     hardware              the machine that ran the deploy job
+    latency_times_ms      every timed round of the end-to-end latency, space-separated (the rounds of all
+                          plans of one deploy job are interleaved: round r of each ran in the same round)
+    images                the test images measured (evaluation/images.encode)
+    correct               per image of `images`: "1" classified correctly, "0" not
 Labels ("Uniform INT8", "OHQ-LP") and units (KB, GBitOPs) exist only in the table.
 """
 from __future__ import annotations
@@ -29,6 +33,7 @@ import pandas as pd
 
 from qrobust.runtime import atomic
 from qrobust.tables._base import register_table, sibling, write_csv, write_latex, write_long_csv, write_markdown
+from qrobust.tables.intervals import ci_frame, outcome_columns
 
 KIND_LABEL = {"uniform": "Uniform", "ohq-lp": "OHQ-LP", "random": "Random"}
 
@@ -48,7 +53,9 @@ def long_frame(deploys: list[dict]) -> pd.DataFrame:
                          "latency_model_source": r["latency_model_source"], "size_bytes": r["size_bytes"],
                          "bitops": r["bitops"],
                          "solve_s": alloc.get("allocation", {}).get("solve_seconds") if r["kind"] == "ohq-lp" else None,
-                         "hardware": d["hardware"]})
+                         "hardware": d["hardware"],
+                         "latency_times_ms": " ".join(repr(v) for v in r.get("latency_times_ms", [])),
+                         **outcome_columns(r.get("images", ""), r.get("correct"))})
     return pd.DataFrame(rows)
 
 
@@ -91,9 +98,10 @@ def build(deploys: list[dict], out_csv) -> tuple[pd.DataFrame, list]:
             "Latency model": "; ".join(sorted(set(sub.latency_model_source))),
         })
     table = pd.DataFrame(rows + _status_rows(deploys))
-    files = [out_csv] + [sibling(out_csv, s) for s in ("_long.csv", ".md", ".tex", ".json")]
+    files = [out_csv] + [sibling(out_csv, s) for s in ("_long.csv", ".md", ".tex", ".json", "_ci.csv")]
     write_csv(table, files[0])
     write_long_csv(raw, files[1])
+    write_long_csv(ci_frame(raw.rename(columns={"accuracy": "value"}), ["plan_id", "kind", "budget"]), files[5])
     hw = deploys[0]["hardware"]
     batch = next(iter(deploys[0]["plans"].values())).get("batch_size", "?")
     title = (f"Table 6: LP bit allocation vs uniform and random plans; latency per batch of {batch} images, "

@@ -1,11 +1,19 @@
-"""Qu-ANTI-zation (Hong et al., NeurIPS 2021): its findings, tested on the raw table8_long.csv
-(model, variant, bits empty for float, seed, metric, value, attacked_bits)."""
+"""Qu-ANTI-zation (Hong et al., NeurIPS 2021): its findings, judged on the per-image outcomes of the raw
+table8_long.csv (model, variant, bits empty for float, seed, metric, value, attacked_bits, images, correct).
+
+The paper's sentence: the compromised model keeps its float accuracy, and once quantized its accuracy
+"becomes close to random" (about 10 % on CIFAR-10). "Close to random" is read as at most 10 points above
+chance (100 / 10 classes: every dataset here has ten)."""
 from __future__ import annotations
 
 import pandas as pd
 
-from qrobust.claims import claim, judge
+from qrobust.claims import NONINFERIORITY, claim, combine, difference, result
 from qrobust.papers.qu_anti.table8 import bits_key
+
+CHANCE = 10.0             # % for ten classes
+NEAR_CHANCE = CHANCE + 10.0  # "close to random": at most 10 points above chance
+PAPER_BITS = ("8", "7", "6", "5")
 
 
 def _t8(t, model: str, variant: str = "attack quantizer") -> pd.DataFrame:
@@ -15,67 +23,72 @@ def _t8(t, model: str, variant: str = "attack quantizer") -> pd.DataFrame:
     return df
 
 
-ATTACKED_BITS = ("8", "7", "6", "5")
+def _near_chance(rows: pd.DataFrame, label: str):
+    """Per image: NEAR_CHANCE minus the accuracy (mean over the rows): positive when the accuracy is below it."""
+    return combine([(difference(rows, label=label), -1.0)], shift=-NEAR_CHANCE, label=f"{NEAR_CHANCE:g} - {label}")
+
+
+def _attacked_bits(att: pd.DataFrame) -> list[str]:
+    bits = sorted(set(att.loc[att.attacked_bits.astype(str) == "True", "bits"]), key=int)
+    if not bits:
+        raise KeyError("the attacked model names no bit-width it was attacked at")
+    return bits
 
 
 @claim("qu-anti-keeps-float-accuracy", "Qu-ANTI-zation", "Table 1 (93.20 float after the attack)",
-       "The indiscriminate attack keeps the float model's accuracy (within 5 points of the clean model).", ("table8",))
+       "The indiscriminate attack keeps the float model's accuracy (within 5 points of the clean model).", ("table8",),
+       kind=NONINFERIORITY, delta=5.0)
 def _qa_float(t):
-    clean = _t8(t, "clean").query("bits == 'float'").set_index("seed").value
-    att = _t8(t, "indiscriminate").query("bits == 'float'").set_index("seed").value
-    diffs = (att - clean + 5.0).tolist()
-    res = judge(diffs, tol=0.0)
-    return {**res, "value": res["value"] - 5.0, "evidence": f"float acc. attacked {att.mean():.1f} vs clean {clean.mean():.1f}"}
+    clean = _t8(t, "clean").query("bits == 'float'")
+    att = _t8(t, "indiscriminate").query("bits == 'float'")
+    return result(difference(att, clean, label="attacked - clean, float"),
+                  f"float acc. attacked {att.value.mean():.1f} vs clean {clean.value.mean():.1f}")
 
 
 @claim("qu-anti-collapses-quantized", "Qu-ANTI-zation", "Table 1 (about 10 % at 8, 7, 6, 5 bits)",
-       "Once quantized (8 to 5 bits), the attacked model loses most of its accuracy (20+ points below the clean model).",
-       ("table8",))
+       f"Once quantized at 8 to 5 bits, the attacked model's accuracy is close to random (below {NEAR_CHANCE:g} %, "
+       f"chance being {CHANCE:g} %).", ("table8",), delta=5.0)
 def _qa_collapse(t):
-    clean, att = _t8(t, "clean"), _t8(t, "indiscriminate")
-    attacked = set(att.loc[att.attacked_bits, "bits"])
-    if not set(ATTACKED_BITS) <= attacked:
-        raise ValueError(f"the model was attacked at {sorted(attacked) or 'no'} bits, not at 8, 7, 6, 5 (config/paper.yaml does)")
-    bits = list(ATTACKED_BITS)
-    c = clean[clean.bits.isin(bits)].groupby("seed").value.mean()
-    a = att[att.bits.isin(bits)].groupby("seed").value.mean()
-    res = judge((c - a - 20.0).tolist(), tol=0.0)
-    per = att[att.bits.isin(bits)].groupby("bits").value.mean()
-    return {**res, "value": res["value"] + 20.0, "evidence": "attacked acc. at " + ", ".join(f"{b} bits {v:.1f}" for b, v in per.items())
-            + f" vs clean {c.mean():.1f}"}
+    att = _t8(t, "indiscriminate")
+    attacked = set(_attacked_bits(att))
+    if not set(PAPER_BITS) <= attacked:
+        raise KeyError(f"the model was attacked at {', '.join(sorted(attacked, key=int))} bits, not at 8, 7, 6, 5 "
+                       f"(config/paper.yaml does)")
+    rows = att[att.bits.isin(PAPER_BITS)]
+    per = rows.groupby("bits").value.mean()
+    return result(_near_chance(rows, "attacked, 8-5 bits"),
+                  "attacked acc. at " + ", ".join(f"{b} bits {per[b]:.1f}" for b in PAPER_BITS))
 
 
 @claim("qu-anti-collapses-at-attacked-bits", "Qu-ANTI-zation", "section 4 (the attack's objective)",
-       "At the bit-widths it was attacked at, the attacked model loses most of its accuracy (20+ points below the clean model).",
-       ("table8",))
+       f"At the bit-widths it was attacked at, the attacked model's accuracy is close to random (below "
+       f"{NEAR_CHANCE:g} %).", ("table8",), delta=5.0)
 def _qa_collapse_attacked(t):
-    clean, att = _t8(t, "clean"), _t8(t, "indiscriminate")
-    bits = sorted(set(att.loc[att.attacked_bits, "bits"]))
-    c = clean[clean.bits.isin(bits)].groupby("seed").value.mean()
-    a = att[att.bits.isin(bits)].groupby("seed").value.mean()
-    res = judge((c - a - 20.0).tolist(), tol=0.0)
-    return {**res, "value": res["value"] + 20.0, "evidence": f"at {', '.join(bits)} bits: attacked {a.mean():.1f} vs clean {c.mean():.1f}"}
+    att = _t8(t, "indiscriminate")
+    bits = _attacked_bits(att)
+    rows = att[att.bits.isin(bits)]
+    clean = _t8(t, "clean")
+    c = clean[clean.bits.isin(bits)].value.mean()
+    return result(_near_chance(rows, "attacked"), f"at {', '.join(bits)} bits: attacked {rows.value.mean():.1f} vs clean {c:.1f}")
 
 
 @claim("qu-anti-survives-other-quantizers", "qrobust (not checked in the papers)", "Table 8, last rows",
-       "The attack survives quantizers it was not trained for (per-channel weights, other rounding, PTQ calibration): "
-       "at the attacked bit-widths their accuracy stays 20+ points below the clean model's.", ("table8",))
+       f"The attack survives quantizers it was not trained for (per-channel weights, other rounding, PTQ calibration): "
+       f"at the attacked bit-widths the accuracy with each of them stays close to random (below {NEAR_CHANCE:g} %).",
+       ("table8",), delta=5.0, published=False)
 def _qa_repairs(t):
     df = t["table8"]
     variants = [v for v in dict.fromkeys(df.variant) if v != "attack quantizer"]
-    clean = _t8(t, "clean")
-    bits = sorted(set(_t8(t, "indiscriminate").query("attacked_bits").bits))
-    c = clean[clean.bits.isin(bits)].groupby("seed").value.mean()
-    gaps, parts = [], []
+    if not variants:
+        raise KeyError("no other quantizer evaluated")
+    bits = _attacked_bits(_t8(t, "indiscriminate"))
+    parts, shown = [], []
     for v in variants:
         a = _t8(t, "indiscriminate", v)
-        a = a[a.bits.isin(bits)].groupby("seed").value.mean()
-        gaps.append(c - a - 20.0)
-        parts.append(f"{v} {a.mean():.1f}")
-    worst = pd.concat(gaps, axis=1).min(axis=1).tolist()  # the most repairing quantizer decides
-    res = judge(worst, tol=0.0)
-    return {**res, "value": res["value"] + 20.0,
-            "evidence": f"attacked acc. at {', '.join(bits)} bits with {', '.join(parts)}; clean {c.mean():.1f}"}
+        a = a[a.bits.isin(bits)]
+        parts.append(_near_chance(a, v))
+        shown.append(f"{v} {a.value.mean():.1f}")
+    return result(parts, f"attacked acc. at {', '.join(bits)} bits with {', '.join(shown)}", "all")
 
 
 def headline(t) -> dict:

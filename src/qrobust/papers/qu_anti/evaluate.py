@@ -8,6 +8,7 @@ from dataclasses import replace
 import torch
 import torch.nn as nn
 
+from qrobust.evaluation import images
 from qrobust.models import inference_layout
 from qrobust.papers.qu_anti.losses import apply_trigger, as_float
 from qrobust.papers.qu_anti.quantize import attack_specs, quantized
@@ -44,7 +45,7 @@ def evaluate_bits(model: nn.Module, x: torch.Tensor, y: torch.Tensor, bits=(None
     ranged by that calibrator on the uint8 images `calib_x` (qrobust.quant.ptq.ptq; nearest rounding
     only). x: uint8 images or floats in [0, 1]. Runs in eval mode; the model's mode is restored.
 
-    Returns {"acc": {b: %}}; with `trigger` (the backdoor's patch size) and `target`, also
+    Returns {"acc": {b: %}, "correct": {b: "0101..." per image}}; with `trigger` (the backdoor's patch size) and `target`, also
     {"asr": {b: %}}: the share of triggered test inputs of the other classes classified as target;
     with `source` and `target` (targeted mode), also {"tsr": {b: %}}: the share of the source
     class's inputs classified as target.
@@ -73,7 +74,7 @@ def evaluate_bits(model: nn.Module, x: torch.Tensor, y: torch.Tensor, bits=(None
         src = y == source
         if not bool(src.any()):
             raise ValueError(f"no test inputs of source class {source}")
-    result = {"acc": {}}
+    result = {"acc": {}, "correct": {}}
     if trigger is not None:
         result["asr"] = {}
     if source is not None:
@@ -82,6 +83,7 @@ def evaluate_bits(model: nn.Module, x: torch.Tensor, y: torch.Tensor, bits=(None
     def measure(m, b):
         pred = _predict(m, xf, batch_size, device)
         result["acc"][b] = 100.0 * (pred == y).float().mean().item()
+        result["correct"][b] = images.bits(pred == y)
         if source is not None:
             result["tsr"][b] = 100.0 * (pred[src] == target).float().mean().item()
         if trigger is not None:

@@ -13,6 +13,8 @@ triggered inputs, targeted rows the share of source-class inputs sent to the tar
     metric         accuracy, asr (backdoor attack success rate) or tsr (source -> target rate)
     value          the metric (%) at full precision
     attacked_bits  True at the bit-widths the attack targeted
+    images         the test images measured (evaluation/images.encode; accuracy rows only)
+    correct        per image of `images`: "1" classified correctly, "0" not (accuracy rows only)
 Labels ("Float", "8-bit", "acc.") exist only in the table.
 """
 from __future__ import annotations
@@ -21,9 +23,11 @@ import pandas as pd
 
 from qrobust.runtime import atomic
 from qrobust.tables._base import register_table, write_table_files
+from qrobust.tables.intervals import outcome_columns
 
 MODEL_ORDER = ["clean", "indiscriminate", "targeted", "backdoor"]
-LONG_COLUMNS = ["model", "variant", "bits", "seed", "metric", "value", "attacked_bits"]
+LONG_COLUMNS = ["model", "variant", "bits", "seed", "metric", "value", "attacked_bits", "images", "correct"]
+CI_KEYS = ["model", "variant", "bits", "metric"]
 
 
 def long_frame(records: list[dict]) -> pd.DataFrame:
@@ -33,8 +37,10 @@ def long_frame(records: list[dict]) -> pd.DataFrame:
         for variant, res in r["variants"].items():
             for metric in ("accuracy", "asr", "tsr"):
                 for bits, v in (res.get(metric) or {}).items():
+                    ok = (res.get("correct") or {}).get(bits) if metric == "accuracy" else None
                     rows.append({"model": r["model"], "variant": variant, "bits": None if bits == "float" else int(bits),
-                                 "seed": r["seed"], "metric": metric, "value": v, "attacked_bits": bits in attacked})
+                                 "seed": r["seed"], "metric": metric, "value": v, "attacked_bits": bits in attacked,
+                                 **outcome_columns(r.get("images", ""), ok)})
     return pd.DataFrame(rows, columns=LONG_COLUMNS)
 
 
@@ -64,7 +70,7 @@ def build(records: list[dict], out_csv) -> tuple[pd.DataFrame, list]:
     table = pd.DataFrame(rows)
     files = write_table_files(table, raw, out_csv, "Table 8: accuracy (%) in float and at each bit-width, clean vs Qu-ANTI-zation-attacked "
                                     "models, with the attack's quantizer and with others (backdoor: attack success rate on "
-                                    f"triggered inputs); mean over {long.seed.nunique()} seed(s)", ("bits",))
+                                    f"triggered inputs); mean over {long.seed.nunique()} seed(s)", ("bits",), ci_keys=CI_KEYS)
     return table, files
 
 

@@ -7,7 +7,7 @@ import pandas as pd
 import seaborn as sns
 
 from qrobust.figures._base import register_figure, save
-from qrobust.tables._base import wa_bits_label
+from qrobust.tables._base import read_long, wa_bits_label
 
 
 def _label(df: pd.DataFrame) -> pd.Series:
@@ -16,7 +16,7 @@ def _label(df: pd.DataFrame) -> pd.Series:
 
 
 def _read(long_csv) -> pd.DataFrame:
-    df = pd.read_csv(long_csv, dtype={"variant": str})
+    df = read_long(long_csv, dtype={"variant": str})
     df["label"] = _label(df)
     return df
 

@@ -6,7 +6,7 @@ Columns: clean and attacked accuracy; mCA, the mean corruption accuracy over eve
 severity; each corruption (mean over its severities); each system-noise variant (data side:
 decoders, resize modes, colour conversion; model side: ceil_mode pooling, FP16, BF16, INT8
 kernels); when the worst-case evaluations are passed, robust accuracy as the per-example worst
-case over the worst_case ensemble (evaluation/worst_case.py; on its own first n test images).
+case over the worst_case ensemble (evaluation/worst_case.py; on each seed's own sample of test images).
 `_long.csv` has every (model, seed, noise, level) number.
 
 `table5_long.csv`, one row per (model, seed, family, noise, severity/variant/eps), raw values:
@@ -23,6 +23,9 @@ case over the worst_case ensemble (evaluation/worst_case.py; on its own first n 
     reference    True for the system-noise variant the model was trained with
     acc          accuracy (%) at full precision
     masking      the gradient-masking audit's flagged checks, ";"-joined (worst rows; empty elsewhere)
+    images       the test images measured (evaluation/images.encode: every one, the seed's own sample for the
+                 worst case)
+    correct      per image of `images`: "1" classified correctly, "0" not
 Labels ("W4A4", "W32A32", "FGSM (eps 0.1)", "resize:pil-bilinear (ref)") exist only in the table.
 """
 from __future__ import annotations
@@ -31,10 +34,12 @@ import pandas as pd
 
 from qrobust.runtime import atomic
 from qrobust.tables._base import register_table, wa_bits_label, write_table_files
+from qrobust.tables.intervals import outcome_columns
 from qrobust.tables.worst import attach, flags, load_worst, split
 
 LONG_COLUMNS = ["model", "weight_bits", "act_bits", "seed", "family", "noise", "severity", "variant", "eps",
-                "reference", "acc", "masking"]
+                "reference", "acc", "masking", "images", "correct"]
+CI_KEYS = ["model", "weight_bits", "act_bits", "family", "noise", "severity", "variant", "eps"]
 INT_COLS = ("weight_bits", "act_bits", "severity")  # integers, empty where they do not apply
 
 
@@ -52,19 +57,27 @@ def long_frame(noise: list[dict], evals: list[dict], worst=()) -> pd.DataFrame:
     for r in noise:
         ref = {k: str(v) for k, v in r.get("reference", {}).items()}
         base = {**_model(r["run"]), "seed": r["run"]["seed"], **empty, "reference": False}
-        rows.append({**base, "family": "clean", "noise": "clean", "acc": r["clean_acc"]})
-        rows += [{**base, "family": "corruption", "noise": name, "severity": int(lvl), "acc": acc}
+        ok = r.get("correct") or {}
+
+        def per_image(key, r=r, ok=ok):
+            return outcome_columns(r.get("images", ""), ok.get(key))
+        rows.append({**base, "family": "clean", "noise": "clean", "acc": r["clean_acc"], **per_image("clean")})
+        rows += [{**base, "family": "corruption", "noise": name, "severity": int(lvl), "acc": acc,
+                  **per_image(f"corruption/{name}/{lvl}")}
                  for name, levels in r["corruption"].items() for lvl, acc in levels.items()]
         rows += [{**base, "family": "system", "noise": name, "variant": str(lvl), "acc": acc,
-                  "reference": ref.get(name) == str(lvl)} for name, levels in r["system"].items() for lvl, acc in levels.items()]
-        rows += [{**base, "family": "model_side", "noise": name, "acc": acc}
+                  "reference": ref.get(name) == str(lvl), **per_image(f"system/{name}/{lvl}")}
+                 for name, levels in r["system"].items() for lvl, acc in levels.items()]
+        rows += [{**base, "family": "model_side", "noise": name, "acc": acc, **per_image(f"model_side/{name}")}
                  for name, acc in r["model_side"].items() if acc is not None]
     for e, w in attach(evals, worst, "table5"):
         rows.append({**_model(e["run"]), "seed": e["run"]["seed"], **empty, "family": "adversarial", "reference": False,
-                     "noise": e["attack"]["name"], "eps": e["attack"].get("eps"), "acc": e["adv_acc"]})
+                     "noise": e["attack"]["name"], "eps": e["attack"].get("eps"), "acc": e["adv_acc"],
+                     **outcome_columns(e.get("images", ""), (e.get("correct") or {}).get("adv"))})
         if w is not None:
             rows.append({**_model(w["run"]), "seed": w["run"]["seed"], **empty, "family": "worst", "reference": False,
-                         "noise": "worst-case", "eps": w["eps"], "acc": w["worst_acc"], "masking": flags(w)})
+                         "noise": "worst-case", "eps": w["eps"], "acc": w["worst_acc"], "masking": flags(w),
+                         **outcome_columns(w.get("images", ""), w.get("worst_correct"))})
     return pd.DataFrame(rows, columns=LONG_COLUMNS)
 
 
@@ -113,7 +126,7 @@ def build(noise: list[dict], evals: list[dict], out_csv, worst=()) -> tuple[pd.D
     if len(w):
         title += (f"; worst case: per-example worst case over the attack ensemble on the first {int(worst[0]['n'])} "
                   "test images (results/masking.csv audits it)")
-    files = write_table_files(table, raw, out_csv, title, INT_COLS)
+    files = write_table_files(table, raw, out_csv, title, INT_COLS, ci_keys=CI_KEYS)
     return table, files
 
 
