@@ -172,3 +172,15 @@ def test_model_logits_and_gradients_bit_identical_with_and_without_fusion(bits, 
     monkeypatch.setattr(QuantAct, "_fused", lambda self, x: False)
     plain = run()
     assert all(torch.equal(_bits(a), _bits(b)) for a, b in zip(fused, plain))
+
+
+def test_the_soft_staircase_gradient_is_computed_not_remembered():
+    """soft_round_grad once sat under an lru_cache keyed by the tensor object: a tensor edited in place got the
+    stale gradient back, and every cached batch stayed in memory (up to 1024 of them)."""
+    from qrobust.quant.fused import soft_round_grad
+
+    v = torch.linspace(0, 3, 101)
+    first = soft_round_grad(v, 0.25).clone()
+    v.add_(0.25)
+    assert not torch.equal(soft_round_grad(v, 0.25), first)
+    assert not hasattr(soft_round_grad, "cache_info")

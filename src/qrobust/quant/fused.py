@@ -12,7 +12,6 @@ import numpy as np
 import torch
 
 
-@functools.lru_cache(maxsize=1024)
 def soft_round_grad(v: torch.Tensor, temperature: float) -> torch.Tensor:
     """d soft_round / dv: a (1 - tanh^2(a r)) / (2 tanh(a / 2)), r = v - floor(v) - 1/2, a = 1/t."""
     a = 1.0 / temperature
@@ -24,6 +23,7 @@ def soft_round_grad(v: torch.Tensor, temperature: float) -> torch.Tensor:
     return r.sub_(0.5).mul_(a).tanh_().pow_(2).neg_().add_(1.0).mul_(a).div_(2.0 * math.tanh(a / 2.0))
 
 
+@functools.lru_cache(maxsize=1024)
 def _same_inverse(scale: float) -> bool:
     """Whether float32(1 / scale) (what `x * (1.0 / scale)` multiplies by for a Python float) equals
     torch's fused kernels' 1.0f / float32(scale); for about one scale in ten they differ in the last bit."""
