@@ -284,7 +284,15 @@ def test_paper_config_on_top_of_the_default_keeps_nothing_mnist_scale():
                                 yaml.safe_load((ROOT / "config" / "paper.yaml").read_text())))
     assert cfg["dq"]["eps"] == pytest.approx([2 / 255, 8 / 255, 16 / 255])
     assert cfg["dq"]["attack_images"] is None and cfg["li2024"]["attack_images"] is None
-    assert cfg["adv_train"]["sigma"] == pytest.approx(8 / 255) and cfg["adv_train"]["steps"] == 7
+    # DQ's PGD adversarial training: Kurakin's step 1/255 and min(eps*255 + 4, 1.25 eps*255) iterations
+    assert cfg["adv_train"]["sigma"] == pytest.approx(8 / 255) and cfg["adv_train"]["steps"] is None
+    from qrobust.attacks._linf import kurakin_defaults
+    assert kurakin_defaults(16 / 255, None, None) == (pytest.approx(1 / 255), 20)
+    # Tables 2-3 as DQ: +DQ at bit=1 against full precision; Qu-ANTI-zation's lambda = 1 / N_B over its 4 bit-widths
+    assert cfg["dq"]["dq_bits"] == 1 and cfg["dq"]["act_bits"] == 4
+    assert cfg["qu_anti"]["lam"] == pytest.approx(1 / len(cfg["qu_anti"]["bits"])) and cfg["qu_anti"]["bits"] == [8, 7, 6, 5]
+    # the whole CIFAR-10 splits (config.yaml's 4000 / 1000 are the MNIST subset's), five seeds
+    assert cfg["data"]["n_train"] is None and cfg["data"]["n_test"] is None and len(cfg["seeds"]) >= 5
     assert step_size("pgd", 8 / 255, cfg["dq"]["attack_kwargs"]["pgd"]) == {}  # Kurakin's steps and alpha
     assert cfg["li2024"]["targets"] == ["w", "a", "wa"] and cfg["worst_case"]["n_images"] is None
     net = create_model(cfg["model"]["name"], num_classes=10, in_channels=3, act=cfg["model"]["act"], **cfg["model"]["kwargs"])
@@ -338,3 +346,18 @@ def test_extending_md_a_new_model_and_quantizer_are_one_file_each_and_tested_by_
     assert r.returncode == 0, r.stdout[-3000:]
     passed = int(r.stdout.strip().splitlines()[-1].split(" passed")[0].split()[-1])
     assert passed >= 10, r.stdout[-2000:]  # the model's cases (4) and the quantizer's (2 roles x 4 bits x ...)
+
+
+def test_dqs_svhn_table_is_configured_on_top_of_the_paper_config():
+    import yaml
+
+    from qrobust.config import merge
+
+    cfg = yaml.safe_load((ROOT / "config" / "config.yaml").read_text())
+    for name in ("paper.yaml", "paper-svhn.yaml"):
+        cfg = merge(cfg, yaml.safe_load((ROOT / "config" / name).read_text()))
+    cfg = validate_config(cfg)
+    assert cfg["run"] == "svhn" and cfg["data"]["dataset"] == "svhn" and cfg["data"]["n_train"] is None
+    assert cfg["model"]["kwargs"]["depth"] == 16 and cfg["model"]["kwargs"]["widen_factor"] == 4
+    assert (cfg["train"]["epochs"], cfg["train"]["lr"], cfg["train"]["milestones"]) == (160, 0.01, [80, 120])
+    assert cfg["dq"]["dq_bits"] == 1 and len(cfg["seeds"]) >= 5

@@ -22,12 +22,14 @@ def table1_long(eps: str) -> pd.DataFrame:
     return pd.DataFrame(rows)
 
 
-def table2_long() -> pd.DataFrame:
-    rows = [{"method": "vanilla", "adv": "none", "defense": "none", "seed": "0", "attack": "clean", "eps": "0.0",
-             "blackbox": "False", "acc": "96.0"}]
+def table2_long(dq_bits: str = "1") -> pd.DataFrame:
+    rows = [{"method": "vanilla", "act_bits": "", "adv": "none", "defense": "none", "seed": "0", "attack": "clean",
+             "eps": "0.0", "blackbox": "False", "acc": "96.0"},
+            {"method": "dq", "act_bits": dq_bits, "adv": "none", "defense": "none", "seed": "0", "attack": "clean",
+             "eps": "0.0", "blackbox": "False", "acc": "97.0"}]
     for k, eps in enumerate(("0.0078431372549019", "0.03137254901960784", "0.06274509803921569")):
-        rows.append({"method": "vanilla", "adv": "none", "defense": "none", "seed": "0", "attack": "fgsm", "eps": eps,
-                     "blackbox": "False", "acc": str(70.0 - 10 * k)})
+        rows.append({"method": "vanilla", "act_bits": "", "adv": "none", "defense": "none", "seed": "0", "attack": "fgsm",
+                     "eps": eps, "blackbox": "False", "acc": str(70.0 - 10 * k)})
     return pd.DataFrame(rows)
 
 
@@ -73,13 +75,13 @@ def test_the_gap_is_given_only_under_the_papers_protocol():
     r = row(same, "DQ Table 1", "Vanilla, adv.", "Full Prec.")
     assert r.qrobust_value == 42.0 and r.n_seeds == 2 and r.paper_value == 39.3
     assert r.same_protocol == "yes" and r.gap == pytest.approx(42.0 - 39.3)
-    assert r.paper_protocol == "cifar10, wide_resnet depth=28 widen_factor=10, eps 8/255"
+    assert r.paper_protocol == "cifar10, wide_resnet depth=28 widen_factor=10, full precision, eps 8/255"
     clean = row(same, "DQ Table 1", "Vanilla, clean", "Full Prec.")
     assert clean.qrobust_value == 96.0 and "eps" not in clean.qrobust_protocol
     other = build({"table1": table1_long("0.1")}, TINY_CFG)
     r = row(other, "DQ Table 1", "Vanilla, adv.", "Full Prec.")
     assert r.qrobust_value == 42.0 and r.same_protocol == "no" and pd.isna(r.gap)
-    assert r.qrobust_protocol == "mnist5k, small_cnn width=16, eps 0.1"
+    assert r.qrobust_protocol == "mnist5k, small_cnn width=16, full precision, eps 0.1"
     # the paper's eps but another eps here: no gap either
     assert row(build({"table1": table1_long("0.1")}, PAPER_CFG), "DQ Table 1", "Vanilla, adv.", "1").same_protocol != "yes"
 
@@ -98,6 +100,21 @@ def test_eps_rank_picks_the_papers_column():
         r = row(df, "DQ Table 3", "Normal", f"FGSM eps {eps}")
         assert r.qrobust_value == 70.0 - 10 * k and r.same_protocol == "yes", r
     assert row(df, "DQ Table 3", "Normal", "Clean").qrobust_value == 96.0
+
+
+def test_the_bit_width_is_part_of_the_protocol_and_an_unstated_eps_never_matches():
+    """DQ's Tables 2-3 compare the full-precision model with DQ at bit=1: a +DQ cell measured at 4 bits is another
+    protocol. An eps the paper's text does not state (its appendix tables) matches no eps of ours."""
+    one = row(build({"table2": table2_long("1")}, PAPER_CFG), "DQ Table 3", "Normal + DQ", "Clean")
+    four = row(build({"table2": table2_long("4")}, PAPER_CFG), "DQ Table 3", "Normal + DQ", "Clean")
+    assert one.same_protocol == "yes" and four.same_protocol == "no" and pd.isna(four.gap)
+    assert "1-bit" in one.paper_protocol and "4-bit" in four.qrobust_protocol
+    long = pd.DataFrame([{"adv": "pgd", "act": "relu6", "act_bits": "", "seed": "0", "attack": a, "eps": e,
+                          "blackbox": "False", "acc": v} for a, e, v in (("clean", "0.0", "80"), ("pgd", "0.0313", "50"))])
+    cfg = {"data": {"dataset": "cifar10"}, "model": {"name": "resnet18", "kwargs": {}}}
+    r = row(build({"table4": long}, cfg), "DQ Table 5 (appendix)", "Full-Precision", "White-Box Acc.")
+    assert r.qrobust_value == 50.0 and r.same_protocol == "no" and "eps not stated" in r.paper_protocol
+    assert row(build({"table4": long}, cfg), "DQ Table 5 (appendix)", "Full-Precision", "Clean Acc.").same_protocol == "yes"
 
 
 def test_an_ambiguous_selection_is_an_error(monkeypatch):

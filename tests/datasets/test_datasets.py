@@ -271,3 +271,23 @@ def test_a_non_image_in_an_imagefolder_is_one_line_naming_it(tmp_path):
         DATASETS.get("imagefolder")(tmp_path, image_size=8)
     msg = str(e.value)
     assert "\n" not in msg and "train/dog/1.png: not a readable image" in msg and "remove it or replace it" in msg
+
+
+def test_n_train_and_n_test_cut_a_stratified_subset_of_a_torchvision_set_and_null_keeps_it_whole(tmp_path):
+    """data.n_train / n_test were silently ignored for CIFAR-10, SVHN and MNIST; now they cut a stratified
+    subset (a CPU-scale run on data on disk), and null keeps the whole split (config/paper.yaml)."""
+    base = tmp_path / "raw" / "cifar-10-batches-py"
+    base.mkdir(parents=True)
+    for i, name in enumerate(["data_batch_1", "data_batch_2", "data_batch_3", "data_batch_4", "data_batch_5", "test_batch"]):
+        with open(base / name, "wb") as f:  # 20 images a batch, two classes each half
+            pickle.dump({"data": _pattern(20, 3, 32, 32, offset=i).reshape(20, -1), "labels": [0] * 10 + [1] * 10}, f)
+    with open(base / "batches.meta", "wb") as f:
+        pickle.dump({"label_names": [f"c{k}" for k in range(10)]}, f)
+    meta = prepare("cifar10", tmp_path / "raw", tmp_path / "sub", seed=0, n_train=40, n_test=None, checksums=False)
+    assert meta["n_train"] == 40 and meta["n_test"] == 20 and meta["train_class_counts"] == [20, 20]
+    again = prepare("cifar10", tmp_path / "raw", tmp_path / "again", seed=0, n_train=40, n_test=None, checksums=False)
+    assert again["sha256"] == meta["sha256"]  # the same subset from the same seed
+    whole = prepare("cifar10", tmp_path / "raw", tmp_path / "whole", seed=0, n_train=None, n_test=None, checksums=False)
+    assert whole["n_train"] == 100 and whole["n_test"] == 20
+    with pytest.raises(ValueError, match="mnist5k splits its 5,000 images itself"):
+        prepare("mnist5k", None, tmp_path / "m", n_train=None, n_test=1000)

@@ -6,7 +6,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from qrobust.datasets._base import DATASETS, RAW_FILES, MissingDataError, Split
+from qrobust.datasets._base import DATASETS, RAW_FILES, MissingDataError, Split, stratified_subset
 from qrobust.runtime import atomic
 
 __all__ = ["DATASETS", "RAW_FILES", "MissingDataError", "Split", "missing_raw", "prepare", "load_prepared"]
@@ -40,10 +40,20 @@ def missing_raw(name: str, raw_root) -> str | None:
 
 
 def prepare(name: str, raw_root: str | Path, out_dir: str | Path, seed: int = 0, **kw) -> dict:
-    """Load raw data through the registry and write train.pt, test.pt and meta.json atomically."""
+    """Load raw data through the registry and write train.pt, test.pt and meta.json atomically. `n_train` and
+    `n_test` (None: the whole split) go to a loader that takes them (mnist5k splits its images itself); for
+    the others they cut a stratified subset of each split, drawn with `seed`."""
+    import inspect
+
     import torch
 
-    train, test = DATASETS.get(name)(raw_root, seed=seed, **kw)
+    loader = DATASETS.get(name)
+    takes = inspect.signature(loader).parameters
+    sizes = {k: kw.pop(k) for k in ("n_train", "n_test") if k in kw and k not in takes}
+    train, test = loader(raw_root, seed=seed, **kw)
+    train = stratified_subset(train, sizes.get("n_train"), seed, "data.n_train")
+    test = stratified_subset(test, sizes.get("n_test"), seed, "data.n_test")
+    kw.update(sizes)
     out = Path(out_dir)
     files = {}
     for part, split in (("train", train), ("test", test)):

@@ -65,3 +65,21 @@ def from_hwc(images: np.ndarray, labels) -> Split:
     x = torch.from_numpy(np.ascontiguousarray(arr.transpose(0, 3, 1, 2)))
     y = torch.as_tensor(np.asarray(labels), dtype=torch.int64)
     return Split(x, y)
+
+
+def stratified_subset(split: Split, n: int | None, seed: int, key: str) -> Split:
+    """`n` images of `split` with its class proportions (sklearn's stratified draw with `seed`, kept in their
+    original order); the whole split when n is None or covers it."""
+    if n is None or n >= len(split.y):
+        return split
+    import numpy as np
+    from sklearn.model_selection import train_test_split
+
+    idx = np.arange(len(split.y))
+    try:
+        keep, _ = train_test_split(idx, train_size=n, stratify=split.y.numpy(), random_state=seed)
+    except ValueError as e:  # fewer images than classes, or a class with one image
+        raise ValueError(f"config key {key}: {n} images cannot keep the class proportions of {len(split.y)} ({e}); "
+                         "give more, or null for the whole split") from None
+    keep = np.sort(keep)
+    return Split(split.x[keep], split.y[keep])

@@ -22,6 +22,9 @@ def mnist5k(root, seed: int = 0, n_train: int = 4000, n_test: int = 1000, **_) -
     from sklearn.model_selection import train_test_split
 
     x, y = mnist_data()  # x: 5000 x 784 float in 0..255, y: 5000
+    if n_train is None or n_test is None:
+        raise ValueError("mnist5k splits its 5,000 images itself: give data.n_train and data.n_test as numbers "
+                         "(the default: 4000 and 1000), not null")
     if n_train + n_test > len(y):
         raise ValueError(f"data.n_train + data.n_test = {n_train + n_test} exceeds the {len(y)} images of mnist5k")
     images = np.rint(x).astype(np.uint8).reshape(-1, 28, 28)

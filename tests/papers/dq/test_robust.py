@@ -263,3 +263,36 @@ def test_fig3_layer_axis_has_whole_layer_ticks(monkeypatch, tmp_path):
     figures.amplification(tmp_path / "d.json", tmp_path / "fig3.png")
     assert list(figs[0].axes[1].get_xticks()) == [1, 2, 3]
 
+
+
+def test_table4_keeps_the_fgsm_and_rfgsm_trained_models_apart(tmp_path):
+    """docs/papers.md once showed the same white-box, black-box and worst-case numbers for the FGSM- and the
+    R+FGSM-trained float models: each row must read its own model's records (here all different)."""
+    from qrobust.papers.dq.tables234 import build_table4
+
+    recs = [_record("vanilla", adv, bits=None, base=base, drop=drop)
+            for adv, base, drop in (("fgsm", 97.0, 3.0), ("rfgsm", 96.0, 5.0))]
+    worst = [_worst(recs[0], 80.0), _worst(recs[1], 70.0)]
+    t, _ = build_table4(recs, tmp_path / "t4.csv", worst)
+    rows = t.set_index("Training")
+    assert rows.loc["Adversarial FGSM", "White-Box"] == pytest.approx(97.0 - 6.0)
+    assert rows.loc["Adversarial R+FGSM", "White-Box"] == pytest.approx(96.0 - 10.0)
+    assert rows.loc["Adversarial FGSM", "Worst-case"] == 80.0 and rows.loc["Adversarial R+FGSM", "Worst-case"] == 70.0
+
+
+def test_fgsm_and_rfgsm_adversarial_training_train_different_models(mnist_small):
+    """The two trainings differ in the examples they craft, so in the weights they give (one epoch, one seed)."""
+    from qrobust.models import create_model
+    from qrobust.training.adversarial import AdvConfig, adversarial_loss
+    from qrobust.training.loop import TrainConfig, train
+
+    train_split, _ = mnist_small
+    weights = {}
+    for attack in ("fgsm", "rfgsm"):
+        torch.manual_seed(0)
+        m = create_model("small_cnn", num_classes=10, in_channels=1, width=4, hidden=16, mean=[0.13], std=[0.31])
+        g = torch.Generator().manual_seed(0)
+        train(m, train_split.x[:256], train_split.y[:256], TrainConfig(epochs=1, batch_size=64, lr=0.05, allow_chance=True),
+              g, torch.device("cpu"), progress=False, extra_loss=adversarial_loss(AdvConfig(attack=attack, eps_max=0.2), g))
+        weights[attack] = torch.cat([p.detach().flatten() for p in m.parameters()])
+    assert not torch.equal(weights["fgsm"], weights["rfgsm"])

@@ -19,10 +19,12 @@ def _pair(config: dict) -> list[tuple[str, float]]:
 
 
 def table2_runs(config: dict) -> list[tuple[str, str]]:
-    """(run with seed, defense): Normal, Feature Squeezing, R+FGSM- and PGD-trained, each without and with DQ."""
-    bits = config["dq"]["act_bits"]
+    """(run with seed, defense): Normal, Feature Squeezing, R+FGSM- and PGD-trained, each without DQ (the
+    full-precision model, DQ's "Normal" row: Table 3's Normal clean 94.8 is Table 1's full-precision vanilla) and
+    with DQ (`dq.dq_bits` activation bits: DQ used bit=1)."""
     rows = [(None, "none"), (None, "fs"), ("rfgsm", "none"), ("pgd", "none")]
-    return [(f"{run_id(config, m, b, bits, adv=adv)}_s{s}", d) for adv, d in rows for m, b in _pair(config)
+    bits = {"vanilla": None, "dq": config["dq"]["dq_bits"]}
+    return [(f"{run_id(config, m, b, bits[m], adv=adv)}_s{s}", d) for adv, d in rows for m, b in _pair(config)
             for s in config["seeds"]]
 
 
