@@ -160,3 +160,19 @@ def test_a_run_writes_an_interval_and_the_sample_that_would_decide():
     one = evaluate_claims({"table1": _t1(60.0, 20.0, seeds=(0,))}).set_index("id").loc["dq-vanilla-quantized-less-robust"]
     assert one.verdict == "inconclusive" and "image noise only" in one.note and "seeds" in one.needed
     assert math.isfinite(one.ci_low) and one.n_seeds == 1
+
+
+def test_masked_only_when_the_flagged_models_lower_bound_could_change_the_verdict():
+    """Quantized less robust than float (60 vs 20): a flag on a quantized model's worst case only questions
+    numbers that can go lower, which strengthens the claim; a flag on the float model could flip it."""
+    t = _t1(60.0, 20.0)
+    quant = t.act_bits.notna()
+    flagged_q = t.assign(masking=["more_steps_stable" if q else "" for q in quant])
+    row = evaluate_claims({"table1": flagged_q}).set_index("id").loc["dq-vanilla-quantized-less-robust"]
+    assert row.verdict == "holds" and "even at 0 the verdict stands" in row.note and "more_steps_stable" in row.masking
+    flagged_fp = t.assign(masking=["" if q else "eps_reaches_chance" for q in quant])
+    row = evaluate_claims({"table1": flagged_fp}).set_index("id").loc["dq-vanilla-quantized-less-robust"]
+    assert row.verdict == "masked" and "at 0 it would be fails" in row.evidence
+    # a flag that does not question the worst case itself (one attack path trailing) changes nothing
+    row = evaluate_claims({"table1": t.assign(masking="ste_gap")}).set_index("id").loc["dq-vanilla-quantized-less-robust"]
+    assert row.verdict == "holds" and row.masking.count("ste_gap") == 6  # 2 models x 3 seeds, named

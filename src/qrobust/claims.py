@@ -21,7 +21,9 @@ over the claims of the run is below 0.025 (one-sided, the 95 % interval's side),
 the upper bound is below delta; fails when not holds and the upper bound is below delta ("reversed"
 when below 0; non-inferiority: below minus the margin); inconclusive otherwise, with the sample that
 would decide it (`needed`, from the measured variances at 80 % power); masked when the gradient-masking
-audit flags the worst case of a model behind it (ENSEMBLE_FLAGS); not run when its data is missing.
+audit flags the worst case of a model behind it (ENSEMBLE_FLAGS) and that model's worst case at its lower
+bound, zero, would change the verdict (directional: a flag on a model whose lower worst case would only
+strengthen the verdict leaves it); not run when its data is missing.
 
 This module is the engine; each paper's claims live in qrobust/papers/<paper>/claims.py and register
 themselves with `claim`.
@@ -274,24 +276,46 @@ def needed(c: Claim, iv: Interval | None) -> str:
     return stats.needed(e, c.delta, [n, 4 * n])
 
 
-# audit checks whose flag means the worst case itself may be too high: even the best attack did not
-# reach chance at a large eps, twice the steps and restarts moved it, or AutoAttack's own checks fired
-ENSEMBLE_FLAGS = ("eps_reaches_chance", "more_steps_stable", "autoattack_checks")
+# audit checks whose flag means the worst case itself may be too high: even the best attack did not reach
+# chance at a large eps, more steps and restarts or a second smooth staircase fooled more images than new
+# random numbers do, or AutoAttack's own checks fired
+ENSEMBLE_FLAGS = ("eps_reaches_chance", "more_steps_stable", "second_surrogate", "autoattack_checks")
 
 
-def with_masking(res: dict, rows: pd.DataFrame, describe: Callable) -> dict:
-    """`res` judged on the worst-case rows `rows` (with a `masking` column of ";"-joined flags): adds
-    `masking` (flagged models, by `describe(row)`, and their flags) and `critical` (the ENSEMBLE_FLAGS among
-    them: the verdict becomes `masked`, the worst-case verdict stays in the evidence)."""
+def with_masking(res: dict, rows: pd.DataFrame, describe: Callable, table: str) -> dict:
+    """`res` judged on the worst-case rows `rows` of long table `table` (with a `masking` column of ";"-joined
+    flags): adds `masking` (flagged models, by `describe(row)`, and their flags), `critical` (the ENSEMBLE_FLAGS
+    among them) and `critical_rows` ({table: the rows' index labels}): the engine then judges the claim again
+    with those models' worst case at its lower bound, zero, and calls it masked only if that changes the verdict."""
     res = dict(res)
     flags = rows["masking"].astype(object).where(rows["masking"].notna(), "").astype(str)
     flagged = rows[flags != ""]
     seen: dict = {}
-    for _, r in flagged.iterrows():
-        seen.setdefault(describe(r), set()).update(str(r["masking"]).split(";"))
+    critical_rows = []
+    for idx, r in flagged.iterrows():
+        fs = set(str(r["masking"]).split(";"))
+        seen.setdefault(describe(r), set()).update(fs)
+        if fs & set(ENSEMBLE_FLAGS):
+            critical_rows.append(idx)
     res["masking"] = "; ".join(f"{m}: {', '.join(sorted(f))}" for m, f in seen.items())
     res["critical"] = sorted({f for fs in seen.values() for f in fs} & set(ENSEMBLE_FLAGS))
+    res["critical_rows"] = {table: critical_rows}
     return res
+
+
+def at_lower_bound(tables: dict, critical_rows: dict) -> dict:
+    """The tables with the given worst-case rows at zero: every image fooled (the bound a stronger attack cannot
+    go below)."""
+    out = dict(tables)
+    for name, idx in critical_rows.items():
+        df = out[name].copy()
+        for i in idx:
+            df.at[i, "correct"] = "0" * len(str(df.at[i, "correct"]))
+            for col in ("acc", "value"):
+                if col in df:
+                    df.at[i, col] = 0.0
+        out[name] = df
+    return out
 
 
 def in_report_order() -> list[str]:
@@ -341,9 +365,18 @@ def evaluate_claims(tables: dict[str, pd.DataFrame]) -> pd.DataFrame:
     for (i, c, iv, res), p_adj in zip(judged, adjusted):
         verdict, note = judge(c, iv, p_adj, res.get("rank_probability"))
         critical = res.get("critical") or []
-        if critical:
-            rows[i]["evidence"] += f" [on the worst case it {verdict}; flagged: {', '.join(critical)}]"
-            verdict = "masked"
+        if critical and verdict != "not run":
+            # directional: masked only if the flagged models' worst case at its lower bound changes the verdict
+            low = c.check(at_lower_bound(tables, res["critical_rows"]))
+            iv_low = interval(low, -c.delta if c.kind == NONINFERIORITY else 0.0)
+            factor = p_adj / iv.p if iv.p > 0 else 1.0  # this claim's Holm factor
+            bound_verdict, _ = judge(c, iv_low, min(1.0, iv_low.p * factor))
+            if bound_verdict != verdict:
+                rows[i]["evidence"] += (f" [masked: with the flagged models' worst case at 0 it would be {bound_verdict}, "
+                                        f"not {verdict}; flagged: {', '.join(critical)}]")
+                verdict = "masked"
+            else:
+                note = "; ".join(filter(None, [note, f"flagged ({', '.join(critical)}), but even at 0 the verdict stands"]))
         rows[i].update(verdict=verdict, note=note, p_adj=_fmt(p_adj),
                        needed=needed(c, iv) if verdict == "inconclusive" else "")
     df = pd.DataFrame(rows)

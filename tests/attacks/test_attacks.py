@@ -185,7 +185,7 @@ def test_pgd_restarts_are_at_least_as_strong_per_example(trained_small_cnn, mnis
 @pytest.mark.parametrize("name", ["pgd", "bim"])
 def test_keep_best_is_never_weaker_than_keep_last(trained_small_cnn, mnist_small, name):
     """alpha = eps: the iterates jump across the box and can leave the decision region again; "best" keeps
-    an iterate that fooled the model, "last" (torchattacks) the final one."""
+    the first iterate that fooled the model, "last" (torchattacks) the final one."""
     x, y = _batch(mnist_small)
     kw = dict(eps=EPS, alpha=EPS, steps=10, seed=0)
     best = create_attack(name, trained_small_cnn, keep="best", **kw)(x, y)
@@ -195,7 +195,7 @@ def test_keep_best_is_never_weaker_than_keep_last(trained_small_cnn, mnist_small
         fooled_last = trained_small_cnn(last).argmax(1) != y
     assert bool((fooled_best | ~fooled_last).all())  # per example: fooled by "last" => fooled by "best"
     assert (fooled_best & ~fooled_last).sum() >= 5  # strictly stronger here (16 for pgd, 21 for bim)
-    assert torch.equal(best[fooled_last], last[fooled_last])  # the same images where the last iterate fools
+    assert torch.equal(best[~fooled_best], last[~fooled_best])  # where no iterate fools: the final one
     assert (best - x).abs().max().item() <= EPS + 1e-6 and 0.0 <= best.min() and best.max() <= 1.0
 
 
@@ -281,15 +281,34 @@ def test_transfer_from_the_model_itself_is_the_white_box_attack(trained_small_cn
     assert torch.equal(black, white)
 
 
-class _Untouchable(nn.Module):
+class _NoGradients(nn.Module):
+    """A black-box target: it answers forwards (the transfer's iterates are judged on it) but never a gradient."""
+
+    def __init__(self, model):
+        super().__init__()
+        self.model, self.forwards = model, 0
+
     def forward(self, x):
-        raise AssertionError("the black-box target was queried")
+        if torch.is_grad_enabled() and x.requires_grad:
+            raise AssertionError("the black-box target's gradient was asked for")
+        self.forwards += 1
+        with torch.no_grad():
+            return self.model(x)
 
 
-def test_transfer_never_queries_the_target_and_needs_a_substitute(trained_small_cnn, mnist_small, substitute):
+def test_transfer_never_asks_the_target_for_a_gradient_and_keeps_the_first_iterate_that_fools_it(
+        trained_small_cnn, mnist_small, substitute):
     x, y = _batch(mnist_small, 16)
-    adv = create_attack("transfer", _Untouchable().eval(), eps=EPS, substitute=substitute, inner="bim")(x, y)
-    assert torch.equal(adv, create_attack("bim", substitute, eps=EPS)(x, y))
+    target = _NoGradients(trained_small_cnn).eval()
+    adv = create_attack("transfer", target, eps=EPS, substitute=substitute, inner="bim")(x, y)
+    assert target.forwards >= 10  # every iterate judged on the target
+    on_sub = create_attack("bim", substitute, eps=EPS)(x, y)
+    with torch.no_grad():
+        fools = trained_small_cnn(adv).argmax(1) != y
+        fools_sub = trained_small_cnn(on_sub).argmax(1) != y
+    assert bool((fools | ~fools_sub).all()) and fools.sum() >= fools_sub.sum()  # never weaker than the final iterate
+    same = create_attack("transfer", substitute, eps=EPS, substitute=substitute, inner="bim")(x, y)
+    assert torch.equal(same, on_sub)  # substitute = target: the white-box attack itself
     with pytest.raises(TypeError, match="substitute"):
         create_attack("transfer", trained_small_cnn, eps=EPS)
     with pytest.raises(ValueError, match="transfer"):

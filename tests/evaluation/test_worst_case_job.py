@@ -21,13 +21,13 @@ CFG = {
         "ensemble": [{"attack": "fgsm"}, {"attack": "pgd", "steps": 3},
                      {"attack": "square", "n_queries": 20, "p_init": 0.8},
                      {"attack": "transfer", "sources": ["surrogate", "float", "substitute"], "inner": "fgsm"}],
-        "audit": {"sweep_eps": [0.1, 0.3], "pgd": {"steps": 3}, "chance_margin": 5.0, "steps_tolerance": 5.0,
+        "audit": {"sweep_eps": [0.1, 0.3], "pgd": {"steps": 3}, "chance_margin": 5.0,
                   "blackbox_tolerance": 5.0, "gap_tolerance": 5.0},
     },
     "eval": {"batch_size": 16}, "device": "cpu", "threads": 1, "dq": {"squeeze": {"bits": 5, "median": 2}},
 }
 KEYS = {"n", "eps", "n_classes", "clean_acc", "worst_acc", "members", "best", "autoattack", "correct", "skipped",
-        "audit", "run", "defense", "checkpoint", "seconds", "images", "worst_correct"}
+        "audit", "run", "defense", "checkpoint", "seconds", "images", "worst_correct", "broken_by", "worst_acc_ensemble"}
 
 
 @pytest.fixture(scope="module")
@@ -97,8 +97,8 @@ def test_the_job_writes_the_worst_case_and_its_audit(prepared, tmp_path, defense
     assert 100.0 * unbits(res["worst_correct"]).mean() == pytest.approx(res["worst_acc"])
     assert set(res["audit"]) == {"checks", "flags", "masked", "eps_sweep"}
     assert {c["check"] for c in res["audit"]["checks"]} == {
-        "eps_reaches_chance", "iterative_beats_single_step", "more_steps_stable", "blackbox_not_better",
-        "zero_gradient", "ste_gap"}
+        "eps_reaches_chance", "iterative_beats_single_step", "more_steps_stable", "second_surrogate", "saturated",
+        "blackbox_not_better", "zero_gradient", "ste_gap"}
     line = r.stderr.strip().splitlines()[-1]
     assert line.startswith(f"model [{defense}]: clean ") and "worst" in line and "masking flags:" in line
 

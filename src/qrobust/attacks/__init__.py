@@ -5,6 +5,7 @@ from qrobust.attacks._base import ATTACKS, PATHS, Attack, register_attack
 __all__ = ["ATTACKS", "PATHS", "Attack", "register_attack", "create_attack"]
 
 
-def create_attack(name: str, model, *, path: str = "ste", temperature: float = 0.25, **kw) -> Attack:
-    """Attack `name` on `model` through gradient path `path` (ste, bpda, surrogate, float)."""
-    return ATTACKS.get(name)(model, **kw).through(path, temperature)
+def create_attack(name: str, model, *, path: str = "ste", temperature: float = 0.25, form: str = "tanh", **kw) -> Attack:
+    """Attack `name` on `model` through gradient path `path` (ste, bpda, surrogate, float); bpda and surrogate
+    take the smooth staircase of `form` (tanh at `temperature`, or sine)."""
+    return ATTACKS.get(name)(model, **kw).through(path, temperature, form)

@@ -30,6 +30,7 @@ class Attack:
 
     path: str = "ste"
     temperature: float = 0.25
+    form: str = "tanh"  # the smooth staircase of bpda and surrogate (quant/fake_quant.FORMS)
     gradient_free: bool = False  # True: queries outputs only (black-box); gradient paths do not apply
 
     def __init__(self, model: nn.Module, eps: float, seed: int = 0):
@@ -37,13 +38,14 @@ class Attack:
             raise ValueError(f"eps must lie in [0, 1] for images in [0, 1], got {eps}")
         self.model, self.eps, self.seed = model, eps, seed
 
-    def through(self, path: str = "ste", temperature: float = 0.25) -> "Attack":
-        """Run this attack through gradient path `path` (PATHS) of the model's quantizers; returns self."""
+    def through(self, path: str = "ste", temperature: float = 0.25, form: str = "tanh") -> "Attack":
+        """Run this attack through gradient path `path` (PATHS) of the model's quantizers, with the smooth
+        staircase `form` at `temperature` (bpda, surrogate); returns self."""
         if path not in PATHS:
             raise ValueError(f"unknown gradient path '{path}'; allowed: {', '.join(PATHS)}")
-        with gradient_path(PATHS[path], temperature):  # validates the temperature
+        with gradient_path(PATHS[path], temperature, form):  # validates the temperature and the form
             pass
-        self.path, self.temperature = path, float(temperature)
+        self.path, self.temperature, self.form = path, float(temperature), form
         return self
 
     def project(self, x_adv: torch.Tensor, x: torch.Tensor) -> torch.Tensor:
@@ -60,12 +62,23 @@ class Attack:
     def perturb(self, x: torch.Tensor, y: torch.Tensor) -> torch.Tensor:
         raise NotImplementedError
 
+    def real_logits(self, x: torch.Tensor) -> torch.Tensor:
+        """The real quantized model's logits at x (the forward of the ste path), whatever path is in force."""
+        with torch.no_grad(), gradient_path("ste", self.temperature):
+            return self.model(x)
+
     def __call__(self, x: torch.Tensor, y: torch.Tensor) -> torch.Tensor:
         was_training = self.model.training
         self.model.eval()
+        # crafted on a smooth copy or the float twin: the real model judges every iterate (attacks/_linf.py)
+        surrogate = self.path in ("surrogate", "float") and hasattr(self, "judge") and self.judge is None
+        if surrogate:
+            self.judge = self.real_logits
         try:  # channels_last (but inside a training run: models._base.training_layout)
-            with gradient_path(PATHS[self.path], self.temperature), inference_layout(self.model):
+            with gradient_path(PATHS[self.path], self.temperature, self.form), inference_layout(self.model):
                 adv = self.perturb(x.detach(), y)
             return self.project(adv, x.detach()).detach()
         finally:
             self.model.train(was_training)
+            if surrogate:
+                self.judge = None

@@ -71,25 +71,30 @@ def _rows(mask: torch.Tensor, like: torch.Tensor) -> torch.Tensor:
 
 
 class BestIterate:
-    """Per example, the last iterate seen that fools the model (seen via the logits at that iterate)."""
+    """Per example, the first iterate seen that fools the model (seen via the logits at that iterate: the
+    attack's own forward, or its `judge`'s, the real model's, when it crafts on a surrogate)."""
 
     def __init__(self, x: torch.Tensor):
         self.best = x.clone()
         self.fooled = torch.zeros(len(x), dtype=torch.bool, device=x.device)
 
     def see(self, adv: torch.Tensor, logits: torch.Tensor, y: torch.Tensor) -> None:
-        now = logits.argmax(1) != y
+        now = (logits.argmax(1) != y) & ~self.fooled  # fooled for the first time
         self.best = torch.where(_rows(now, adv), adv, self.best)
         self.fooled |= now
 
     def final(self, adv: torch.Tensor, fooled_final: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
-        """The final iterate where it fools the model or nothing did; the last fooling one elsewhere."""
-        take = fooled_final | ~self.fooled
-        return torch.where(_rows(take, adv), adv, self.best), fooled_final | self.fooled
+        """The first fooling iterate where one fooled the model; the final iterate elsewhere."""
+        return torch.where(_rows(self.fooled, adv), self.best, adv), fooled_final | self.fooled
 
 
 class LinfAttack(Attack):
-    """Attack with an exact, idempotent Linf projection and a gradient helper."""
+    """Attack with an exact, idempotent Linf projection and a gradient helper. `judge` (None: the attack's own
+    forward) gives the logits that decide whether an iterate fools the model: the real quantized model's when
+    the attack crafts on a surrogate (create_attack's path surrogate or float, a transfer's substitute), so an
+    iterate that fools the real model is kept even when the attack walks on past it."""
+
+    judge = None
 
     def project(self, x_adv: torch.Tensor, x: torch.Tensor) -> torch.Tensor:
         # min/max against fl(x - eps) and fl(x + eps) selects values and never rounds, so projecting an
@@ -119,11 +124,17 @@ class LinfAttack(Attack):
         same forward's logits."""
         if track is None:
             return self.loss_grad(x_adv, y)
+        if self.judge is not None:  # the real model judges the iterate: one more forward
+            grad = self.loss_grad(x_adv, y)
+            with torch.no_grad():
+                track.see(x_adv, self.judge(x_adv), y)
+            return grad
         grad, logits = self.loss_grad_logits(x_adv, y)
         track.see(x_adv, logits, y)
         return grad
 
     def fools(self, x_adv: torch.Tensor, y: torch.Tensor) -> torch.Tensor:
-        """Per example, whether the model (under the attack's gradient path) misclassifies `x_adv`."""
+        """Per example, whether the model misclassifies `x_adv` (under the attack's gradient path, or by
+        `judge`)."""
         with torch.no_grad():
-            return self.model(x_adv).argmax(1) != y
+            return (self.model(x_adv) if self.judge is None else self.judge(x_adv)).argmax(1) != y

@@ -6,7 +6,7 @@ Distance measure: Linf.
 Arguments: eps (maximum perturbation, default 8/255); alpha (step size, default None = 1/255);
 steps (default None = int(min(eps*255 + 4, 1.25 * eps*255)), at least 1: Kurakin's rule, as in DQ
 section 2; 10 steps for eps = 8/255); seed (unused: BIM is deterministic; kept for the registry);
-keep (default "best"): per example, "best" returns the last iterate that fools the model, or the final
+keep (default "best"): per example, "best" returns the first iterate that fools the model, or the final
 iterate if none does (the logits of each step's forward judge its iterate, one extra forward the final
 one; "fools" under the attack's gradient path, see pgd.py); "last" the final iterate, as torchattacks.BIM.
 Starts at x; each step x <- clip_{x, eps}(x + alpha * sign(grad CE)), the clip to the eps-ball and

@@ -10,13 +10,14 @@ last one if none does (later restarts only run on the examples still classified 
 random_start=False all restarts would be identical, so one is run);
 random_start (default True: start at x + U(-eps, eps), clamped to [0, 1]); seed (torch.Generator
 seed of the starts, default 0); keep (default "best"): which iterate of a run is returned, per example:
-  "best"  the last iterate that fools the model, or the final iterate if none does. A step of size
+  "best"  the first iterate that fools the model, or the final iterate if none does. A step of size
           alpha can leave the decision region again (large alpha, oscillating iterates); "best" never
           returns a weaker point than "last". The logits of the forward that each gradient step makes
           anyway tell whether its iterate fools the model; one extra forward judges the final iterate.
   "last"  the final iterate, as torchattacks.PGD returns it (for parity with torchattacks).
-"Fools" is judged by the forward the attack itself sees: the real model for the ste and bpda paths
-(create_attack's path=), the smooth copy or float twin for surrogate and float.
+"Fools" is always judged by the real model: the forward the attack itself sees for the ste and bpda
+paths (create_attack's path=); for surrogate and float, which craft on the smooth copy or the float twin,
+and inside a transfer, one more forward of the real model at every iterate (LinfAttack.judge).
 Each step: x <- clip_[0,1](x0 + clip_[-eps,eps](x + alpha * sign(grad CE) - x0)), the update and
 projection of torchattacks.PGD; its start draws `uniform_(-eps, eps)` from the global RNG, ours the
 same call from a generator seeded with `seed`, i.e. the same numbers as after torch.manual_seed(seed).

@@ -7,9 +7,9 @@ Distance measure: that of the inner attack (Linf for every registered one).
 Arguments: eps (maximum perturbation, default 8/255); seed (passed to the inner attack, default 0);
 substitute (keyword, required: the nn.Module the examples are crafted on); inner (name of a
 registered attack, default "fgsm"); **inner_kw (its other arguments, e.g. steps=10).
-The examples are crafted white-box on `substitute` with labels y and returned unchanged; they are
-meant to be classified by `model`, which is never queried. With substitute = model the result is
-exactly the white-box inner attack.
+The examples are crafted white-box on `substitute` with labels y; `model` is queried only to judge the
+iterates of an iterative inner attack (PGD, BIM keep, per image, the first that fools `model`), never for a
+gradient. With substitute = model the result is exactly the white-box inner attack.
 Example:
     >>> adv = Transfer(model, eps=8 / 255, substitute=vgg, inner="pgd")(images, labels)
 """
@@ -34,4 +34,12 @@ class Transfer(LinfAttack):
         self.inner = ATTACKS.get(inner)(substitute, eps=eps, seed=seed, **inner_kw)
 
     def perturb(self, x, y):
-        return self.inner(x, y)  # the inner attack owns the substitute's mode and its own projection
+        # the inner attack owns the substitute's mode and its own projection; an iterative one has its iterates
+        # judged by the target model (never its gradients): the first that fools the target is kept
+        if hasattr(self.inner, "judge"):
+            self.inner.judge = self.real_logits
+        try:
+            return self.inner(x, y)
+        finally:
+            if hasattr(self.inner, "judge"):
+                self.inner.judge = None

@@ -9,8 +9,9 @@ from qrobust.attacks import ATTACKS, PATHS
 
 WHITE_PATHS = ("ste", "bpda")  # the real model's forward: white-box
 SOURCES = ("surrogate", "float", "substitute")  # transfer sources
-RESERVED = ("eps", "seed", "path", "temperature", "model", "substitute")  # set by worst_case, not by a member
-PLAN_KEYS = ("attack", "paths", "sources", "inner", "prune")  # the plan's keys; the others go to the attack
+RESERVED = ("eps", "seed", "path", "temperature", "form", "model", "substitute")  # set by worst_case, not by a member
+PLAN_KEYS = ("attack", "paths", "sources", "inner", "prune", "staircases")  # the plan's keys; the others go to the attack
+STAIRCASE_PATHS = ("bpda", "surrogate")  # the paths that go through a smooth staircase
 
 
 @dataclass
@@ -25,13 +26,26 @@ class Member:
     kwargs: dict = field(default_factory=dict)
     inner: str | None = None
     prune: bool = False  # attack only the images still robust when its turn comes
+    temperature: float | None = None  # its own smooth staircase (None: worst_case's temperature, tanh)
+    form: str = "tanh"
+
+    def staircase(self) -> str:
+        """":sine", ":t1" for a member with its own smooth staircase, "" otherwise."""
+        if self.form == "sine":
+            return ":sine"
+        return "" if self.temperature is None else f":t{self.temperature:g}"
 
     def name(self) -> str:
         if self.attack == "transfer":
-            return f"transfer:{self.source}"
-        return self.attack if self.path is None else f"{self.attack}@{self.path}"
+            return f"transfer:{self.source}{self.staircase()}"
+        return self.attack if self.path is None else f"{self.attack}@{self.path}{self.staircase()}"
 
     def kind(self) -> str:
+        """white (the real model's gradients), black (transfers, gradient-free attacks) or mixed: an AutoAttack
+        whose run includes Square, which is black-box wherever it runs."""
+        if self.attack == "autoattack" and (self.kwargs.get("version", "standard") in ("standard", "plus")
+                                            or "square" in (self.kwargs.get("attacks") or [])):
+            return "mixed"
         return "white" if self.attack != "transfer" and self.path in WHITE_PATHS else "black"
 
     @property
@@ -81,6 +95,30 @@ def _check_kwargs(attack: str, kw: dict, where: str) -> None:
                          f"its arguments: {_allowed(allowed) or 'none'}")
 
 
+def _staircases(spec: dict, where: str, on: list) -> list[tuple[float | None, str]]:
+    """A member's `staircases` (numbers: the tanh staircase at that temperature; "sine": the sine staircase) as
+    (temperature, form) pairs; [(None, "tanh")] without: worst_case's own. Only paths (or transfer sources)
+    that go through a smooth staircase take them."""
+    if "staircases" not in spec:
+        return [(None, "tanh")]
+    values = spec["staircases"]
+    if not isinstance(values, (list, tuple)) or not values:
+        raise ValueError(f"{where}: staircases must be a non-empty list of temperatures and/or sine, got {values!r}")
+    out = []
+    for v in values:
+        if v == "sine":
+            out.append((None, "sine"))
+        elif isinstance(v, (int, float)) and not isinstance(v, bool) and v > 0:
+            out.append((float(v), "tanh"))
+        else:
+            raise ValueError(f"{where}: staircase {v!r} is neither a temperature > 0 nor sine")
+    if len(set(out)) != len(out):
+        raise ValueError(f"{where}: a staircase is listed twice: {list(values)}")
+    if any(p not in STAIRCASE_PATHS for p in on):
+        raise ValueError(f"{where}: staircases apply to {', '.join(STAIRCASE_PATHS)} only, got {', '.join(map(str, on))}")
+    return out
+
+
 def plan(ensemble, paths) -> list[Member]:
     """Validate `ensemble` (list of member specs) and expand it into members, in order.
 
@@ -121,9 +159,11 @@ def plan(ensemble, paths) -> list[Member]:
             if inner == "transfer":
                 raise ValueError(f"{where}: the inner attack cannot be 'transfer'")
             _check_kwargs(inner, kw, where)
+            stairs = _staircases(spec, where, sources)
             for s in sources:
-                members.append(Member(len(members), i, "transfer", s if s != "substitute" else None, s, kw, inner,
-                                      prune=True if prune is None else prune))
+                for temp, form in stairs:
+                    members.append(Member(len(members), i, "transfer", s if s != "substitute" else None, s, kw, inner,
+                                          prune=True if prune is None else prune, temperature=temp, form=form))
             continue
         for key in ("sources", "inner"):
             if key in spec:
@@ -141,8 +181,11 @@ def plan(ensemble, paths) -> list[Member]:
                                  f"(e.g. {{attack: pgd}} first); or list paths from: {_allowed(PATHS)}")
             members.append(Member(len(members), i, name, "best", None, kw, prune=True if prune is None else prune))
             continue
-        for p in check_paths(mpaths, f"{where} paths", best=True):
-            members.append(Member(len(members), i, name, p, None, kw, prune=bool(prune)))
+        listed = check_paths(mpaths, f"{where} paths", best=True)
+        stairs = _staircases(spec, where, listed)
+        for p in listed:
+            for temp, form in stairs:
+                members.append(Member(len(members), i, name, p, None, kw, prune=bool(prune), temperature=temp, form=form))
     return members
 
 

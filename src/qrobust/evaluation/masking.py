@@ -13,12 +13,22 @@ is left out, e.g. autoattack_checks without an AutoAttack member):
                                flagged if > 0: an iterative attack must not be weaker than one step.
   more_steps_stable            is the worst case converged? PGD with twice the steps (half the step
                                size: the same travel) and twice the restarts of the same-path pgd
-                               member (or `pgd` at eps) on the best white-box path, added to the
-                               ensemble per example: flagged if it lowers the worst case by
-                               >= steps_tolerance points (value: the drop). The detail also gives
-                               that PGD's own accuracy against the member's.
+                               member (or `pgd` at eps) on the best white-box path, against a
+                               replicate of that member with other random numbers, both on the
+                               images the ensemble left: flagged when the stronger PGD fools
+                               significantly more of them than the replicate (McNemar's test on the
+                               images one fools and the other not, z > 1.96), so that restart-to-
+                               restart variability alone never fires it, whatever the number of
+                               images. Value: the stronger PGD's drop of the worst case (points).
+  second_surrogate             the BPDA path with a second smooth staircase (temperature x 4), tested
+                               against the same replicate in the same way: a model whose STE and
+                               first-temperature BPDA gradients are both useless is caught here.
+  saturated                    flagged when the strongest added attack (the stronger PGD, the second
+                               staircase) moves the worst case by a point or more (value: that move).
   blackbox_not_better          % of images some black-box member fools while every white-box member
-                               fails; flagged if > blackbox_tolerance.
+                               fails; flagged if > blackbox_tolerance. Square is black-box wherever
+                               it runs: an AutoAttack whose run includes it is "mixed" and an image
+                               it fooled counts on neither side.
   zero_gradient                % of the clean-correct images whose cross-entropy input gradient is
                                exactly zero under the ste path; flagged if > 0.
   ste_gap                      accuracy of the best @ste member minus the lowest member with an
@@ -26,6 +36,10 @@ is left out, e.g. autoattack_checks without an AutoAttack member):
                                robustness); flagged if > gap_tolerance.
 Accuracies and tolerances are in % (points). The audit's PGD runs draw from
 derive_seed(seed, AUDIT, run, batch): four numbers, never the (seed, member, batch) of a worst-case member.
+The eps sweep always ends at eps 0.5, where every [0, 1] image can be moved to the same grey image: no
+model is above chance there. The audit's attacks at the worst case's eps (the replicate, the stronger PGD,
+the second surrogate) are attacks like the members': `robust` (per image, what survives them too) folds
+them into the reported worst case (jobs/worst_case.py).
 """
 from __future__ import annotations
 
@@ -37,10 +51,14 @@ from qrobust.attacks import PATHS, create_attack
 from qrobust.attacks._linf import derive_seed, kurakin_defaults
 from qrobust.evaluation.ensemble import check_paths
 from qrobust.evaluation.robust import step_size
-from qrobust.evaluation.worst_case import unbits, unfooled
+from qrobust.evaluation.worst_case import bits, unbits, unfooled
 from qrobust.models import inference_layout
 
 AUDIT = 1  # the audit's seeds: derive_seed(seed, AUDIT, run, batch)
+CHANCE_EPS = 0.5  # Linf on [0, 1]: every image can become the same grey image, so no model stays above chance
+SECOND_TEMPERATURE = 4.0  # the second smooth staircase: this many times the worst case's temperature
+Z = 1.96  # McNemar's test at 5 %, two-sided
+SATURATION = 1.0  # points: the most an added attack may move a saturated worst case
 DEFAULT_PGD = {"steps": 20, "restarts": 1}
 
 
@@ -61,9 +79,11 @@ class _Runner:
             xb = self.x[i:i + self.batch_size].float().div_(255.0).to(self.device)
             yield b, i, xb, self.y[i:i + self.batch_size].to(self.device)
 
-    def pgd_correct(self, eps: float, path: str, kw: dict, only: torch.Tensor | None = None) -> torch.Tensor:
+    def pgd_correct(self, eps: float, path: str, kw: dict, only: torch.Tensor | None = None,
+                    temperature: float | None = None) -> torch.Tensor:
         """Per image: correct clean and under PGD(kw) at eps through `path` (bool, on the CPU).
-        `only`: attack just these images (bool mask; the others come back False)."""
+        `only`: attack just these images (bool mask; the others come back False); `temperature`: the BPDA
+        staircase's, when not the worst case's."""
         run, self.runs = self.runs, self.runs + 1
         keep = self.clean if only is None else self.clean & only
         idx = keep.nonzero().flatten()
@@ -71,7 +91,7 @@ class _Runner:
         for b, i in enumerate(range(0, len(idx), self.batch_size)):
             sel = idx[i:i + self.batch_size]
             xb, yb = self.x[sel].float().div_(255.0).to(self.device), self.y[sel].to(self.device)
-            atk = create_attack("pgd", self.model, path=path, temperature=self.temperature, eps=eps,
+            atk = create_attack("pgd", self.model, path=path, temperature=temperature or self.temperature, eps=eps,
                                 seed=derive_seed(self.seed, AUDIT, run, b), **kw)
             adv = atk(xb, yb)
             with torch.no_grad():
@@ -100,13 +120,14 @@ class _Runner:
 def audit(model: nn.Module, x: torch.Tensor, y: torch.Tensor, wc: dict, *, eps: float,
           paths=("ste", "bpda", "surrogate", "float"), temperature: float = 0.25, device="cpu", seed: int = 0,
           batch_size: int = 500, sweep_eps=None, pgd: dict | None = None, chance_margin: float = 5.0,
-          steps_tolerance: float = 2.0, blackbox_tolerance: float = 1.0, gap_tolerance: float = 5.0) -> dict:
+          blackbox_tolerance: float = 1.0, gap_tolerance: float = 5.0) -> dict:
     """The gradient-masking checks (module docstring) for `wc` = worst_case(model, x, y, ...) on the same
     images. `sweep_eps`: the eps of the sweep (default eps x 1, 2, 4, 8, capped at 1); `pgd`: the sweep's
     PGD kwargs (default {steps: 20, restarts: 1}; pgd's step-size rule applies at each eps).
 
     Returns {"checks": [...], "flags": [names of flagged checks], "masked": bool, "eps_sweep": [{"eps",
-    "path", "acc"}]}."""
+    "path", "acc"}], "robust": "0101..." (per image: robust under the ensemble and the audit's attacks at eps),
+    "worst_acc_ensemble": the ensemble's worst case before them}."""
     paths = check_paths(paths)
     n = len(y)
     if wc.get("n") != n or len(wc["correct"]["clean"]) != n:
@@ -116,6 +137,7 @@ def audit(model: nn.Module, x: torch.Tensor, y: torch.Tensor, wc: dict, *, eps: 
         sweep_eps = sorted({min(eps * k, 1.0) for k in (1, 2, 4, 8)})
     if not isinstance(sweep_eps, (list, tuple)) or not sweep_eps:
         raise ValueError(f"audit.sweep_eps must be a non-empty list of eps in [0, 1], got {sweep_eps!r}")
+    sweep_eps = sorted({float(e) for e in sweep_eps} | {CHANCE_EPS})
     model.to(device).eval()
     with inference_layout(model):
         y = torch.as_tensor(y, dtype=torch.long)
@@ -131,6 +153,7 @@ def audit(model: nn.Module, x: torch.Tensor, y: torch.Tensor, wc: dict, *, eps: 
         alone = [m for m in members if m.get("acc") is not None]  # members with an accuracy of their own
         white = [m for m in members if m["kind"] == "white"]
         black = [m for m in members if m["kind"] == "black"]
+        mixed = [m for m in members if m["kind"] == "mixed"]  # an AutoAttack that ran Square too
         white_alone = [m for m in white if m in alone]
         best_white = min(white_alone, key=lambda m: m["acc"]) if white_alone else None
         path = best_white["path"] if best_white else "ste"
@@ -170,7 +193,7 @@ def audit(model: nn.Module, x: torch.Tensor, y: torch.Tensor, wc: dict, *, eps: 
                                  f"pgd minus fgsm accuracy is at most {diff:+.2f} points (on path {worst_p}; "
                                  f"paths compared: {', '.join(p for p, _ in pairs)})."))
 
-        # more steps and restarts must not change the result
+        # more steps and restarts, and a second surrogate, must not do better than new random numbers do
         base = next((m for m in alone if m["attack"] == "pgd" and m["path"] == path), None)
         if base is not None:
             base_kw, base_acc, base_name = dict(base["kwargs"]), base["acc"], base["name"]
@@ -180,19 +203,42 @@ def audit(model: nn.Module, x: torch.Tensor, y: torch.Tensor, wc: dict, *, eps: 
         alpha, steps = kurakin_defaults(eps, base_kw.get("alpha"), base_kw.get("steps"))
         strong_kw = {**base_kw, "steps": 2 * steps, "alpha": alpha / 2, "restarts": 2 * int(base_kw.get("restarts", 1))}
         # exact on the images the ensemble left: those are the only ones it can take from the worst case
+        replicate = runner.pgd_correct(eps, path, base_kw, only=robust)
         strong = runner.pgd_correct(eps, path, strong_kw, only=robust)
         drop = worst - 100.0 * (robust & strong).sum().item() / n
-        checks.append(_check("more_steps_stable", drop >= steps_tolerance, drop, steps_tolerance,
-                             f"adding PGD@{path} with {2 * steps} steps and {strong_kw['restarts']} restarts "
-                             f"(run on the {int(robust.sum())} images the ensemble left; {base_name} alone: {base_acc:.2f}%) "
-                             f"lowers the worst case from {worst:.2f}% by {drop:.2f} points."))
+        more, z = _beats(strong, replicate, robust)
+        checks.append(_check("more_steps_stable", z > Z, drop, Z,
+                             f"on the {int(robust.sum())} images the ensemble left, PGD@{path} with {2 * steps} steps and "
+                             f"{strong_kw['restarts']} restarts fools {more[0]} that a replicate of {base_name} with other "
+                             f"random numbers does not, the replicate {more[1]} it does not (McNemar z = {z:.2f}; "
+                             f"{base_name} alone: {base_acc:.2f}%); it lowers the worst case from {worst:.2f}% by "
+                             f"{drop:.2f} points."))
+        survived = robust & strong & replicate
+        if "bpda" in paths:
+            t2 = temperature * SECOND_TEMPERATURE
+            second = runner.pgd_correct(eps, "bpda", base_kw, only=robust, temperature=t2)
+            more, z = _beats(second, replicate, robust)
+            checks.append(_check("second_surrogate", z > Z, 100.0 * (robust & ~second).sum().item() / n, Z,
+                                 f"PGD through a second smooth staircase (BPDA temperature {t2:g}) fools {more[0]} of the "
+                                 f"{int(robust.sum())} images the ensemble left that the replicate does not, the replicate "
+                                 f"{more[1]} it does not (McNemar z = {z:.2f})."))
+            survived &= second
+        # saturated: adding the strongest remaining attack (the stronger PGD, the second staircase) moves the
+        # worst case by less than a point
+        moves = {f"PGD@{path} x2": drop}
+        if "bpda" in paths:
+            moves["the second staircase"] = 100.0 * (robust & ~second).sum().item() / n
+        top_name, top = max(moves.items(), key=lambda kv: kv[1])
+        checks.append(_check("saturated", top >= SATURATION, top, SATURATION,
+                             f"the strongest added attack ({top_name}) moves the worst case by {top:.2f} points "
+                             f"({', '.join(f'{k}: {v:.2f}' for k, v in moves.items())})."))
 
         # black-box attacks must not beat white-box ones
         if white and black:
             # a pruned member did not attack what an earlier member fooled: "-" counts as not fooled, so
             # an image counts when a black-box member fooled it and no white-box member that tried did
             black_wins = clean.clone() & torch.stack([~correct[m["name"]] for m in black]).any(0)
-            white_fail = torch.stack([correct[m["name"]] for m in white]).all(0)
+            white_fail = torch.stack([correct[m["name"]] for m in white + mixed]).all(0)  # mixed: on neither side
             pct = 100.0 * (black_wins & white_fail).sum().item() / n
             checks.append(_check("blackbox_not_better", pct > blackbox_tolerance, pct, blackbox_tolerance,
                                  f"{pct:.2f}% of the images are fooled by a black-box member ({len(black)}) "
@@ -219,4 +265,14 @@ def audit(model: nn.Module, x: torch.Tensor, y: torch.Tensor, wc: dict, *, eps: 
                                  f"{gap:.2f} points above the lowest member {low['name']} ({low['acc']:.2f}%)."))
 
         flags = [c["check"] for c in checks if c["flagged"]]
-        return {"checks": checks, "flags": flags, "masked": bool(flags), "eps_sweep": sweep}
+        return {"checks": checks, "flags": flags, "masked": bool(flags), "eps_sweep": sweep,
+                "robust": bits(robust & survived), "worst_acc_ensemble": worst}
+
+
+def _beats(a: torch.Tensor, b: torch.Tensor, on: torch.Tensor) -> tuple[tuple[int, int], float]:
+    """((images attack a fools and b does not, the reverse), McNemar's z) among the images `on`; a, b: correct
+    under each attack (True: not fooled)."""
+    only_a = int((on & ~a & b).sum().item())
+    only_b = int((on & a & ~b).sum().item())
+    z = (only_a - only_b) / (only_a + only_b) ** 0.5 if only_a + only_b else 0.0
+    return (only_a, only_b), z

@@ -48,15 +48,15 @@ from qrobust.models import inference_layout
 
 
 def _attack(m: Member, model, *, eps, temperature, substitute, seed):
+    stair = {"temperature": m.temperature or temperature, "form": m.form}  # the member's own staircase, if any
     if m.attack == "transfer":
         kw = step_size(m.inner, eps, m.kwargs)
         if m.source == "substitute":
             return create_attack("transfer", model, eps=eps, seed=seed, substitute=substitute, inner=m.inner, **kw), \
                 {"inner": m.inner, **kw}
-        return create_attack(m.inner, model, path=m.source, temperature=temperature, eps=eps, seed=seed, **kw), \
-            {"inner": m.inner, **kw}
+        return create_attack(m.inner, model, path=m.source, eps=eps, seed=seed, **stair, **kw), {"inner": m.inner, **kw}
     kw = step_size(m.attack, eps, m.kwargs)
-    return create_attack(m.attack, model, path=m.path or "ste", temperature=temperature, eps=eps, seed=seed, **kw), kw
+    return create_attack(m.attack, model, path=m.path or "ste", eps=eps, seed=seed, **stair, **kw), kw
 
 
 def bits(mask: torch.Tensor, attacked: torch.Tensor | None = None) -> str:
@@ -90,10 +90,13 @@ def worst_case(model: nn.Module, x: torch.Tensor, y: torch.Tensor, *, eps: float
     still robust); accuracies in %.
 
     Returns {"n", "eps", "n_classes", "clean_acc", "worst_acc", "members": [{"name", "attack", "path",
-    "source", "kind", "kwargs", "acc" (null when pruned), "pruned", "n_attacked", "fooled", "seconds"}],
-    "best" (the lowest member accuracy of its own), "autoattack": {"member", "acc", "flags"} | None,
+    "source", "kind", "kwargs", "acc" (null when pruned), "pruned", "n_attacked", "fooled", "first_broken" (the
+    images no member before it had broken), "seconds"}],
+    "best" (the lowest member accuracy of its own), "autoattack": {"member", "acc", "flags"} | None (the first
+    member from AutoAttack's code, the whole of it or a component such as APGD-CE, with the warnings of its checks),
     "correct": {"clean": "0101...", <member name>: "01-1..."}, "worst_correct": "0100..." (robust under every
-    member), "skipped": [...]} (see the module docstring).
+    member), "broken_by": per image the index in "members" of the member that first broke it (-1: wrong clean
+    or robust), "skipped": [...]} (see the module docstring).
     """
     members = plan(ensemble, paths)
     paths = check_paths(paths)
@@ -121,6 +124,7 @@ def worst_case(model: nn.Module, x: torch.Tensor, y: torch.Tensor, *, eps: float
         clean = torch.cat(clean_parts)
 
         records, correct, skipped, aa = [], {"clean": bits(clean)}, [], None
+        broken_by = torch.full((n,), -1, dtype=torch.long)  # per image, the member that first broke it
         all_correct = clean.clone()
         taken: set[str] = {"clean"}
         for m in members:
@@ -134,7 +138,7 @@ def worst_case(model: nn.Module, x: torch.Tensor, y: torch.Tensor, *, eps: float
                 name, k = f"{m.name()}#{k}", k + 1
             taken.add(name)
             t0 = time.perf_counter()
-            flags, used = [], None
+            flags, used, checked = [], None, False
             if m.prune:
                 # only the images still robust: the same batches of them, each its own seed
                 idx = all_correct.nonzero().flatten()
@@ -146,11 +150,13 @@ def worst_case(model: nn.Module, x: torch.Tensor, y: torch.Tensor, *, eps: float
                                         seed=derive_seed(seed, m.entry, b))
                     fooled[sel] = (_predict(model, atk(xb, yb)) != yb).cpu()
                     flags += [f for f in getattr(atk, "flags", None) or [] if f not in flags]
+                    checked = checked or hasattr(atk, "flags")
                 if used is None:  # nothing left to attack: the arguments it would have used
                     used = _attack(m, model, eps=eps, temperature=temperature, substitute=substitute, seed=seed)[1]
                 attacked = torch.zeros(n, dtype=torch.bool)
                 attacked[idx] = True
                 ok = attacked & ~fooled
+                first = all_correct & fooled  # the images this member is the first to break
                 all_correct &= ~fooled
                 acc, code = None, bits(ok, attacked)
             else:
@@ -162,17 +168,21 @@ def worst_case(model: nn.Module, x: torch.Tensor, y: torch.Tensor, *, eps: float
                     adv = atk(xb, yb)
                     ok_parts.append(clean_parts[b] & (_predict(model, adv) == yb).cpu())  # real forward, default ste path
                     flags += [f for f in getattr(atk, "flags", None) or [] if f not in flags]
+                    checked = checked or hasattr(atk, "flags")
                 ok = torch.cat(ok_parts)
                 attacked, fooled = clean, clean & ~ok
+                first = all_correct & ~ok
                 all_correct &= ok
                 acc, code = 100.0 * ok.sum().item() / n, bits(ok)
             rec = {"name": name, "attack": m.attack, "path": m.path, "source": m.source, "kind": m.kind(),
                    "kwargs": used, "acc": acc, "pruned": m.prune, "n_attacked": int(attacked.sum().item()),
-                   "fooled": int(fooled.sum().item()), "seconds": round(time.perf_counter() - t0, 3),
+                   "fooled": int(fooled.sum().item()), "first_broken": int(first.sum().item()),
+                   "seconds": round(time.perf_counter() - t0, 3),
                    "gradient": m.gradient}
             records.append(rec)
             correct[name] = code
-            if m.attack == "autoattack" and aa is None:
+            broken_by[first] = len(records) - 1
+            if checked and aa is None:  # AutoAttack or one of its components (APGD, FAB): its own checks ran
                 aa = {"member": name, "acc": acc, "flags": flags}
             if progress:
                 what = f"{acc:.2f}%" if acc is not None else f"fooled {rec['fooled']} of {rec['n_attacked']} still robust"
@@ -183,4 +193,5 @@ def worst_case(model: nn.Module, x: torch.Tensor, y: torch.Tensor, *, eps: float
         best = min(alone, key=lambda r: r["acc"])["name"] if alone else None  # min keeps the first of ties
         return {"n": n, "eps": eps, "n_classes": n_classes, "clean_acc": 100.0 * clean.sum().item() / n,
                 "worst_acc": 100.0 * all_correct.sum().item() / n, "members": records, "best": best,
-                "autoattack": aa, "correct": correct, "worst_correct": bits(all_correct), "skipped": skipped}
+                "autoattack": aa, "correct": correct, "worst_correct": bits(all_correct),
+                "broken_by": broken_by.tolist(), "skipped": skipped}

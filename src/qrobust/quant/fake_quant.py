@@ -11,7 +11,7 @@ Gradient paths (`gradient_path`, for attacks; the default is `ste`, training alw
   ste     the forward above, the STE backward;
   bpda    the same exact forward, backward through the soft staircase `soft_round` at a temperature
           (Athalye et al. 2018's BPDA): the gradient peaks at the rounding thresholds instead of being
-          flat, so an attack sees where a quantized value flips;
+          flat, so an attack sees where a quantized value flips; with form "sine" the sine staircase's;
   smooth  forward AND backward through the soft staircase: a smooth copy of the quantized network
           with the same weights (attacks crafted on it transfer to the real model: `surrogate`);
   float   every quantizer is the identity: the float twin of the quantized network.
@@ -28,27 +28,52 @@ from qrobust.quant.fused import _fused, soft_round_grad
 
 # -- gradient paths -------------------------------------------------------------------------------
 PATHS = ("ste", "bpda", "smooth", "float")
+# the smooth staircase of bpda and smooth: tanh, Agustsson & Theis's soft rounding at a temperature (at a
+# small one its gradient is exactly zero away from the rounding thresholds in float32); sine, v - sin(2 pi v)
+# / (2 pi), flat at the integers, steepest (2) half way: nonzero almost everywhere, no temperature
+FORMS = ("tanh", "sine")
 _PATH: contextvars.ContextVar = contextvars.ContextVar("qrobust_gradient_path", default=("ste", 0.25))
+_FORM: contextvars.ContextVar = contextvars.ContextVar("qrobust_staircase_form", default="tanh")
 
 
 @contextlib.contextmanager
-def gradient_path(path: str = "ste", temperature: float = 0.25):
+def gradient_path(path: str = "ste", temperature: float = 0.25, form: str = "tanh"):
     """Within the block every quantizer takes `path` (see the module docstring); `temperature` is the
-    soft staircase's (bpda, smooth): smaller is closer to the hard staircase, steeper at thresholds."""
+    soft staircase's (bpda, smooth): smaller is closer to the hard staircase, steeper at thresholds; `form`
+    the staircase's shape (FORMS)."""
     if path not in PATHS:
         raise ValueError(f"unknown gradient path '{path}'; allowed: {', '.join(PATHS)}")
     if not (isinstance(temperature, (int, float)) and math.isfinite(temperature) and temperature > 0):
         raise ValueError(f"the soft staircase's temperature must be a finite number > 0, got {temperature!r}")
-    token = _PATH.set((path, float(temperature)))
+    if form not in FORMS:
+        raise ValueError(f"unknown staircase form '{form}'; allowed: {', '.join(FORMS)}")
+    token, token_form = _PATH.set((path, float(temperature))), _FORM.set(form)
     try:
         yield
     finally:
         _PATH.reset(token)
+        _FORM.reset(token_form)
 
 
 def current_path() -> tuple[str, float]:
     """(path, temperature) in force here."""
     return _PATH.get()
+
+
+def current_form() -> str:
+    """The smooth staircase's form in force here (FORMS)."""
+    return _FORM.get()
+
+
+def sine_round(v: torch.Tensor) -> torch.Tensor:
+    """The sine staircase v - sin(2 pi v) / (2 pi): equal to v at integers and half-integers, flat at the
+    integers."""
+    return v - torch.sin(2.0 * math.pi * v) / (2.0 * math.pi)
+
+
+def sine_round_grad(v: torch.Tensor) -> torch.Tensor:
+    """d sine_round / dv = 1 - cos(2 pi v)."""
+    return 1.0 - torch.cos(2.0 * math.pi * v)
 
 
 def soft_round(v: torch.Tensor, temperature: float) -> torch.Tensor:
@@ -82,11 +107,15 @@ def round_ste(v: torch.Tensor, rounding: str = "nearest", draws=None, ste_grad: 
     path, t = _PATH.get()
     if path == "float":
         return v
+    sine = _FORM.get() == "sine"
     if path == "smooth":
-        return soft_round(v, t)
+        return sine_round(v) if sine else soft_round(v, t)
     with torch.no_grad():
         q = round_codes(v.detach(), rounding, draws)
-        g = soft_round_grad(v.detach(), t) if path == "bpda" else torch.full_like(v, float(ste_grad))
+        if path == "bpda":
+            g = sine_round_grad(v.detach()) if sine else soft_round_grad(v.detach(), t)
+        else:
+            g = torch.full_like(v, float(ste_grad))
     return _Replace.apply(v, q, g)
 
 

@@ -5,7 +5,7 @@ import torch
 import torch.nn as nn
 import torch.nn.functional as F
 
-from qrobust.quant.fake_quant import current_path, quantize_weight_symmetric
+from qrobust.quant.fake_quant import current_form, current_path, quantize_weight_symmetric
 from qrobust.quant.fused import hardtanh_quantize, hardtanh_quantize_bpda
 from qrobust.quant.quantizers import UniformQuantizer, make_quantizer
 from qrobust.quant.spec import QuantizerSpec
@@ -44,12 +44,14 @@ class QuantAct(nn.Module):
     def _fused(self, x: torch.Tensor) -> bool:
         """Whether ReLU6 and its quantizer may run as one hardtanh_quantize (same values and gradient):
         DQ's own grid (a plain uniform quantizer on the fixed range [0, 6], nearest rounding, not
-        observing, no hooks on it) under the `ste` or `bpda` gradient path, on a float32 CPU tensor."""
+        observing, no hooks on it) under the `ste` gradient path or `bpda` with the tanh staircase, on a float32
+        CPU tensor."""
         q = self.quant
         return (self.kind == "relu6" and type(q) is UniformQuantizer and x.dtype == torch.float32
                 and x.device.type == "cpu" and q.spec.fixed_range is not None
                 and tuple(q.spec.fixed_range) == ACT_RANGES["relu6"] and not q.spec.dynamic
-                and q.spec.rounding == "nearest" and not q.observing and current_path()[0] in ("ste", "bpda")
+                and q.spec.rounding == "nearest" and not q.observing
+                and (current_path()[0] == "ste" or (current_path()[0] == "bpda" and current_form() == "tanh"))
                 and not (q._forward_hooks or q._forward_pre_hooks or _GLOBAL_HOOKS[0] or _GLOBAL_HOOKS[1]))
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:

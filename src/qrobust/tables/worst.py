@@ -16,7 +16,7 @@ MARK = "/metrics/worst/"
 
 # the audit's checks (evaluation/masking.py) in report order; a check not listed follows in first-seen order
 CHECKS = ("autoattack_checks", "eps_reaches_chance", "iterative_beats_single_step", "more_steps_stable",
-          "blackbox_not_better", "zero_gradient", "ste_gap")
+          "second_surrogate", "saturated", "blackbox_not_better", "zero_gradient", "ste_gap")
 
 
 def is_worst(path) -> bool:

@@ -46,7 +46,7 @@ def _dq_less_robust(t):
     part = difference(v[v.fp], v[~v.fp], label="vanilla FP - quantized")
     evidence = (f"worst-case acc. full precision {v[v.fp].value.mean():.1f} vs quantized (mean over bit-widths) "
                 f"{v[~v.fp].value.mean():.1f}; FGSM {fgsm[fgsm.fp].value.mean():.1f} vs {fgsm[~fgsm.fp].value.mean():.1f}")
-    return with_masking(result(part, evidence), v, _t1_model)
+    return with_masking(result(part, evidence), v, _t1_model, "table1")
 
 
 @claim("dq-improves-quantized-robustness", "DQ", "Table 1",
@@ -64,7 +64,7 @@ def _dq_improves(t):
     if not parts:
         raise KeyError("no DQ models")
     evidence = f"quantized worst-case acc. (mean over bit-widths): {', '.join(means)} vs vanilla {van.value.mean():.1f}"
-    return with_masking(result(parts, evidence, "any"), w, _t1_model)
+    return with_masking(result(parts, evidence, "any"), w, _t1_model, "table1")
 
 
 @claim("dq-keeps-clean-accuracy", "DQ", "Table 1",
@@ -105,7 +105,8 @@ def _dq_every(t):
     for tech, g in att.groupby("technique", sort=False):
         parts.append(difference(g[g.method == "dq"], g[g.method == "vanilla"], label=tech))
         shown.append(f"{tech} {g[g.method == 'dq'].acc.mean() - g[g.method == 'vanilla'].acc.mean():+.1f}")
-    return with_masking(result(parts, "worst-case acc. gain of DQ: " + ", ".join(shown), "all"), att, _t2_model)
+    return with_masking(result(parts, "worst-case acc. gain of DQ: " + ", ".join(shown), "all"), att, _t2_model,
+                        "table2")
 
 
 @claim("pgd-strongest", "DQ", "Table 2",
@@ -140,7 +141,7 @@ def _adv_best(t):
         raise KeyError("no adversarially trained or no other defense")
     means = att.groupby("technique").acc.mean()
     return with_masking(result(parts, "worst-case acc.: " + ", ".join(f"{k} {v:.1f}" for k, v in means.items()), "all"),
-                        att, _t2_model)
+                        att, _t2_model, "table2")
 
 
 @claim("rfgsm-beats-pgd-training", "DQ", "Table 2",
@@ -152,7 +153,7 @@ def _rfgsm_pgd(t):
     r, p = att[att.technique == "Adversarial R+FGSM"], att[att.technique == "Adversarial PGD"]
     part = difference(r, p, label="R+FGSM - PGD training")
     return with_masking(result(part, f"worst-case acc. R+FGSM training {r.acc.mean():.1f} vs PGD training {p.acc.mean():.1f}"),
-                        pd.concat([r, p]), _t2_model)
+                        pd.concat([r, p]), _t2_model, "table2")
 
 
 @claim("relu1-worse-dq-closes-gap", "DQ", "Table 4",

@@ -48,7 +48,7 @@ def _judged(df, factor, plus, minus, what: str, keys=None) -> dict:
     parts, shown = _matched(df, factor, plus, minus, keys)
     part = combine([(p, 1.0 / len(parts)) for p in parts], label=f"{factor}: {plus} - {minus}")
     rows = df[df[factor].isin([plus, minus])]
-    return with_masking(result(part, f"worst-case acc. {what}: " + "; ".join(shown)), rows, _model)
+    return with_masking(result(part, f"worst-case acc. {what}: " + "; ".join(shown)), rows, _model, "table7")
 
 
 @claim("activation-quantization-more-robust", "Li et al. 2024", "key results",

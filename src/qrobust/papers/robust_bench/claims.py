@@ -91,7 +91,7 @@ def _q_adv(t):
     evidence = (f"worst-case acc. quantized (mean) {worst[worst.quantized].acc.mean():.1f} vs float "
                 f"{worst[~worst.quantized].acc.mean():.1f}; FGSM {fgsm.get(True, float('nan')):.1f} vs "
                 f"{fgsm.get(False, float('nan')):.1f}")
-    return with_masking(result(part, evidence), worst, _model_label)
+    return with_masking(result(part, evidence), worst, _model_label, "table5")
 
 
 @claim("quantized-less-corruption-robust", "Robustness benchmark", "finding (1)",
@@ -135,7 +135,7 @@ def _bits_adv(t):
         terms.append((difference(_of(worst, s, lo), _of(worst, s, hi), label=f"{s} {lo} - {hi}"), 1 / len(pairs)))
     shown = ", ".join(f"{s} {lo} {_of(worst, s, lo).acc.mean():.1f} vs {hi} {_of(worst, s, hi).acc.mean():.1f}" for s, hi, lo in pairs)
     rows = worst[worst.model.isin({s for s, _, _ in pairs})]
-    return with_masking(result(combine(terms, label="worst fewer bits - more"), f"worst-case acc.: {shown}"), rows, _model_label)
+    return with_masking(result(combine(terms, label="worst fewer bits - more"), f"worst-case acc.: {shown}"), rows, _model_label, "table5")
 
 
 @claim("more-bits-more-systematic-robustness", "Robustness benchmark", "finding (2)",
