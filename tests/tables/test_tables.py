@@ -237,3 +237,13 @@ def test_every_table_latex_compiles_with_pdflatex_and_booktabs(tmp_path):
     r = subprocess.run(["pdflatex", "-interaction=nonstopmode", "-halt-on-error", "doc.tex"], cwd=tmp_path,
                        capture_output=True, text=True, timeout=120)
     assert r.returncode == 0 and (tmp_path / "doc.pdf").exists(), r.stdout[-2000:]
+
+
+def test_read_long_keeps_outcomes_as_text_and_takes_one_type_for_every_column(tmp_path):
+    from qrobust.tables._base import read_long
+
+    (tmp_path / "l.csv").write_text("seed,images,correct,acc\n0,5,0110,50.0\n")
+    df = read_long(tmp_path / "l.csv")
+    assert df.correct.iloc[0] == "0110" and df.images.iloc[0] == "5" and df.acc.iloc[0] == 50.0
+    as_text = read_long(tmp_path / "l.csv", dtype=str, keep_default_na=False)  # what the scorecard reads
+    assert as_text.acc.iloc[0] == "50.0" and as_text.correct.iloc[0] == "0110"

@@ -44,7 +44,8 @@ TEXT_COLUMNS = ("images", "correct", "latency_times_ms")
 
 def read_long(path, **read_csv) -> pd.DataFrame:
     """A long CSV as written (`write_long_csv`): the per-image outcome columns stay text."""
-    dtype = {c: str for c in TEXT_COLUMNS} | read_csv.pop("dtype", {})
+    given = read_csv.pop("dtype", {})
+    dtype = given if not isinstance(given, dict) else {c: str for c in TEXT_COLUMNS} | given  # one type: every column
     return pd.read_csv(path, dtype=dtype, **read_csv)
 
 
