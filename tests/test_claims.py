@@ -9,24 +9,8 @@ import pandas as pd
 import pytest
 from _records import rows
 
-from qrobust.claims import (
-    CLAIMS,
-    COLUMNS,
-    NONINFERIORITY,
-    PAPERS,
-    RANKING,
-    SUPERIORITY,
-    Claim,
-    Interval,
-    Part,
-    combine,
-    difference,
-    evaluate_claims,
-    interval,
-    judge,
-    ratio,
-    result,
-)
+from qrobust.claims import CLAIMS, COLUMNS, NONINFERIORITY, PAPERS, RANKING, SUPERIORITY, Claim, Interval, evaluate_claims, interval, judge
+from qrobust.evidence import Part, combine, difference, ratio, result
 
 
 def _claim(kind=SUPERIORITY, delta=5.0, training=True) -> Claim:

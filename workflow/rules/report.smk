@@ -78,6 +78,7 @@ rule claims:
             f"{OUT}/claims.csv", caption="../report/claims.rst", category="Claims"
         ),
         md=f"{OUT}/claims.md",
+        findings=f"{OUT}/findings.md",
         # one JSON per paper with claims (verdict counts, headline numbers): dvc.yaml's metrics
         summary=[f"{OUT}/summary/{m}.json" for m in CLAIM_PAPERS],
         prov=f"{PROV_OUT}/claims.json",

@@ -11,7 +11,8 @@ from __future__ import annotations
 import numpy as np
 import pandas as pd
 
-from qrobust.claims import NONINFERIORITY, claim, combine, difference, result, with_masking
+from qrobust.claims import NONINFERIORITY, claim
+from qrobust.evidence import combine, difference, result, with_masking
 
 
 def _t1(t: dict) -> pd.DataFrame:

@@ -9,7 +9,8 @@ from __future__ import annotations
 
 import pandas as pd
 
-from qrobust.claims import claim, combine, difference, result, with_masking
+from qrobust.claims import claim
+from qrobust.evidence import combine, difference, result, with_masking
 
 FACTORS = ["init", "mode", "robust", "weight_quantizer", "act_quantizer", "target", "bits"]
 

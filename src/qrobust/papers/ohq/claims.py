@@ -8,7 +8,8 @@ from __future__ import annotations
 import numpy as np
 import pandas as pd
 
-from qrobust.claims import NONINFERIORITY, Part, claim, difference, result
+from qrobust.claims import NONINFERIORITY, claim
+from qrobust.evidence import Part, difference, result
 
 
 def _t6(t) -> pd.DataFrame:

@@ -8,7 +8,8 @@ from __future__ import annotations
 
 import pandas as pd
 
-from qrobust.claims import NONINFERIORITY, claim, combine, difference, result
+from qrobust.claims import NONINFERIORITY, claim
+from qrobust.evidence import combine, difference, result
 from qrobust.papers.qu_anti.table8 import bits_key
 
 CHANCE = 10.0             # % for ten classes

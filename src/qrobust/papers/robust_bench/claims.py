@@ -13,7 +13,8 @@ from __future__ import annotations
 import pandas as pd
 
 from qrobust import stats
-from qrobust.claims import RANKING, claim, combine, difference, ranking, ratio, result, with_masking
+from qrobust.claims import RANKING, claim
+from qrobust.evidence import combine, difference, ranking, ratio, result, with_masking
 from qrobust.tables._base import wa_bits_label
 
 # ImageNet-C's 15 corruptions, the benchmark's; the config may add others (reported beside them)
