@@ -8,7 +8,9 @@
    fp16 and bf16, PGD-10 (attacks/pgd.py) in images/s, and peak memory.
 3. From those rates, an estimate of the GPU-hours of `config/paper.yaml`: the job count per rule
    from a dry run of that config (in a scratch copy with placeholder data), times each rule's work in
-   training-image passes, inference passes and input-gradient steps (COSTS below, from the config).
+   training-image passes, inference passes and input-gradient steps (qrobust/plan/cost.py's `work`,
+   from the config: the model `qrobust plan` uses). The rates go to bench/gpu_rates.json for
+   `qrobust plan --configfile config/paper.yaml --gpu-rates bench/gpu_rates.json`.
 
 Usage (a CUDA machine): python bench/gpu_sizing.py --device cuda
 Tests: python bench/gpu_sizing.py --device cpu --images 16 --batch 8 --small --models resnet18 --no-dag --no-write
@@ -151,70 +153,12 @@ def paper_jobs() -> dict[str, int]:
     return {rule: n for rule, n in planned_jobs(r).items() if rule != "all"}
 
 
-def costs(cfg: dict) -> dict[str, dict]:
-    """Work of one job per rule, in units the measured rates price: train passes (images through a
-    training step), forward passes (inference images), gradient steps (input gradients, PGD's unit).
-    From the paper config; rules not listed (tables, figures, data, OHQ on its own hardware) are
-    taken as free on the GPU."""
-    n_train = {"cifar10": 50_000, "svhn": 73_257}.get(cfg["data"]["dataset"], 50_000)
-    n_test = 10_000
-    ep, adv = cfg["train"]["epochs"], cfg["adv_train"].get("steps")
-    if adv is None:  # Kurakin's steps at the largest training eps (training/adversarial.py): an upper bound
-        e = cfg["adv_train"]["eps_max"] * 255
-        adv = int(min(e + 4, 1.25 * e))
-    wc = cfg["worst_case"]
-    wc_n = wc.get("n_images") or n_test
-    grad = 0  # input-gradient steps per image of one worst-case job (unpruned: an upper bound)
-    for m in wc["ensemble"]:
-        a = m["attack"]
-        if a == "fgsm":
-            grad += 1
-        elif a in ("pgd", "bim", "transfer"):
-            grad += m.get("steps", 10) * m.get("restarts", 1) * (len(m.get("sources", [])) or 1)
-        elif a == "autoattack":  # standard: APGD-CE 100, APGD-T 9 x 100, FAB-T 9 x 100; Square 5000 queries
-            grad += 100 + 900 + 900 + 5000 // 2
-        elif a == "square":
-            grad += m.get("n_queries", 5000) // 2  # a query (a forward) costs about half a gradient step
-    grad *= len(cfg["worst_case"].get("paths", ["ste"]))
-    dq = cfg["dq"]
-    from qrobust.attacks._linf import kurakin_defaults
-
-    def steps(a, e):  # no steps set (null): Kurakin's count at that eps, as the attack takes it
-        if a not in ("pgd", "bim"):
-            return 1
-        return dq["attack_kwargs"].get(a, {}).get("steps") or kurakin_defaults(e, None, None)[1]
-    robust_steps = sum(steps(a, e) for a in dq["attacks"] for e in dq["eps"])
-    q_epochs = cfg["quantize"]["qat"]["epochs"]
-    li = cfg["li2024"]
-    return {
-        "train": {"train": ep * n_train},
-        "train_adv": {"train": ep * n_train, "grad": ep * n_train * adv},
-        "quantize": {"train": q_epochs * n_train},
-        "li2024_quantize": {"train": li["qat"]["epochs"] * n_train, "grad": li["qat"]["epochs"] * n_train * adv},
-        "qu_anti": {"train": cfg["qu_anti"].get("epochs", 10) * n_train * 2},
-        "evaluate": {"fwd": 2 * n_test, "grad": n_test},
-        "robust_eval": {"fwd": n_test * (1 + robust_steps), "grad": n_test * robust_steps},
-        "craft_blackbox": {"grad": n_test * len(dq["blackbox"]) * len(dq["eps"]) * 10},
-        "li2024_eval": {"fwd": n_test, "grad": n_test * sum(li["attack_kwargs"].get(a, {}).get("steps", 10) for a in li["attacks"])},
-        "worst_case": {"fwd": wc_n, "grad": wc_n * grad},
-        "noise_eval": {"fwd": n_test * 5 * 30},
-        "qu_anti_eval": {"fwd": n_test * 4},
-    }
-
-
 def estimate(rates: dict, jobs: dict[str, int]) -> tuple[float, list[tuple[str, int, float]]]:
+    """GPU-hours of the paper DAG at these rates: qrobust.plan.cost's work model (the one `qrobust plan` uses)."""
     from qrobust.config import load_config
+    from qrobust.plan.cost import gpu_hours
 
-    cfg = load_config(ROOT / "config" / "paper.yaml")
-    unit = {"train": 1 / rates["train_img_s"], "fwd": 1 / rates["infer_fp32_img_s"],
-            "grad": 1 / (rates["pgd10_img_s"] * 10)}
-    rows, total = [], 0.0
-    for rule, n in sorted(jobs.items()):
-        work = costs(cfg).get(rule, {})
-        h = n * sum(unit[k] * v for k, v in work.items()) / 3600
-        rows.append((rule, n, h))
-        total += h
-    return total, rows
+    return gpu_hours(load_config(ROOT / "config" / "paper.yaml"), jobs, rates)
 
 
 def main() -> None:
@@ -261,6 +205,9 @@ def main() -> None:
     print(report)
     if not a.no_write:
         write_section(HEADING, report)
+        # the rates by model, for `qrobust plan --gpu-rates bench/gpu_rates.json`
+        (ROOT / "bench" / "gpu_rates.json").write_text(json.dumps(
+            {"device": dev_name, "models": {MODELS[r["model"]][0]: r for r in rows}}, indent=1) + "\n")
     json.dump(rows, sys.stderr)
 
 

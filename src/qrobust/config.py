@@ -68,6 +68,15 @@ def load_config(path: str | Path, base: str | Path | None = None) -> dict:
     return validate_config(cfg)
 
 
+def load_configs(paths, overrides: dict | None = None) -> dict:
+    """What snakemake sees with `--configfile A B ... --config K=V`: the files merged in order (the
+    workflow's config/config.yaml first), then the top-level overrides, validated."""
+    cfg: dict = {}
+    for p in paths:
+        cfg = merge(cfg, _read(p))
+    return validate_config(merge(cfg, overrides or {}))
+
+
 def _read(path: str | Path) -> dict:
     path = Path(path)
     try:

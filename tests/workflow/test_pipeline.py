@@ -155,3 +155,26 @@ def test_a_path_keyed_by_another_config_is_refused(finished):
     r = snakemake(finished, wrong, "--cores", "1", "--configfile", "config/tiny.yaml", "-n")
     assert r.returncode != 0 and "belongs to another config" in r.stdout + r.stderr
     assert not (finished / wrong).exists()
+
+
+def test_qrobust_plan_prices_the_tiny_run_within_a_factor_of_two(two_runs, tmp_path):
+    """`qrobust plan` before a run against the seconds that run's jobs took (their provenance records)."""
+    import subprocess
+    import sys
+
+    from _helpers import copy_workflow
+
+    a, _ = two_runs
+    fresh = copy_workflow(tmp_path / "fresh")
+    r = subprocess.run([sys.executable, "-m", "qrobust.cli", "plan", *TARGETS, "--configfile", "config/tiny.yaml", "--json"],
+                       cwd=fresh, capture_output=True, text=True, timeout=300)
+    assert r.returncode == 0, r.stderr[-2000:]
+    plan = json.loads(r.stdout)
+    took = {}
+    for f in (a / "results" / "provenance").rglob("*.json"):
+        rec = json.loads(f.read_text())
+        if "seconds" in rec:
+            took.setdefault(rec["rule"], []).append(rec["seconds"])
+    assert {rule: len(v) for rule, v in took.items()} == plan["jobs"]
+    real = sum(map(sum, took.values()))
+    assert real / 2 <= plan["cpu_seconds"] <= 2 * real, (plan, {k: sum(v) for k, v in took.items()})

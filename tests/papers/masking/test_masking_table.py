@@ -13,13 +13,13 @@ def _rec(run_name, worst, *, ckey="train-abc", seed=0, defense="none", flags=(),
     """A worst_case job record (evaluation/worst_case.py + masking.py) with the fields the audit table reads."""
     ste = worst + 20.0 if ste is None else ste
     members = [{"name": "fgsm@ste", "attack": "fgsm", "path": "ste", "source": None, "kind": "white", "kwargs": {},
-                "acc": ste + 5.0, "seconds": 0.1},
+                "acc": ste + 5.0, "seconds": 0.1, "first_broken": 10},
                {"name": "pgd@ste", "attack": "pgd", "path": "ste", "source": None, "kind": "white",
-                "kwargs": {"steps": 10}, "acc": ste, "seconds": 0.2},
+                "kwargs": {"steps": 10}, "acc": ste, "seconds": 0.2, "first_broken": 5},
                {"name": "pgd@bpda", "attack": "pgd", "path": "bpda", "source": None, "kind": "white",
-                "kwargs": {"steps": 10}, "acc": worst + 1.0, "seconds": 0.2},
+                "kwargs": {"steps": 10}, "acc": worst + 1.0, "seconds": 0.2, "first_broken": int(clean - worst) - 15},
                {"name": "transfer:float", "attack": "transfer", "path": None, "source": "float", "kind": "black",
-                "kwargs": {}, "acc": worst + 3.0, "seconds": 0.3}]
+                "kwargs": {}, "acc": worst + 3.0, "seconds": 0.3, "first_broken": 0}]
     names = ["autoattack_checks", "eps_reaches_chance", "iterative_beats_single_step", "more_steps_stable",
              "blackbox_not_better", "zero_gradient", "ste_gap"]
     checks = [{"check": c, "flagged": c in flags, "value": float(i) + 0.5, "threshold": 1.0, "detail": f"{c} says so."}
@@ -101,8 +101,8 @@ def test_the_long_csv_has_every_member_check_and_sweep_point(tmp_path):
                                         "skipped=transfer:substitute (no substitute model given)")
     mem = m[m.kind == "member"].set_index("name")
     assert mem.value.to_dict() == {"fgsm@ste": 65.0, "pgd@ste": 60.0, "pgd@bpda": 41.0, "transfer:float": 43.0}
-    assert mem.loc["pgd@bpda", "detail"] == "kind=white;attack=pgd;path=bpda"
-    assert mem.loc["transfer:float", "detail"] == "kind=black;attack=transfer;source=float"
+    assert mem.loc["pgd@bpda", "detail"] == "kind=white;attack=pgd;path=bpda;first=35"
+    assert mem.loc["transfer:float", "detail"] == "kind=black;attack=transfer;source=float;first=0"
     assert mem.threshold.isna().all() and mem.flagged.isna().all()
     chk = m[m.kind == "check"].set_index("name")
     assert chk.loc["eps_reaches_chance", "flagged"] in (True, "True")
@@ -124,14 +124,11 @@ def test_a_file_that_is_no_worst_case_record_is_named(tmp_path):
 
 
 def test_figure_is_written_and_deterministic(tmp_path):
-    from qrobust.papers.masking.figure import heatmap_data, masking_figure, read
+    from qrobust.papers.masking.figure import masking_figure
 
     recs = [_rec("vanilla_a2_s0", 40.0, flags=("ste_gap",)), _rec("dq_a2_s0", 55.0), _rec("dq_a2_s0", 50.0, defense="fs")]
     build(recs, tmp_path / "masking.csv")
     long = tmp_path / "masking_long.csv"
-    acc = heatmap_data(read(long))
-    assert list(acc.columns) == ["fgsm@ste", "pgd@ste", "pgd@bpda", "transfer:float", "worst"]
-    assert acc.loc["vanilla_a2_s0", "worst"] == 40.0 and acc.loc["dq_a2_s0 [fs]", "worst"] == 50.0
     out = [tmp_path / "a" / "masking.png", tmp_path / "b" / "masking.png"]
     for o in out:
         o.parent.mkdir()
@@ -141,18 +138,42 @@ def test_figure_is_written_and_deterministic(tmp_path):
         assert len(a) > 1000 and a == b
 
 
-def test_figure_draws_the_sweep_from_clean_and_chance(tmp_path, monkeypatch):
+def test_each_image_is_wrong_broken_by_one_member_or_robust_averaged_over_seeds(tmp_path):
+    from qrobust.papers.masking.figure import check_counts, flagged_models, outcomes, read
+
+    recs = [_rec("vanilla_a2_s0", 40.0, flags=("ste_gap",)), _rec("vanilla_a2_s1", 50.0, seed=1),
+            _rec("dq_a2_s0", 55.0), _rec("dq_a2_s0", 50.0, defense="fs", flags=("ste_gap", "zero_gradient"))]
+    build(recs, tmp_path / "masking.csv")
+    df = read(tmp_path / "masking_long.csv")
+    share = outcomes(df)
+    # one row per model, its seeds averaged; every member a column (none empty), shares adding to 100 %
+    assert sorted(share.index) == ["dq_a2", "dq_a2 [fs]", "vanilla_a2"]
+    assert list(share.columns) == ["wrong clean", "fgsm@ste", "pgd@ste", "pgd@bpda", "transfer:float", "robust"]
+    assert share.sum(axis=1).tolist() == pytest.approx([100.0] * 3)
+    assert share.loc["vanilla_a2", "robust"] == 45.0 and share.loc["vanilla_a2", "pgd@bpda"] == pytest.approx(30.0)
+    flagged = flagged_models(df)
+    assert flagged.to_dict() == {"vanilla_a2": 1, "dq_a2 [fs]": 1}
+    counts = check_counts(df, flagged.index)
+    assert list(counts.columns) == ["ste_gap", "zero_gradient"]  # only the checks that fired
+    assert counts.loc["dq_a2 [fs]"].tolist() == [1, 1] and counts.loc["vanilla_a2"].tolist() == [1, 0]
+
+
+def test_the_curves_are_drawn_for_flagged_models_only_from_clean_to_chance(tmp_path, monkeypatch):
     import matplotlib.pyplot as plt
 
     from qrobust.papers.masking import figure
 
-    build([_rec("vanilla_a2_s0", 40.0), _rec("dq_a2_s0", 55.0, n_classes=4)], tmp_path / "masking.csv")
+    build([_rec("vanilla_a2_s0", 40.0, flags=("eps_reaches_chance",)), _rec("dq_a2_s0", 55.0, n_classes=4)],
+          tmp_path / "masking.csv")
     drawn = []
     monkeypatch.setattr(figure, "save", lambda fig, path: drawn.append(fig))
     monkeypatch.setattr(plt, "close", lambda fig=None: None)
     figure.masking_figure(tmp_path / "masking_long.csv", tmp_path / "m.png")
-    ax = drawn[0].axes[1]  # (b); the colorbar comes last
-    lines = {ln.get_label(): ln.get_xydata().tolist() for ln in ax.lines}
-    assert lines["vanilla_a2_s0 (PGD@bpda)"][:2] == [[0.0, 90.0], [0.1, 40.0]]  # clean at eps 0, then the sweep
+    ax = drawn[0].axes[1]  # (b)
+    lines = {ln.get_label(): ln.get_xydata().tolist() for ln in ax.lines if ln.get_linestyle() != "--"}
+    assert list(lines) == ["vanilla_a2 (1/1 seeds)"]  # the unflagged model has no curve
+    # clean at eps 0, the worst case at the evaluation eps, then the sweep
+    xy = lines["vanilla_a2 (1/1 seeds)"]
+    assert [x for x, _ in xy] == [0.0, 0.1, 0.2, 0.4] and [y for _, y in xy] == pytest.approx([90.0, 40.0, 30.0, 10.0])
     chance = sorted(ln.get_xydata()[0][1] for ln in ax.lines if ln.get_linestyle() == "--")
     assert chance == [10.0, 25.0]  # 100 / n_classes of each model

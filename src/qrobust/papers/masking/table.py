@@ -22,8 +22,8 @@ order; empty where the check did not run), Flags (the flagged checks, ";"-joined
     threshold  check rows: the check's threshold; summary rows: chance accuracy 100 / n_classes (%);
                empty on member and sweep rows
     flagged    check rows: the check's flag; summary worst: whether any check is flagged; empty otherwise
-    detail     check rows: the audit's sentence; member rows: "kind=white;attack=pgd;path=bpda" (pruned
-               ones add ";pruned=True;attacked=<images>;fooled=<images>")
+    detail     check rows: the audit's sentence; member rows: "kind=white;attack=pgd;path=bpda;first=<images it
+               broke before any later member>" (pruned ones add ";pruned=True;attacked=<images>;fooled=<images>")
                (source=... for transfers); summary clean: "n=<images>;n_classes=<classes>";
                summary worst: "best=<member>;flags=<a;b or none>" (and "skipped=<member> (<reason>)"
                per member left out); sweep rows: empty
@@ -84,8 +84,10 @@ def _ste_acc(rec: dict):
 
 
 def _member_detail(m: dict) -> str:
-    """kind, attack, path, source; a pruned member (no accuracy of its own): what it attacked and fooled."""
-    parts = {"kind": m.get("kind"), "attack": m.get("attack"), "path": m.get("path"), "source": m.get("source")}
+    """kind, attack, path, source, the images it broke first (before every later member); a pruned member
+    (no accuracy of its own): what it attacked and fooled."""
+    parts = {"kind": m.get("kind"), "attack": m.get("attack"), "path": m.get("path"), "source": m.get("source"),
+             "first": m.get("first_broken")}
     if m.get("pruned"):
         parts.update(pruned=True, attacked=m.get("n_attacked"), fooled=m.get("fooled"))
     return ";".join(f"{k}={v}" for k, v in parts.items() if v is not None)
