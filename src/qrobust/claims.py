@@ -234,11 +234,12 @@ def evaluate_claims(tables: dict[str, pd.DataFrame]) -> pd.DataFrame:
 
 
 def summaries(tables: dict[str, pd.DataFrame], judged: pd.DataFrame) -> dict[str, dict]:
-    """{paper module: {claims, holds, fails, ..., each claim's effect and interval, and the paper's headline
-    numbers}}: `dvc metrics show`'s rows. The verdict counts come from `judged` (evaluate_claims' frame); the
-    numbers from the optional `headline(tables) -> {name: value}` of qrobust/papers/<module>/claims.py (clean_q,
-    worst_q, worst_fp: mean clean / worst-case accuracy of the quantized models, worst case of the float ones),
-    left out when its table is missing or has no such rows."""
+    """{paper module: {claims, holds, fails, ..., and the paper's headline numbers}}: `dvc metrics show`'s
+    rows, one short row per paper (each claim's effect and interval are in claims.csv). The verdict counts
+    come from `judged` (evaluate_claims' frame); the numbers from the optional `headline(tables) -> {name:
+    value}` of qrobust/papers/<module>/claims.py (clean_q, worst_q, worst_fp: mean clean / worst-case accuracy
+    of the quantized models, worst case of the float ones), left out when its table is missing or has no
+    such rows."""
     by_id = judged.set_index("id")
     out: dict[str, dict] = {}
     for key in in_report_order():
@@ -247,9 +248,6 @@ def summaries(tables: dict[str, pd.DataFrame], judged: pd.DataFrame) -> dict[str
         row["claims"] += 1
         r = by_id.loc[key]
         row[r.verdict.replace(" ", "_")] += 1
-        if pd.notna(r.effect) and pd.notna(r.ci_low):
-            row.setdefault("effects", {})[key] = {"effect": round(float(r.effect), 2), "low": round(float(r.ci_low), 2),
-                                                  "high": round(float(r.ci_high), 2)}
     for module, row in out.items():
         fn = getattr(importlib.import_module(f"qrobust.papers.{module}.claims"), "headline", None)
         try:
