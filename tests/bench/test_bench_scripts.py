@@ -94,3 +94,16 @@ def test_a_rewritten_section_replaces_only_itself_and_keeps_the_blank_line_befor
     assert _results.RESULTS.read_text() == "# Benchmark results\n\n## A\n\nnew a\n| x |\n\n## B\n\nb\n\n## C\n\nc\n"
     _results.write_section("## C", "## C\n\nc2\n")  # the last section
     assert _results.RESULTS.read_text().endswith("## B\n\nb\n\n## C\n\nc2\n")
+
+
+def test_claims_side_by_side_names_a_flip_between_holds_and_fails(tmp_path):
+    cols = "id,verdict,effect,ci_low,ci_high\n"
+    (tmp_path / "a.csv").write_text(cols + "x,holds,5.0,1.0,9.0\ny,inconclusive,1.0,-2.0,4.0\nz,fails,-3.0,-6.0,-1.0\n")
+    (tmp_path / "b.csv").write_text(cols + "x,fails,-1.0,-3.0,0.5\ny,holds,3.0,0.5,5.5\nz,fails,-2.0,-5.0,-0.5\n")
+    r = subprocess.run([sys.executable, "bench/claims_side_by_side.py", str(tmp_path / "a.csv"), str(tmp_path / "b.csv"),
+                        "--no-write"], cwd=ROOT, capture_output=True, text=True, timeout=120)
+    assert r.returncode == 1, r.stderr[-2000:]
+    rows = {ln.split(" | ")[0].strip("| "): ln for ln in r.stdout.splitlines() if ln.startswith("| ") and "---" not in ln}
+    assert rows["x"].endswith("| **flip** |") and rows["y"].endswith("| moved |") and rows["z"].endswith("|  |")
+    assert "holds: 5.0 [1.0, 9.0]" in rows["x"]
+    assert "1 of 3 verdicts the same; 1 flips between holds and fails (x)." in r.stdout
