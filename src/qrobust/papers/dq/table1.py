@@ -2,7 +2,7 @@
 
 Rows: each method with a clean and an adv. (the paper's FGSM) row, and, when the worst-case
 evaluations are passed, a worst-case row: robust accuracy as the per-example worst case over the
-worst_case ensemble (evaluation/worst_case.py; on its own first n test images and eps). Columns:
+worst_case ensemble (evaluation/worst_case.py; on each seed's own sample of n test images, at its eps). Columns:
 Full Prec., one per bit-width, then Quantize Gain (best quantized minus full precision) and Best
 Acc. (max over all), on adv. and worst-case rows, as the paper has them for adv. Several seeds: the
 table holds the mean, a companion `_std.csv` the standard deviation (ddof=1; blank with one seed), and
