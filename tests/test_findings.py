@@ -46,6 +46,21 @@ def test_the_findings_block_says_what_claims_csv_says(judged, tmp_path):
     assert "qrobust's own question: qu-anti-survives-other-quantizers not run" in text
 
 
+def test_the_power_table_says_what_the_run_could_detect(judged):
+    ran = judged[judged.detectable.notna()]
+    assert len(ran) >= 1 and (ran.n_per_seed == 200).all() and (ran.n_seeds == 3).all()
+    text = findings.power(judged, "a test host")
+    body = [ln for ln in text.splitlines() if ln.startswith("| ") and not ln.startswith("| claim")]
+    assert len(body) == len(ran)
+    for r, ln in zip(ran.itertuples(), body):
+        cells = [c.strip() for c in ln.strip("|").split("|")]
+        assert cells[:3] == [r.id, "3", "200"]
+        assert float(cells[5]) == pytest.approx(r.detectable, abs=0.05)
+        assert (cells[7] == "yes") == (r.detectable <= r.delta)
+        if cells[7] != "yes":
+            assert "seeds x 200 images" in cells[7] or "seeds x 800 images" in cells[7]
+
+
 def test_qrobust_docs_fills_each_block_from_its_file_and_check_says_what_differs(tmp_path):
     (tmp_path / "results").mkdir()
     (tmp_path / "results" / "findings.md").write_text("3 findings judged\n")

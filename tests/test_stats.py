@@ -135,6 +135,27 @@ def test_needed_sample_shrinks_with_the_effect_and_names_seeds_and_images():
     assert needed(one_level([np.ones(3), np.zeros(3)], [1, -1]), 0.05, [100]) == ""  # one seed: no seed variance
 
 
+def test_detectable_is_the_effect_at_which_needed_switches_and_a_simulated_design_has_its_power():
+    from qrobust.stats import detectable
+
+    rng = np.random.default_rng(6)
+    samples = {s: (np.arange(200), (rng.random(200) < 0.6 + 0.08 * rng.normal()).astype(float)) for s in range(4)}
+    e = two_way(samples)
+    d = detectable(e)
+    assert d > 0 and detectable(e, seeds=8) < d and detectable(e, images=800) < d
+    # needed's answer for delta = detectable at this design is this design (4 seeds x 200 images)
+    assert needed(e, d * 1.0001, [200]) == "4 seeds x 200 images"
+    assert needed(e, d * 0.98, [200]) != "4 seeds x 200 images"
+    assert np.isnan(detectable(one_level([np.ones(3), np.zeros(3)], [1, -1])))  # one seed: unknown
+    # power: a true effect of `detectable` on data with these variances is separated from 0 about 80 % of the time
+    sa, sw, S, n = math.sqrt(e.var_seed), math.sqrt(e.var_within), 4, 200
+    hits = 0
+    for _ in range(400):
+        sim = {s: (np.arange(n), d + rng.normal(0, sa) + rng.normal(0, sw, n)) for s in range(S)}
+        hits += two_way(sim).low > 0
+    assert 0.65 < hits / 400 < 0.95
+
+
 def test_rank_probability_sees_a_clear_order_and_its_reverse():
     rng = np.random.default_rng(5)
     items = {name: {s: (np.arange(300), (rng.random(300) < p).astype(float)) for s in range(3)}

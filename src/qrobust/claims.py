@@ -56,7 +56,9 @@ RANK_LEVEL = 0.95      # a ranking holds in at least 95 % of resamples, fails in
 MIN_SEEDS = 3          # a claim about training needs this many seeds to be decided
 VERDICTS = ("holds", "fails", "inconclusive", "masked", "not run")
 COLUMNS = ["id", "paper", "source", "claim", "published", "kind", "verdict", "note", "effect", "ci_low", "ci_high", "delta",
-           "p", "p_adj", "n_seeds", "n_images", "needed", "evidence", "masking"]
+           "p", "p_adj", "n_seeds", "n_images", "n_per_seed", "detectable", "sd_seed", "sd_within", "needed", "evidence", "masking"]
+NUMERIC = ("effect", "ci_low", "ci_high", "p", "p_adj", "n_seeds", "n_images", "n_per_seed", "detectable", "sd_seed",
+           "sd_within")
 
 
 @dataclass(frozen=True)
@@ -163,6 +165,17 @@ def needed(c: Claim, iv: Interval | None) -> str:
     return stats.needed(e, c.delta, [n, 4 * n])
 
 
+def power(iv: Interval) -> dict:
+    """What the run could see: the effect its seeds x images detect at 80 % power (`detectable`), and the
+    deciding part's images per seed and its seed and within-seed (image) standard deviations, in the
+    statistic's units."""
+    e = iv.decider
+    if e is None or e.image_only:
+        return {}
+    return {"n_per_seed": round(e.images_per_seed), "detectable": _fmt(stats.detectable(e)), "sd_seed": _fmt(math.sqrt(e.var_seed)),
+            "sd_within": _fmt(math.sqrt(e.var_within))}
+
+
 def in_report_order() -> list[str]:
     """Claim ids paper by paper (PAPERS), in registration order within a paper, whatever imported first."""
     rank = {m: i for i, m in enumerate(PAPERS)}
@@ -222,14 +235,15 @@ def evaluate_claims(tables: dict[str, pd.DataFrame]) -> pd.DataFrame:
                 verdict = "masked"
             else:
                 note = "; ".join(filter(None, [note, f"flagged ({', '.join(critical)}), but even at 0 the verdict stands"]))
-        rows[i].update(verdict=verdict, note=note, p_adj=_fmt(p_adj),
+        rows[i].update(verdict=verdict, note=note, p_adj=_fmt(p_adj), **power(iv),
                        needed=needed(c, iv) if verdict == "inconclusive" else "")
     df = pd.DataFrame(rows)
     for col in COLUMNS:
         if col not in df:
-            df[col] = math.nan if col in ("effect", "ci_low", "ci_high", "p", "p_adj", "n_seeds", "n_images") else ""
+            df[col] = math.nan if col in NUMERIC else ""
     df["n_seeds"] = df["n_seeds"].astype("Int64")
     df["n_images"] = df["n_images"].astype("Int64")
+    df["n_per_seed"] = df["n_per_seed"].astype("Int64")
     return df[COLUMNS]
 
 

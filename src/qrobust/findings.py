@@ -64,6 +64,29 @@ def summary(df: pd.DataFrame, host: str) -> str:
     return "\n".join(lines).rstrip() + "\n"
 
 
+def power(df: pd.DataFrame, host: str) -> str:
+    """results/power.md: per claim that ran with two seeds or more, what this run could see: its seeds and
+    images per seed, the deciding statistic's seed and within-seed (image) standard deviations, the effect
+    this design detects at 80 % power beside the claim's delta, and the sample that would detect delta."""
+    from qrobust import stats
+
+    lines = [f"Power of this run ({scale(df)}; {host}). SD seed / SD image: the deciding statistic's standard",
+             "deviation between seeds and between images within a seed (points); detectable: the effect these",
+             "seeds x images separate from none with 80 % power; delta: the claim's smallest effect of interest.", "",
+             "| claim | seeds | images | SD seed | SD image | detectable | delta | detects delta |",
+             "|---|---:|---:|---:|---:|---:|---:|---|"]
+    for r in df.itertuples(index=False):
+        if pd.isna(r.detectable):
+            continue
+        est = stats.Estimate(0.0, 0.0, 0.0, 0.0, 1.0, int(r.n_seeds), int(r.n_images), float(r.n_per_seed),
+                             r.sd_seed ** 2, r.sd_within ** 2, False)
+        per_seed = int(r.n_per_seed)
+        need = "yes" if r.detectable <= r.delta else (stats.needed(est, r.delta, [per_seed, 4 * per_seed]) or "")
+        lines.append(f"| {r.id} | {int(r.n_seeds)} | {per_seed:,} | {r.sd_seed:.1f} | {r.sd_within:.1f} | "
+                     f"{r.detectable:.1f} | {r.delta:g} | {need} |")
+    return "\n".join(lines) + "\n"
+
+
 def block(df: pd.DataFrame, host: str) -> str:
     """results/findings.md: the published findings' verdicts per paper, then qrobust's own questions apart."""
     pub = df[df.published.astype(str).str.lower() == "true"]

@@ -213,6 +213,21 @@ def needed(est: Estimate, delta: float, n_candidates: Sequence[int], power: floa
     return " or ".join(out) if out else f"more than {max_seeds} seeds"
 
 
+def detectable(est: Estimate, seeds: int | None = None, images: float | None = None, power: float = 0.8,
+               level: float = LEVEL) -> float:
+    """The smallest effect a design of `seeds` x `images` per seed (default: the estimate's own) separates
+    from none with `power`, from the estimate's variance components: (t_(1+level)/2 + t_power) x SE, t with
+    seeds - 1 degrees of freedom. NaN when the components are unknown (one seed)."""
+    from scipy import stats
+
+    s = int(seeds or est.n_seeds)
+    n = float(images or est.images_per_seed)
+    if s < 2 or n <= 0 or not (math.isfinite(est.var_seed) and math.isfinite(est.var_within)):
+        return math.nan
+    se = math.sqrt(est.var_seed / s + est.var_within / (s * n))
+    return float((stats.t.ppf(0.5 + level / 2, s - 1) + stats.t.ppf(power, s - 1)) * se)
+
+
 def holm(pvalues: Sequence[float]) -> list[float]:
     """Holm's step-down adjustment (family-wise error): p_(k) * (m - k + 1), made monotone, capped at 1;
     NaN stays NaN and does not count in m."""

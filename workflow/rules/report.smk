@@ -79,6 +79,7 @@ rule claims:
         ),
         md=f"{OUT}/claims.md",
         findings=f"{OUT}/findings.md",
+        power=f"{OUT}/power.md",
         # one JSON per paper with claims (verdict counts, headline numbers): dvc.yaml's metrics
         summary=[f"{OUT}/summary/{m}.json" for m in CLAIM_PAPERS],
         prov=f"{PROV_OUT}/claims.json",

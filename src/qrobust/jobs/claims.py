@@ -1,5 +1,6 @@
 """Judge every published finding on the long-format tables: claims.csv, claims.md (a one-screen summary, then each
-claim), findings.md (the block README shows), one JSON per paper for DVC's metrics."""
+claim), findings.md (the block README shows), power.md (what the run's seeds x images could detect, per claim), one JSON
+per paper for DVC's metrics."""
 from __future__ import annotations
 
 import sys
@@ -7,7 +8,7 @@ from pathlib import Path
 
 
 def add_arguments(p) -> None:
-    p.add_argument("--out", required=True, help="claims CSV; claims.md and findings.md are written beside it")
+    p.add_argument("--out", required=True, help="claims CSV; claims.md, findings.md and power.md are written beside it")
     p.add_argument("--summary", help="folder for one JSON per paper: verdict counts and headline numbers (DVC's metrics)")
     p.add_argument("tables", nargs="+", help="NAME=PATH of long CSVs, e.g. table1=results/table1_long.csv")
 
@@ -25,6 +26,7 @@ def run(a) -> dict:
     host = findings.host_name()
     atomic.write_text(Path(a.out).with_suffix(".md"), findings.summary(df, host))
     atomic.write_text(Path(a.out).with_name("findings.md"), findings.block(df, host))
+    atomic.write_text(Path(a.out).with_name("power.md"), findings.power(df, host))
     if a.summary:
         for module, row in summaries(tables, df).items():
             atomic.write_json(Path(a.summary) / f"{module}.json", row)
