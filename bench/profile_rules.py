@@ -60,12 +60,13 @@ def main(argv=None) -> int:
     ap = argparse.ArgumentParser()
     ap.add_argument("--run", type=Path, required=True)
     ap.add_argument("--rules", type=int, default=3, help="how many of the slowest rules")
+    ap.add_argument("--only", nargs="+", default=None, help="profile these rules instead of the slowest")
     ap.add_argument("--top", type=int, default=5)
     ap.add_argument("--no-write", action="store_true")
     a = ap.parse_args(argv)
     by_rule = _jobs(a.run)
     total = {rule: sum(r["seconds"] for r in rs) for rule, rs in by_rule.items()}
-    slowest = sorted(total, key=total.get, reverse=True)[:a.rules]
+    slowest = a.only or sorted(total, key=total.get, reverse=True)[:a.rules]
     grand = sum(total.values())
     lines = [HEADING, ""]
     for rule in slowest:

@@ -106,3 +106,17 @@ def test_killing_the_client_stops_the_job(server_env, tmp_path):
 def test_no_server_when_disabled(server_env, tmp_path):
     r = _job(dict(server_env, QROBUST_SERVER="0"), "prepare_data", "--help", cwd=tmp_path)
     assert r.returncode == 0 and not _server_processes(server_env["TMPDIR"])
+
+
+def test_a_process_that_forces_other_cpu_kernels_gets_its_own_server(monkeypatch):
+    """ATEN_CPU_CAPABILITY / ONEDNN_MAX_CPU_ISA are read once per process: a warm server started with native
+    kernels must not run a job that asked for others."""
+    from qrobust.runtime import server
+
+    for var in ("ATEN_CPU_CAPABILITY", "ONEDNN_MAX_CPU_ISA", "DNNL_MAX_CPU_ISA"):
+        monkeypatch.delenv(var, raising=False)
+    native = server._identity()
+    monkeypatch.setenv("ATEN_CPU_CAPABILITY", "avx2")
+    forced = server._identity()
+    monkeypatch.setenv("ONEDNN_MAX_CPU_ISA", "AVX2")
+    assert len({native, forced, server._identity()}) == 3

@@ -32,7 +32,9 @@ from pathlib import Path
 # imported once by the server; qrobust's modules are not (they are imported fresh per job)
 PRELOAD = ("torch", "torchvision", "numpy", "pandas", "scipy.stats", "matplotlib", "yaml", "jsonschema", "tqdm")
 _IMPORT_TIME_ENV = ("OMP_", "MKL_", "KMP_", "OPENBLAS_", "GOTO_", "VECLIB_", "NUMEXPR_", "CUDA_", "NVIDIA_",
-                    "TORCH", "PYTORCH", "PYTHON", "LD_", "MPLBACKEND")
+                    "TORCH", "PYTORCH", "PYTHON", "LD_", "MPLBACKEND",
+                    # the CPU kernels torch and oneDNN pick once per process (ATEN_CPU_CAPABILITY=avx2, ...)
+                    "ATEN_", "ONEDNN_", "DNNL_")
 _HEADER = struct.Struct("!Q")
 _RC = struct.Struct("!i")
 
