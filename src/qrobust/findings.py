@@ -71,8 +71,9 @@ def power(df: pd.DataFrame, host: str) -> str:
     from qrobust import stats
 
     lines = [f"Power of this run ({scale(df)}; {host}). SD seed / SD image: the deciding statistic's standard",
-             "deviation between seeds and between images within a seed (points); detectable: the effect these",
-             "seeds x images separate from none with 80 % power; delta: the claim's smallest effect of interest.", "",
+             "deviation between seeds and between images within a seed, in its units (accuracy points for most",
+             "claims; docs/statistics.md); detectable: the effect these seeds x images separate from none with",
+             "80 % power; delta: the claim's smallest effect of interest.", "",
              "| claim | seeds | images | SD seed | SD image | detectable | delta | detects delta |",
              "|---|---:|---:|---:|---:|---:|---:|---|"]
     for r in df.itertuples(index=False):
