@@ -27,18 +27,23 @@ from qrobust.tables._base import register_table, write_table_files
 
 @register_table("toy1")
 def build(paths, out_csv, cfg):
-    long = pd.DataFrame([{"method": m["run"]["method"], "seed": m["run"]["seed"], "clean": m["clean_acc"]}
+    # per-image outcomes (the test images and whether each was right) are what claims are judged on
+    long = pd.DataFrame([{"method": m["run"]["method"], "seed": m["run"]["seed"], "clean": m["clean_acc"],
+                          "images": m["clean_images"], "correct": m["clean_correct"]}
                          for m in map(atomic.read_json, paths)])
     table = long.groupby("method", as_index=False).clean.mean()
     table["above"] = table.clean >= cfg["min_clean"]
     return table, write_table_files(table, long, out_csv, "Toy table")
 '''
-CLAIMS = '''from qrobust.claims import claim, outright
+CLAIMS = '''from qrobust.claims import claim
+from qrobust.evidence import difference, result
 
 
-@claim("toy-learns", "Toy", "Table T1", "Every method learns.", ("toy1",))
+@claim("toy-learns", "Toy", "Table T1", "Every method learns: clean accuracy above 50 %.", ("toy1",), delta=5.0,
+       training=False)
 def _learns(t):
-    return outright(bool((t["toy1"].clean > 50).all()), 1, "clean accuracy above 50")
+    # per seed and test image: correct (100) or not (0), minus 50; the interval covers seeds and images
+    return result(difference(t["toy1"], shift=50.0, label="clean accuracy minus 50"), "clean accuracy minus 50 points")
 '''
 SMK = '''# A toy paper: one table from Table 1's evaluations.
 
@@ -73,9 +78,13 @@ def test_a_new_paper_is_a_folder_a_smk_an_include_and_a_config_section(finished)
                        capture_output=True, text=True)
     assert planned_jobs(r) == {}, r.stdout[-2000:]
     # its config section is validated like the others, and its claim is registered with no other edit
-    code = "from qrobust.claims import in_report_order; print(in_report_order()[-1])"
+    code = ("from qrobust.claims import evaluate_claims, in_report_order; from qrobust.tables._base import read_long; "
+            "print(in_report_order()[-1]); c = evaluate_claims({'toy1': read_long('results/toy1_long.csv')}).set_index('id'); "
+            "print(c.loc['toy-learns', 'verdict'], c.loc['toy-learns', 'n_images'])")
     last = subprocess.run([sys.executable, "-c", code], cwd=wd, env=env, capture_output=True, text=True)
-    assert last.stdout.strip() == "toy-learns", last.stderr
+    key, judged = last.stdout.strip().splitlines()
+    assert key == "toy-learns" and judged.split()[0] in ("holds", "inconclusive"), last.stderr
+    assert int(judged.split()[1]) == 200  # the tiny config's test images
     (wd / "config" / "toy.yaml").write_text("toy: {min_clean: 200}\n")
     bad = subprocess.run([str(BIN / "snakemake"), "-n", "results/toy1.csv", *args], cwd=wd, env=env, capture_output=True, text=True)
     assert bad.returncode != 0 and "config key 'toy.min_clean': 200 is out of range" in bad.stderr

@@ -88,7 +88,10 @@ def test_claims_have_a_verdict_and_evidence(robust_run):
     assert len(ran) >= 20, c[["id", "verdict", "evidence"]].to_string()
     assert {"DQ", "Robustness benchmark", "HAWQ-V3 / OHQ", "OHQ", "Li et al. 2024", "Qu-ANTI-zation"} <= set(ran.paper)
     assert ran.evidence.str.len().min() > 10
-    assert (robust_run / "results/claims.md").read_text().startswith("Claims")
+    assert (robust_run / "results/claims.md").read_text().startswith("# Claims")
+    assert (robust_run / "results/findings.md").read_text().split(" ")[1:3] == ["published", "findings"]
+    power = (robust_run / "results/power.md").read_text()  # one seed: no seed variance, so no row
+    assert power.startswith("Power of this run") and "| claim |" in power
 
 
 def test_the_scorecard_puts_each_reported_number_beside_ours(robust_run):
@@ -100,7 +103,7 @@ def test_the_scorecard_puts_each_reported_number_beside_ours(robust_run):
     fp_adv = t1[(t1.method == "vanilla") & t1.act_bits.isna() & (t1.metric == "adv")].value.mean()
     hit = sc[(sc.source == "DQ Table 1") & (sc.row == "Vanilla, adv.") & (sc.col == "Full Prec.")].iloc[0]
     assert hit.paper_value == 39.3 and hit.qrobust_value == pytest.approx(fp_adv, abs=0.005)
-    assert hit.qrobust_protocol == "mnist5k, small_cnn hidden=32 width=8, eps 0.1"
+    assert hit.qrobust_protocol == "mnist5k, small_cnn hidden=32 width=8, full precision, eps 0.1"
     # nothing on the tiny config runs the papers' protocol, so no gap is given
     assert set(sc.same_protocol.dropna()) == {"no"} and sc.gap.isna().all()
     assert sc.qrobust_value.notna().sum() >= 20  # Tables 1-4, 6 and 8 cells the tiny config builds

@@ -27,7 +27,7 @@ def run(a) -> dict:
     write_markdown(df, Path(a.out).with_suffix(".md"),
                    f"Scorecard: {len(df)} numbers the papers report beside qrobust's value for the same cell "
                    f"(mean over seeds); gap = qrobust - paper, given for the {n_same} cell(s) run under the paper's "
-                   "protocol (dataset, model, eps)")
+                   "protocol (dataset, model, bit-width, eps)")
     md = Path(a.out).with_suffix(".md")
     missing = "; ".join(f"{p} ({why})" for p, why in WITHOUT_NUMBERS.items())
     atomic.write_text(md, md.read_text() + "\nNot on the scorecard: " + missing + ".\n")
