@@ -137,11 +137,15 @@ def test_bim_matches_torchattacks(trained_small_cnn, mnist_small):
     with inference_layout(trained_small_cnn):
         ref_adv = ref(x, y)
     assert torch.equal(atk(x, y), ref_adv)  # same min/max clipping: identical images
-    # keep="best" (the default) differs only where torchattacks' last iterate does not fool the model
+    # keep="best" (the default) returns per image the first iterate that fools the model, else the last one:
+    # it fools every image the last iterate fools, and an image it leaves robust got the last iterate
     best = create_attack("bim", trained_small_cnn, eps=EPS)(x, y)
     with torch.no_grad():
         fooled = trained_small_cnn(ref_adv).argmax(1) != y
-    assert torch.equal(best[fooled], ref_adv[fooled])
+        best_fooled = trained_small_cnn(best).argmax(1) != y
+    assert fooled.any() and bool(best_fooled[fooled].all())
+    assert torch.equal(best[~best_fooled], ref_adv[~best_fooled])
+    assert (best - x).abs().max() <= EPS + 1e-6
 
 
 @pytest.mark.parametrize("random_start", [False, True])

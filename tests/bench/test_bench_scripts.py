@@ -84,7 +84,7 @@ def test_malloc_bench_runs_both_settings_side_by_side_and_checks_the_bytes():
 
 
 def test_a_rewritten_section_replaces_only_itself_and_keeps_the_blank_line_before_the_next(tmp_path, monkeypatch):
-    sys.path.insert(0, str(ROOT / "bench"))
+    monkeypatch.syspath_prepend(str(ROOT / "bench"))  # undone after the test, so bench/ shadows nothing later
     import _results
 
     monkeypatch.setattr(_results, "RESULTS", tmp_path / "RESULTS.md")

@@ -4,7 +4,7 @@ effect), in the crossed design (every seed the same images) and the fresh one (e
 10,000-image split), for 3, 5, 10 seeds and 100, 250, 1000 images; also the mean interval width and, beside
 it, what the plain t interval over the seeds' means (which ignores shared images) covers.
 
-Usage: python bench/coverage.py [--runs 2000] [--no-write]; writes "## Interval coverage" of bench/RESULTS.md.
+Usage: python bench/interval_coverage.py [--runs 2000] [--no-write]; writes "## Interval coverage" of bench/RESULTS.md.
 """
 from __future__ import annotations
 
@@ -33,7 +33,7 @@ def main() -> None:
     ap.add_argument("--no-write", action="store_true")
     a = ap.parse_args()
     t0 = time.perf_counter()
-    lines = [HEADING, "", f"`python bench/coverage.py --runs {a.runs}`: {a.runs} simulated runs per cell, the model of "
+    lines = [HEADING, "", f"`python bench/interval_coverage.py --runs {a.runs}`: {a.runs} simulated runs per cell, the model of "
              f"tests/test_stats.py ({', '.join(f'{k} {v}' for k, v in SIM.items())}, logit scale). Coverage of the "
              "95 % interval (target 0.95; the test asks 0.93-0.99), its mean width in points, and the coverage of a "
              "plain t interval over the seeds' means.", "",
