@@ -68,7 +68,10 @@ def _job(src: Path, run: Path, args: dict, cfg: dict, out: Path) -> dict:
     if r.returncode:
         sys.exit(f"worst_case_before_after: {' '.join(cmd[:4])} failed:\n{r.stderr[-2000:]}")
     res = json.loads(out.read_text())
-    return {"worst": res["worst_acc"], "seconds": sum(res["seconds"].values()), "flags": res["audit"]["flags"]}
+    # the saturation check (after only): how far the strongest attack the audit adds moves the worst case
+    moves = [c["value"] for c in res["audit"].get("checks", []) if c["check"] == "saturated"]
+    return {"worst": res["worst_acc"], "seconds": sum(res["seconds"].values()), "flags": res["audit"]["flags"],
+            "move": moves[0] if moves else None}
 
 
 def main(argv=None) -> int:
@@ -107,11 +110,14 @@ def main(argv=None) -> int:
              f"({cpu.get('torch_capability')}, {cpu['cores']} cores), one torch thread per job, before = commit {a.before}, "
              f"after = {head}, each with its own config's worst_case section, interleaved model by model. Worst case "
              "(%) as each version reports it (after: the audit's attacks folded in) on the seed's 100 test images; "
-             "seconds = ensemble + audit.", "",
-             "| model | before: worst | s | after: worst | s | after - before | after's flags |", "|---|---:|---:|---:|---:|---:|---|"]
+             "seconds = ensemble + audit; saturation: the points by which the strongest attack the audit adds (the doubled "
+             "PGD, the second staircase) moved the worst case (flagged `saturated` at 1 or more).", "",
+             "| model | before: worst | s | after: worst | s | after - before | saturation | after's flags |",
+             "|---|---:|---:|---:|---:|---:|---:|---|"]
     for name, b, n in rows:
+        move = "-" if n["move"] is None else f"{n['move']:.1f}"
         lines.append(f"| {name} | {b['worst']:.1f} | {b['seconds']:.1f} | {n['worst']:.1f} | {n['seconds']:.1f} | "
-                     f"{n['worst'] - b['worst']:+.1f} | {', '.join(n['flags']) or 'none'} |")
+                     f"{n['worst'] - b['worst']:+.1f} | {move} | {', '.join(n['flags']) or 'none'} |")
     tb, ta = sum(b["seconds"] for _, b, _ in rows), sum(n["seconds"] for _, _, n in rows)
     lines += ["", f"Total {tb:.0f} s before, {ta:.0f} s after ({ta / tb:.2f}x); the worst case lower after on "
               f"{sum(n['worst'] < b['worst'] for _, b, n in rows)} of {len(rows)} models, higher on "

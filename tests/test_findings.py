@@ -77,6 +77,17 @@ def test_qrobust_docs_fills_each_block_from_its_file_and_check_says_what_differs
     assert r.returncode == 1 and "differs: README.md: results/findings.md" in r.stderr
     assert docs("README.md").returncode == 0 and "3 findings judged" in doc.read_text()
     assert docs("README.md", "--check").returncode == 0
+    # a run that made only some files (README command 1: Table 1): those blocks are filled, the others kept
     (tmp_path / "results" / "findings.md").unlink()
+    (tmp_path / "results" / "table1.md").write_text("| a |\n")
+    doc.write_text(doc.read_text() + "<!-- from: results/table1.md -->\n<!-- end -->\n")
+    before = doc.read_text()
+    r = docs("README.md", "--check")
+    assert r.returncode == 1 and "left as it is: README.md: results/findings.md" in r.stderr
+    assert doc.read_text() == before
     r = docs("README.md")
-    assert r.returncode == 2 and "not made yet; `snakemake results/findings.md` makes it" in r.stderr
+    assert r.returncode == 0 and "not made yet; `snakemake results/findings.md` makes it" in r.stderr
+    assert doc.read_text() == before.replace("table1.md -->\n<!-- end", "table1.md -->\n| a |\n<!-- end")
+    assert "3 findings judged" in doc.read_text()
+    with pytest.raises(FileNotFoundError, match="findings.md: not made yet"):
+        fill(doc.read_text(), tmp_path)

@@ -1,7 +1,8 @@
 """Copy a run's outputs into the documents that show them: every block between `<!-- from: PATH -->` and
 `<!-- end -->` in README.md and docs/papers.md becomes the current text of PATH (results/findings.md,
 results/table1.md, ...), so what they show is what the code gave. `--check`: change nothing, exit 1 where a
-block differs from its file.
+block differs from its file. A block whose file the run has not made (README command 1 makes Table 1 only) is left
+as it is and named on stderr, with the target that makes it; `--check` counts it as differing.
 """
 from __future__ import annotations
 
@@ -17,14 +18,19 @@ def add_arguments(p) -> None:
     p.add_argument("--check", action="store_true", help="report blocks that differ from their files; change nothing")
 
 
-def fill(text: str, root: Path = Path(".")) -> tuple[str, list[str]]:
-    """`text` with every block replaced by its file's text; the paths whose blocks changed."""
+def fill(text: str, root: Path = Path("."), missing: list[str] | None = None) -> tuple[str, list[str]]:
+    """`text` with every block replaced by its file's text; the paths whose blocks changed. A block whose file
+    does not exist stays as it is; its path is appended to `missing` (FileNotFoundError when `missing` is None)."""
     changed = []
 
     def repl(m):
         path = root / m["path"]
         if not path.is_file():
-            raise FileNotFoundError(f"{path}: not made yet; `snakemake {m['path']}` makes it (then run qrobust docs again)")
+            if missing is None:
+                raise FileNotFoundError(f"{path}: not made yet; `snakemake {m['path']}` makes it (then run qrobust docs "
+                                        "again)")
+            missing.append(m["path"])
+            return m.group(0)
         body = path.read_text().rstrip("\n") + "\n"
         if body != m["body"]:
             changed.append(m["path"])
@@ -36,18 +42,23 @@ def fill(text: str, root: Path = Path(".")) -> tuple[str, list[str]]:
 def run(a) -> int:
     from qrobust.runtime import atomic
 
-    stale = []
+    stale, absent = [], []
     for name in a.files:
         doc = Path(name)
         if not doc.is_file():
             raise FileNotFoundError(f"{doc}: no such document")
-        new, changed = fill(doc.read_text())
+        missing: list[str] = []
+        new, changed = fill(doc.read_text(), missing=missing)
         stale += [f"{doc}: {p}" for p in changed]
+        absent += [f"{doc}: {p}" for p in missing]
         if changed and not a.check:
             atomic.write_text(doc, new)
+    for line in absent:
+        path = line.split(": ", 1)[1]
+        print(f"qrobust docs: left as it is: {line} (not made yet; `snakemake {path}` makes it)", file=sys.stderr)
     if a.check:
         for line in stale:
             print(f"qrobust docs: differs: {line}", file=sys.stderr)
-        return 1 if stale else 0
+        return 1 if stale or absent else 0
     print(f"qrobust docs: {len(stale)} block(s) updated" + (": " + ", ".join(stale) if stale else ""))
     return 0
