@@ -39,7 +39,8 @@ def main(argv=None) -> int:
             continue
         if not isinstance(r, dict) or "seconds" not in r or r.get("disabled"):
             continue
-        seconds[r["rule"]].append(r["seconds"])
+        # a job's CPU time where the record has it (unmoved by other work on the host), else its wall time
+        seconds[r["rule"]].append(r["cpu_seconds"] if r.get("cpu_seconds") is not None else r["seconds"])
         cpus.add(json.dumps(r.get("cpu"), sort_keys=True))
         configs.add(((r.get("run") or {}).get("config_sha256")))
     if not seconds:

@@ -58,6 +58,8 @@ def test_records_hold_what_made_each_output(finished):
     assert {"git_commit", "git_dirty", "files"} <= set(rec["code"]) and "qrobust/papers/dq/regularizer.py" in rec["code"]["files"]
     assert rec["config"]["model"]["name"] == "small_cnn" and len(rec["config_sha256"]) == 64
     assert rec["command"].startswith("qrobust train") and rec["start"] <= rec["end"]
+    # the training job's CPU time: it trained, so it is more than nothing (qrobust plan prices from it)
+    assert 0 < rec["cpu_seconds"] and rec["seconds"] > 0
     import torch
 
     # the instruction set its float kernels ran: another one gives other last bits

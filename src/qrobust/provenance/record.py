@@ -78,7 +78,7 @@ def _peak_rss_mb() -> float | None:
 
 
 def write_record(path, *, rule: str, stage: str, config, inputs, outputs, seed=None, device=None,
-                 start: float, end: float, t_begin: float | None = None) -> dict:
+                 start: float, end: float, t_begin: float | None = None, cpu_seconds: float | None = None) -> dict:
     t_record = time.perf_counter() if t_begin is None else t_begin  # perf_counter() when the caller began
     from qrobust.plan.scan import PKG_DIR
     from qrobust.plan.sources import stage_sources
@@ -110,6 +110,8 @@ def write_record(path, *, rule: str, stage: str, config, inputs, outputs, seed=N
         "start": time.strftime("%Y-%m-%dT%H:%M:%S%z", time.localtime(start)),
         "end": time.strftime("%Y-%m-%dT%H:%M:%S%z", time.localtime(end)),
         "seconds": round(end - start, 3),
+        # the job's CPU time (all its threads): what qrobust plan prices, unmoved by other work on the host
+        "cpu_seconds": None if cpu_seconds is None else round(cpu_seconds, 3),
         # the job process's peak resident memory (Snakemake's benchmark files measure the shell that
         # started it, which under the job server (qrobust/runtime/server.py) is not where the work runs)
         "peak_rss_mb": _peak_rss_mb(),

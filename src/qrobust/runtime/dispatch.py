@@ -68,7 +68,7 @@ def run_here(argv: list[str]) -> int:
             importlib.import_module(m)
         return 0
     args = build_parser(known).parse_args(argv)
-    start = time.time()
+    start, cpu_start = time.time(), time.process_time()
     if args._kind == "job":
         malloc.tune()  # large tensors reuse freed memory (qrobust/runtime/malloc.py): same bytes, faster
     try:
@@ -82,7 +82,8 @@ def run_here(argv: list[str]) -> int:
             io = json.loads(args.prov_io) if args.prov_io else {"inputs": [], "outputs": []}
             inputs = io["inputs"] + result.pop("raw_inputs", [])
             write_record(args.prov, rule=args.rule or args._job, stage=args._job, inputs=inputs, outputs=io["outputs"],
-                         start=start, end=time.time(), t_begin=t_prov, **result)
+                         start=start, end=time.time(), t_begin=t_prov,
+                         cpu_seconds=time.process_time() - cpu_start, **result)
     except USER_ERRORS as e:
         if os.environ.get("QROBUST_DEBUG"):
             raise
