@@ -250,6 +250,30 @@ def test_fig1_keeps_full_precision_apart_and_draws_each_cells_interval(monkeypat
         assert len(bars) == 2  # FP's bar and the quantized line's bars
 
 
+def test_fig1_cuts_an_interval_at_zero_accuracy(monkeypatch, tmp_path):
+    """A worst case near 0 with seeds far apart has a t interval reaching below 0 %: drawn from 0, not below."""
+    import pandas as pd
+    from _records import per_image
+
+    from qrobust.papers.dq import fig1
+
+    rows = [{"method": "vanilla", "beta": 0.0, "act_bits": bits, "seed": seed, "metric": "worst", "value": acc,
+             "attack": "fgsm", "eps": 0.1, "n_test": 100, "masking": None, **per_image(acc, 100, seed)}
+            for seed, acc in ((0, 1.0), (1, 9.0)) for bits in (None, 2)]
+    pd.DataFrame(rows).to_csv(tmp_path / "t1_long.csv", index=False)
+    figs = []
+    monkeypatch.setattr(fig1, "save", lambda fig, out: figs.append(fig))
+    fig1.plot(tmp_path / "t1_long.csv", tmp_path / "fig1.png")
+    from qrobust.tables._base import read_long
+    from qrobust.tables.intervals import ci_frame
+
+    assert (ci_frame(read_long(tmp_path / "t1_long.csv"), ["act_bits"])["low"] < 0).all()  # the interval itself
+    ax = next(a for a in figs[0].axes if a.get_title().startswith("Worst"))
+    bars = [c for c in ax.containers if c.has_yerr]
+    lows = [seg[:, 1].min() for c in bars for seg in c.lines[2][0].get_segments()]
+    assert len(lows) == 2 and min(lows) == 0.0  # drawn from 0
+
+
 def test_fig3_layer_axis_has_whole_layer_ticks(monkeypatch, tmp_path):
     import json
 

@@ -42,14 +42,15 @@ def plot(long_csv, out_png) -> None:
                     continue
                 xs = [pos[b] + dx for b in group if (m, metric, b) in ci.index]
                 mean = [c["mean"] for c in cells]
-                err = [[c["mean"] - c["low"] for c in cells], [c["high"] - c["mean"] for c in cells]]
+                # the interval as drawn is cut to what an accuracy can be, [0, 100] (results/table1_ci.csv keeps it whole)
+                err = [[c["mean"] - max(c["low"], 0.0) for c in cells], [min(c["high"], 100.0) - c["mean"] for c in cells]]
                 ax.errorbar(xs, mean, yerr=err if all(pd.notna(v) for e in err for v in e) else None,
                             fmt="s" if group == [FP] else "o-", color=colors[m], capsize=3, markersize=5,
                             label=m if group is bits else None)
         ax.axvline(1, color="0.8", linewidth=0.8)
         ax.set_xticks([pos[b] for b in [FP, *bits]], ["FP", *[str(b) for b in bits]])
         ax.set(xlabel="activation bits", ylabel="accuracy (%)", title=title)
-    axes[-1].legend(*axes[0].get_legend_handles_labels(), title="method (95 % intervals)", fontsize=8, loc="upper left",
+    axes[-1].legend(*axes[0].get_legend_handles_labels(), title="method (95 % intervals,\ncut to 0-100)", fontsize=8, loc="upper left",
                     bbox_to_anchor=(1.02, 1), borderaxespad=0)  # outside: no point hidden
     fig.tight_layout()
     save(fig, out_png)

@@ -61,7 +61,9 @@ def beta_sweep(long_csv, out_png) -> None:
     ci = ci_frame(df, ["bits", "beta"])
     for bits, color in zip(order, sns.color_palette(n_colors=len(order))):
         c = ci[ci.bits == bits].sort_values("beta")
-        err = [c["mean"] - c["low"], c["high"] - c["mean"]] if c["low"].notna().all() else None
+        # drawn within [0, 100], what an accuracy can be (the _ci table keeps the whole interval)
+        err = ([c["mean"] - c["low"].clip(lower=0.0), c["high"].clip(upper=100.0) - c["mean"]]
+               if c["low"].notna().all() else None)
         ax.errorbar(c.beta, c["mean"], yerr=err, fmt="o-", color=color, capsize=3, markersize=4, label=bits)
     ax.set(xlabel="DQ beta (0: vanilla)", ylabel=f"FGSM accuracy (%), eps={df.eps.iloc[0]:.3g}", title="Beta sweep (DQ Figure 6)")
     ax.legend(title="activation bits (95 % intervals)", fontsize=7)
