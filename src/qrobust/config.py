@@ -11,6 +11,7 @@ from pathlib import Path
 import jsonschema
 import yaml
 
+from qrobust.config_messages import describe, key_text, non_finite
 from qrobust.plan.registry import family_names
 
 SCHEMA_PATH = Path(__file__).resolve().parent / "schemas" / "config.schema.yaml"
@@ -62,10 +63,7 @@ def merge(base: dict, override: dict) -> dict:
 def load_config(path: str | Path, base: str | Path | None = None) -> dict:
     """A config file, validated; with `base`, the file is an override merged on top of it (as
     `snakemake --configfile FILE` merges it on top of config/config.yaml)."""
-    cfg = _read(path)
-    if base is not None:
-        cfg = merge(_read(base), cfg)
-    return validate_config(cfg)
+    return load_configs([path] if base is None else [base, path])
 
 
 def load_configs(paths, overrides: dict | None = None) -> dict:
@@ -90,13 +88,6 @@ def _read(path: str | Path) -> dict:
     if not isinstance(cfg, dict):
         raise ConfigError(f"{path}: must be a YAML mapping of keys (see config/config.yaml), got {type(cfg).__name__}")
     return cfg
-
-
-def _key(path) -> str:
-    out = ""
-    for p in path:
-        out += f"[{p}]" if isinstance(p, int) else (f".{p}" if out else str(p))
-    return out or "<top level>"
 
 
 def _fill_defaults(schema: dict, node, root: dict):
@@ -147,63 +138,19 @@ def _coerce(schema: dict, node, root: dict):
     return node
 
 
-def _allowed(branch: dict) -> str:
-    t = branch.get("type")
-    if t == "null":
-        return "null"
-    if t in ("integer", "number") and "minimum" in branch and "maximum" in branch:
-        return f"an {t} {branch['minimum']}..{branch['maximum']}"
-    return f"a {t}"
-
-
-def _describe(error: jsonschema.ValidationError) -> str:
-    key = _key(error.absolute_path)
-    schema = error.schema
-    if error.validator == "anyOf" and all(set(b) == {"required"} for b in schema["anyOf"]):
-        keys = ", ".join(k for b in schema["anyOf"] for k in b["required"])
-        return f"config key '{key}': needs at least one of {keys}"
-    if error.validator == "anyOf":  # e.g. bits: "use an integer 1..16 or null"
-        return f"config key '{key}': {error.instance!r} is not allowed; use {' or '.join(map(_allowed, schema['anyOf']))}"
-    if error.validator == "additionalProperties":
-        allowed = ", ".join(sorted(schema.get("properties", {})))
-        return f"config key '{key}': {error.message}; allowed keys: {allowed}"
-    if error.validator == "enum":
-        return f"config key '{key}': {error.instance!r} is not allowed; allowed: {', '.join(map(str, schema['enum']))}"
-    if error.validator in ("minimum", "maximum", "exclusiveMinimum", "exclusiveMaximum"):
-        lo = schema.get("minimum", schema.get("exclusiveMinimum"))
-        hi = schema.get("maximum", schema.get("exclusiveMaximum"))
-        rng = f"{lo}..{hi}" if hi is not None else (f">= {lo}" if "minimum" in schema else f"> {lo}")
-        return f"config key '{key}': {error.instance!r} is out of range; allowed: {rng}"
-    if error.validator == "minItems":
-        return f"config key '{key}': must list at least {error.validator_value} item(s), got {len(error.instance)}"
-    return f"config key '{key}': {error.message}"
-
-
-def _non_finite(node, path=()):
-    """The first NaN or infinite number anywhere in the config: (key path, value), or None."""
-    if isinstance(node, float) and not math.isfinite(node):
-        return path, node
-    items = node.items() if isinstance(node, dict) else enumerate(node) if isinstance(node, list) else ()
-    for k, v in items:
-        hit = _non_finite(v, path + (k,))
-        if hit:
-            return hit
-    return None
-
-
 def validate_config(cfg: dict) -> dict:
     """Return a copy of `cfg` with defaults filled in, or raise ConfigError (one line)."""
     schema = load_schema()
-    bad = _non_finite(cfg)
+    bad = non_finite(cfg)
     if bad:  # JSON Schema's number admits NaN and infinity; no key of ours does
         yaml_text = ".nan" if math.isnan(bad[1]) else (".inf" if bad[1] > 0 else "-.inf")
-        raise ConfigError(f"config key '{_key(bad[0])}': {yaml_text} is not a finite number; give a number")
+        raise ConfigError(f"config key '{key_text(bad[0])}': {yaml_text} is not a finite number; give a number")
     cfg = _coerce(schema, copy.deepcopy(cfg), schema)
     validator = jsonschema.Draft7Validator(schema)
     errors = sorted(validator.iter_errors(cfg), key=lambda e: (len(list(e.absolute_path)), str(list(e.absolute_path))))
     if errors:
         # the deepest error under anyOf is the one that says what is wrong; best_match picks it
-        raise ConfigError(_describe(jsonschema.exceptions.best_match(errors)))
+        raise ConfigError(describe(jsonschema.exceptions.best_match(errors)))
     _fill_defaults(schema, cfg, schema)
     _check_semantics(cfg)
     return cfg
@@ -241,11 +188,17 @@ def _check_scheme(key: str, s: dict) -> None:
         raise ConfigError(f"{key}.{e.field}': {e}") from None
 
 
+def _unique_names(items: list, key: str) -> None:
+    """Each item's `name` labels a table row: none may repeat (`key`: the list's config key)."""
+    names = [it["name"] for it in items]
+    for i, n in enumerate(names):
+        if names.index(n) != i:
+            raise ConfigError(f"config key '{key}[{i}].name': '{n}' is used twice; names label table rows")
+
+
 def _check_quantize(q: dict) -> None:
-    names = [s["name"] for s in q["schemes"]]
+    _unique_names(q["schemes"], "quantize.schemes")
     for i, s in enumerate(q["schemes"]):
-        if names.index(s["name"]) != i:
-            raise ConfigError(f"config key 'quantize.schemes[{i}].name': '{s['name']}' is used twice; names label table rows")
         _check_scheme(f"config key 'quantize.schemes[{i}]", s)
 
 
@@ -254,10 +207,7 @@ _KERNELS = {"cpu": {"fp32", "int8"}, "cuda": {"fp32", "fp16", "bf16"}}
 
 
 def _check_ohq(o: dict) -> None:
-    names = [b["name"] for b in o["budgets"]]
-    for i, n in enumerate(names):
-        if names.index(n) != i:
-            raise ConfigError(f"config key 'ohq.budgets[{i}].name': '{n}' is used twice; names label table rows")
+    _unique_names(o["budgets"], "ohq.budgets")
     ints = sorted(p for p in o["precisions"] if p.startswith("int"))
     if o["device"] == "cuda" and ints:
         raise ConfigError(f"config key 'ohq.precisions': {', '.join(ints)} deploy on torch's quantized CPU kernels only; "
@@ -296,11 +246,9 @@ def _check_worst_case(w: dict, attack: dict) -> None:
 
 
 def _check_li2024(t: dict) -> None:
-    names = [s["name"] for s in t["schemes"]]
+    _unique_names(t["schemes"], "li2024.schemes")
     for i, s in enumerate(t["schemes"]):
         key = f"config key 'li2024.schemes[{i}]"
-        if names.index(s["name"]) != i:
-            raise ConfigError(f"{key}.name': '{s['name']}' is used twice; names label table rows")
         if s["init"] == "random" and s["mode"] == "ptq":
             raise ConfigError(f"{key}.init': PTQ of a random model measures nothing; use init: float or adv, or mode: qat")
         if s["robust"] == "during" and s["mode"] == "ptq":

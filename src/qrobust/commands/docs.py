@@ -50,12 +50,11 @@ def run(a) -> int:
         missing: list[str] = []
         new, changed = fill(doc.read_text(), missing=missing)
         stale += [f"{doc}: {p}" for p in changed]
-        absent += [f"{doc}: {p}" for p in missing]
+        absent += [(doc, p) for p in missing]
         if changed and not a.check:
             atomic.write_text(doc, new)
-    for line in absent:
-        path = line.split(": ", 1)[1]
-        print(f"qrobust docs: left as it is: {line} (not made yet; `snakemake {path}` makes it)", file=sys.stderr)
+    for doc, path in absent:
+        print(f"qrobust docs: left as it is: {doc}: {path} (not made yet; `snakemake {path}` makes it)", file=sys.stderr)
     if a.check:
         for line in stale:
             print(f"qrobust docs: differs: {line}", file=sys.stderr)
