@@ -35,6 +35,17 @@ def test_startup_bench_measures_both_ways():
     assert row and float(row.group(1)) > 0 and float(row.group(2)) > 0, r.stdout
 
 
+def test_quantizers_bench_times_every_method_at_every_bit_pair():
+    r = subprocess.run([sys.executable, "bench/quantizers.py", "--quick", "--bits", "4,4", "2,4", "--no-write"],
+                       cwd=ROOT, capture_output=True, text=True, timeout=600)
+    assert r.returncode == 0, r.stderr[-2000:]
+    rows = re.findall(r"^\| (qat-[\w ()-]+?) \| (W\dA\d) \| ([\d.]+) \| ([\d.]+) \| ([\d.]+) \| ([\d.]+)x \|$", r.stdout, re.M)
+    assert {(m.split()[0], b) for m, b, *_ in rows} == {(m, b) for m in ("qat-ste", "qat-pact", "qat-lsq", "qat-dorefa")
+                                                         for b in ("W4A4", "W2A4")}, r.stdout
+    assert all(float(cpu) > 0 and 0 <= float(acc) <= 100 for _, _, cpu, _, acc, _ in rows)
+    assert "adds 3 bit pairs x 3 seeds = 9 models" in r.stdout
+
+
 def test_maxpool_bench_compares_side_by_side_and_checks_identity():
     r = subprocess.run([sys.executable, "bench/maxpool.py", "--rounds", "1", "--images", "20", "--square-images", "4",
                         "--train-images", "128",

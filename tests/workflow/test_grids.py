@@ -30,11 +30,19 @@ def _commands(wd, target, extra_yaml: str | None) -> dict[str, str]:
     return jobs
 
 
+# config/tiny.yaml's two quantizer-suite schemes, as written there
+_TINY_SCHEMES = ["{name: ptq-mse, mode: ptq, weight: {calibrator: mse, per_channel: true}, act: {calibrator: mse, symmetric: false}}",
+                 "{name: qat-pact, mode: qat, weight: {per_channel: true}, act: {quantizer: pact, symmetric: false}}"]
+
+
 @pytest.mark.parametrize("target,grow,new_rules", [
     ("results/table1.csv", "quant: {act_bits: [null, 2, 3]}", {"train", "evaluate", "worst_case"}),
     ("results/table1.csv", "seeds: [0, 1]", {"train", "evaluate", "worst_case"}),
     ("results/quantizers.csv", "quantize: {bits: [[4, 4], [8, 8]]}", {"quantize", "evaluate"}),
     ("results/table7.csv", "li2024: {bits: [4, 2]}", {"li2024_quantize", "li2024_eval", "worst_case"}),
+    # one scheme's own bit pairs (the robustness benchmark's W/A grid for its QAT methods, config/paper.yaml)
+    ("results/quantizers.csv", "quantize: {schemes: [" + _TINY_SCHEMES[0] + ", " + _TINY_SCHEMES[1][:-1]
+     + ", bits: [[4, 4], [2, 2]]}]}", {"quantize", "evaluate"}),
 ])
 def test_growing_a_grid_keeps_every_existing_job(tmp_path, target, grow, new_rules):
     wd = copy_workflow(tmp_path / "wd")

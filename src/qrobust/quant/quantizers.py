@@ -50,6 +50,7 @@ class Quantizer(nn.Module):
     nearest_only = False              # it rounds to its nearest level only
     range_options = True              # its grid comes from a range: `dynamic` and `fixed_range` apply
     needs_training = False            # its range is learned, so PTQ cannot set it
+    weights_signed_only = False       # for weights it needs symmetric: true (a signed grid)
     uniform_grid = True  # one evenly spaced grid (scale, zero point); False: see the class's own `levels`
 
     def __init__(self, spec: QuantizerSpec, role: str, channels: int = 1, draws: SeededDraws | None = None):

@@ -51,7 +51,7 @@ _LATER_FIELDS = {"rounding": "nearest", "dynamic": False, "fixed_range": None, "
 
 @dataclass(frozen=True)
 class QuantizerSpec:
-    quantizer: str = "uniform"   # QUANTIZERS name: uniform | pact | pwlq
+    quantizer: str = "uniform"   # QUANTIZERS name: uniform | pact | pwlq | lsq | dorefa
     bits: int = 8
     calibrator: str = "minmax"   # CALIBRATORS name: how a range is picked from observed values
     per_channel: bool = False    # weights only: one scale per output channel
@@ -112,6 +112,9 @@ class QuantizerSpec:
             hint = self._kind("role_hint")
             raise SpecError("quantizer", f"quantizer '{self.quantizer}' cannot quantize {self.role}s; allowed for: "
                                          f"{', '.join(roles)}" + (f" ({hint})" if hint else ""))
+        if self.role == "weight" and self._kind("weights_signed_only") and not self.symmetric:
+            raise SpecError("symmetric", f"quantizer '{self.quantizer}' quantizes weights on a signed grid; set symmetric: true "
+                                         "for weights")
         if self.per_channel and self.role == "act":
             raise SpecError("per_channel", "per_channel applies to weights only; activations use one range per tensor")
         if self.fixed_range is not None and self.role != "act":
