@@ -1,11 +1,12 @@
 """Seconds and accuracy per quantizer-suite method on the default model and data, side by side.
 
 The float model of the default config (config/config.yaml: small_cnn, mnist5k, `train`) is trained
-once (seed 0); then every QAT scheme named here (the suite's uniform STE and PACT, LSQ, DoReFa) is
-run on it at each bit pair through `quantize.qat` (init float, its epochs and lr), the way the
-`quantize` job runs it, one after another in one process, 1 torch thread. Reported: the scheme's
-seconds (process CPU time and wall), its clean test accuracy, and what it adds to the whole default
-DAG (its models: bit pairs x seeds, each a quantize job plus the evaluations every suite model gets).
+once (seed 0); then every scheme named here (QAT: the suite's uniform STE and PACT, LSQ, DoReFa,
+through `quantize.qat`, init float, its epochs and lr; PTQ: MSE calibration with nearest rounding and
+with AdaRound) is run on it at each bit pair, the way the `quantize` job runs it, one after another
+in one process, 1 torch thread. Reported: the scheme's seconds (process CPU time and wall), its
+clean test accuracy, and what it adds to the whole default DAG (its models: bit pairs x seeds, each a
+quantize job plus the evaluations every suite model gets).
 Writes the section "Quantizer suite: seconds and accuracy per method".
 
     python bench/quantizers.py [--bits 8,8 4,4 2,4] [--epochs N] [--quick]
@@ -36,10 +37,16 @@ from qrobust.training.loop import TrainConfig, train  # noqa: E402
 HEADING = "## Quantizer suite: seconds and accuracy per method"
 ROOT = Path(__file__).resolve().parent.parent
 METHODS = {
-    "qat-ste (uniform)": {"weight": {"per_channel": True}, "act": {"symmetric": False}},
-    "qat-pact": {"weight": {"per_channel": True}, "act": {"quantizer": "pact", "symmetric": False}},
-    "qat-lsq": {"weight": {"quantizer": "lsq", "per_channel": True}, "act": {"quantizer": "lsq", "symmetric": False}},
-    "qat-dorefa": {"weight": {"quantizer": "dorefa"}, "act": {"quantizer": "dorefa", "symmetric": False}},
+    "qat-ste (uniform)": {"mode": "qat", "weight": {"per_channel": True}, "act": {"symmetric": False}},
+    "qat-pact": {"mode": "qat", "weight": {"per_channel": True}, "act": {"quantizer": "pact", "symmetric": False}},
+    "qat-lsq": {"mode": "qat", "weight": {"quantizer": "lsq", "per_channel": True},
+                "act": {"quantizer": "lsq", "symmetric": False}},
+    "qat-dorefa": {"mode": "qat", "weight": {"quantizer": "dorefa"}, "act": {"quantizer": "dorefa", "symmetric": False}},
+    # AdaRound beside nearest rounding on the same grid and calibration (MSE ranges)
+    "ptq-mse (nearest)": {"mode": "ptq", "weight": {"calibrator": "mse", "per_channel": True},
+                          "act": {"calibrator": "mse", "symmetric": False}},
+    "ptq-adaround": {"mode": "ptq", "weight": {"quantizer": "adaround", "calibrator": "mse", "per_channel": True},
+                     "act": {"calibrator": "mse", "symmetric": False}},
 }
 
 
@@ -75,7 +82,7 @@ def main(argv=None) -> str:
     pairs = [tuple(int(v) for v in b.split(",")) for b in a.bits]
     rows = []
     for name, parts in METHODS.items():
-        scheme = {"name": name, "mode": "qat", "beta": 0.0, **parts}
+        scheme = {"name": name, "beta": 0.0, **parts}
         for wb, ab in pairs:
             qcfg = scheme_config(scheme, wb, ab)
             gen = torch.Generator().manual_seed(0)
@@ -92,11 +99,13 @@ def main(argv=None) -> str:
              f"({float_s:.1f} CPU-s, clean {accuracy(float_model, te.x, te.y):.1f} %); QAT from it, "
              f"{qat['epochs']} epoch(s) at lr {qat['lr']}, one method after another in one process; "
              f"`python bench/quantizers.py{' --quick' if a.quick else ''}`.", "",
-             "| method | bits | QAT CPU s | wall s | clean acc. % | vs qat-ste CPU |", "|---|---|---|---|---|---|"]
+             "| method | bits | CPU s | wall s | clean acc. % | vs qat-ste CPU |", "|---|---|---|---|---|---|"]
     base = {b: c for m, b, c, _, _ in rows if m.startswith("qat-ste")}
     for m, b, c, wl, acc in rows:
         lines.append(f"| {m} | {b} | {c:.1f} | {wl:.1f} | {acc:.1f} | {c / base[b]:.2f}x |")
-    lines += ["", f"In the whole default DAG a QAT scheme adds {n_pairs} bit pairs x {n_seeds} seeds = "
+    lines += ["", "CPU s: the QAT epoch(s), or for PTQ the calibration and, for AdaRound, the reconstruction "
+              f"({q['calib_images']} calibration images, the schema's `reconstruct` defaults).",
+              "", f"In the whole default DAG a scheme adds {n_pairs} bit pairs x {n_seeds} seeds = "
               f"{n_pairs * n_seeds} models: each one quantize job (the QAT above) and the evaluations every "
               "suite model gets (evaluate, noise_eval, worst_case; the same for every method)."]
     report = "\n".join(lines) + "\n"

@@ -81,6 +81,15 @@ def _worst_case_grad(wc: dict) -> float:
     return g + 1 + paths  # the clean pass and the audit's replicate on each path (about one step each)
 
 
+def _adaround(scheme: dict) -> dict:
+    """AdaRound's reconstruction: per step, each layer forward and backward on a batch, about one
+    whole-model gradient pass per calibration image of the batch."""
+    if (scheme.get("weight") or {}).get("quantizer") != "adaround":
+        return {}
+    r = scheme.get("reconstruct") or {}
+    return {"grad": r.get("iters", 1000) * r.get("batch_size", 32)}
+
+
 def work(cfg: dict) -> dict[str, dict[str, float]]:
     """Image passes of one job per rule (train, fwd, grad), averaged over the rule's variants."""
     shape, n_train, n_test = data_shape(cfg)
@@ -92,7 +101,8 @@ def work(cfg: dict) -> dict[str, dict[str, float]]:
     adv_g = mean([1 if a in ("fgsm", "rfgsm") else adv_steps for a in ("rfgsm", "pgd")])
     n_att = min(dq.get("attack_images") or n_test, n_test)
     robust = sum(_steps((dq.get("attack_kwargs") or {}).get(a), e, a) for a in dq["attacks"] for e in dq["eps"])
-    qz_w = [({"train": qz["qat"]["epochs"] * n_train} if s["mode"] == "qat" else {"fwd": qz["calib_images"]}) for s in qz["schemes"]]
+    qz_w = [({"train": qz["qat"]["epochs"] * n_train} if s["mode"] == "qat" else {"fwd": qz["calib_images"], **_adaround(s)})
+            for s in qz["schemes"]]
     li_att = min(li.get("attack_images") or n_test, n_test)
     li_w = []
     for s in li["schemes"]:

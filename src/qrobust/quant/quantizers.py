@@ -51,6 +51,7 @@ class Quantizer(nn.Module):
     range_options = True              # its grid comes from a range: `dynamic` and `fixed_range` apply
     needs_training = False            # its range is learned, so PTQ cannot set it
     weights_signed_only = False       # for weights it needs symmetric: true (a signed grid)
+    ptq_only = False                  # its state is learned for fixed weights, so QAT cannot use it
     uniform_grid = True  # one evenly spaced grid (scale, zero point); False: see the class's own `levels`
 
     def __init__(self, spec: QuantizerSpec, role: str, channels: int = 1, draws: SeededDraws | None = None):

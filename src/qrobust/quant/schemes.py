@@ -2,7 +2,9 @@
 
 A scheme names a quantizer for weights and one for activations (config `quantize.schemes`; its
 rules are SchemeSpec's, spec.py):
-  ptq  fold BN, attach the quantizers, calibrate activations on N training images; no training.
+  ptq  fold BN, attach the quantizers, calibrate activations on N training images; no training;
+       an `adaround` weight quantizer then learns each weight's rounding (adaround.py, the scheme's
+       `reconstruct` settings).
   qat  init "float": attach the quantizers to the float model (BN kept, as in QAT practice),
        calibrate them (PACT's alpha starts at the calibrated range), fine-tune with the STE;
        init "scratch": a fresh model trained with the quantizers from the first step, activation
@@ -16,8 +18,9 @@ import torch
 import torch.nn as nn
 
 from qrobust.models import create_model
+from qrobust.quant.adaround import AdaRoundQuantizer, adaround_
 from qrobust.quant.config import QuantConfig, quantize_
-from qrobust.quant.ptq import calibrate_, calibration_images, ptq
+from qrobust.quant.ptq import calibrate_, calibration_images, fold_bn, ptq
 from qrobust.quant.spec import SchemeSpec
 from qrobust.training.loop import TrainConfig, train
 
@@ -31,7 +34,8 @@ def scheme_config(scheme: dict, wbits: int | None, abits: int | None) -> QuantCo
 
 def quantize_model(float_model: nn.Module | None, model_spec: dict, mode: str, qcfg: QuantConfig, calib: torch.Tensor,
                    train_cfg: dict, qat: dict, x: torch.Tensor, y: torch.Tensor, gen: torch.Generator, device, *,
-                   fold: bool = True, extra_loss=None, **train_overrides) -> tuple[nn.Module, dict]:
+                   fold: bool = True, extra_loss=None, reconstruct: dict | None = None,
+                   **train_overrides) -> tuple[nn.Module, dict]:
     """PTQ or QAT of one model; returns it in eval mode and what happened.
 
     ptq: `float_model` with BN folded when `fold`, quantized by `qcfg`, calibrated on `calib`.
@@ -40,7 +44,14 @@ def quantize_model(float_model: nn.Module | None, model_spec: dict, mode: str, q
     (beta, clean_weight) go into the TrainConfig, `extra_loss` into the training loop."""
     if mode == "ptq":
         model = ptq(float_model, qcfg, calib, fold=fold, device=device)
-        return model, {"folded": fold, "calib_images": len(calib), "history": []}
+        info = {"folded": fold, "calib_images": len(calib), "history": []}
+        if any(isinstance(q, AdaRoundQuantizer) for q in model.modules()):
+            # AdaRound: every weight's rounding learned against the float model (`reconstruct`, the
+            # scheme's settings; the seed of its batches from `gen`)
+            target = fold_bn(float_model) if fold else float_model
+            seed = int(torch.randint(0, 2 ** 31 - 1, (1,), generator=gen))
+            info["reconstruct"] = adaround_(model, target, calib, **(reconstruct or {}), seed=seed, device=device)
+        return model, info
     if float_model is None:
         model = quantize_(create_model(**model_spec), qcfg)
         tcfg = TrainConfig(**{**train_cfg, **train_overrides})
@@ -61,4 +72,4 @@ def apply_scheme(float_model: nn.Module, model_spec: dict, scheme: dict, qcfg: Q
     qat = qsettings["qat"]
     start = float_model if scheme["mode"] == "ptq" or qat["init"] == "float" else None
     return quantize_model(start, model_spec, scheme["mode"], qcfg, calib, train_cfg, qat, x, y, gen, device,
-                          fold=qsettings["fold_bn"], beta=scheme["beta"])
+                          fold=qsettings["fold_bn"], reconstruct=scheme.get("reconstruct"), beta=scheme["beta"])

@@ -51,7 +51,7 @@ _LATER_FIELDS = {"rounding": "nearest", "dynamic": False, "fixed_range": None, "
 
 @dataclass(frozen=True)
 class QuantizerSpec:
-    quantizer: str = "uniform"   # QUANTIZERS name: uniform | pact | pwlq | lsq | dorefa
+    quantizer: str = "uniform"   # QUANTIZERS name: uniform | pact | pwlq | lsq | dorefa | adaround
     bits: int = 8
     calibrator: str = "minmax"   # CALIBRATORS name: how a range is picked from observed values
     per_channel: bool = False    # weights only: one scale per output channel
@@ -166,11 +166,18 @@ class SchemeSpec:
             q = getattr(self, role)
             if self.mode == "ptq" and q is not None and q._kind("needs_training"):
                 raise SpecError(f"{role}.quantizer", f"quantizer '{q.quantizer}' learns its range in training, so it needs mode: qat")
+            if self.mode == "qat" and q is not None and q._kind("ptq_only"):
+                raise SpecError(f"{role}.quantizer", f"quantizer '{q.quantizer}' learns its rounding for fixed weights after "
+                                                     "training, so it needs mode: ptq")
         if self.mode == "ptq" and self.beta:
             raise SpecError("beta", "DQ's regularizer acts in training; use mode: qat")
 
     @classmethod
     def from_config(cls, scheme: dict) -> "SchemeSpec":
         """From a config's scheme entry (quantize.schemes[i], the Li et al. 2024 schemes; other keys are the caller's)."""
-        return cls(mode=scheme["mode"], weight=scheme.get("weight") or {}, act=scheme.get("act") or {},
+        spec = cls(mode=scheme["mode"], weight=scheme.get("weight") or {}, act=scheme.get("act") or {},
                    beta=scheme.get("beta", 0.0))
+        if scheme.get("reconstruct") and spec.weight.quantizer != "adaround":
+            raise SpecError("reconstruct", "reconstruct sets AdaRound's learned rounding: set weight: {quantizer: adaround} "
+                                           "or drop reconstruct")
+        return spec
