@@ -55,8 +55,8 @@ def test_profile_says_what_was_measured_and_what_was_modelled(ohq_run):
 def test_quantizer_suite_table_and_checkpoints(ohq_run):
     wd, _ = ohq_run
     t = pd.read_csv(wd / "results" / "quantizers.csv")
-    assert t.Scheme.tolist() == ["float", "ptq-mse", "qat-pact"]
-    assert t.Mode.fillna("").tolist() == ["", "PTQ", "QAT"]
+    assert t.Scheme.tolist() == ["float", "ptq-mse", "qat-pact", "qat-lsq", "ptq-adaround"]
+    assert t.Mode.fillna("").tolist() == ["", "PTQ", "QAT", "QAT", "PTQ"]
     cols = ["W4A4 clean", "W4A4 adv."]
     assert t[cols].iloc[1:].notna().all().all() and ((t[cols].iloc[1:] >= 0) & (t[cols].iloc[1:] <= 100)).all().all()
     from qrobust.checkpoint import load_checkpoint
@@ -67,6 +67,15 @@ def test_quantizer_suite_table_and_checkpoints(ohq_run):
     alphas = [m.alpha.item() for m in qat.modules() if hasattr(m, "alpha")]
     assert alphas and len(set(alphas)) == len(alphas)  # learned per layer
     assert len(blob["extra"]["history"]) == TINY["quantize"]["qat"]["epochs"]
+    lsq, _ = load_checkpoint(only(wd, "results/checkpoints/quantize-*/qat-lsq_w4a4_s0.pt"))
+    assert all(bool(m.initialized) and (m.step > 0).all() for m in lsq.modules() if hasattr(m, "step"))
+    # AdaRound: the job's metrics hold each layer's reconstruction loss, nearest rounding and learned
+    ada = json.loads(only(wd, "results/metrics/quantize/*/ptq-adaround_w4a4_s0.json").read_text())
+    rec = ada["reconstruct"]
+    assert len(rec) == 4 and all(r["loss_adaround"] >= 0 and 0 <= r["changed"] <= 1 for r in rec)
+    model, _ = load_checkpoint(only(wd, "results/checkpoints/quantize-*/ptq-adaround_w4a4_s0.pt"))
+    assert all(m.up.numel() == m_w.numel() for m, m_w in ((layer.wq, layer.weight) for layer in model.modules()
+                                                          if hasattr(layer, "wq") and layer.wq is not None))
 
 
 def test_editing_the_allocator_reruns_allocation_and_deployment_only(ohq_run, tmp_path):

@@ -47,7 +47,7 @@ def test_tables_3_4_5_and_figures(robust_run):
     t4 = pd.read_csv(robust_run / "results/table4.csv")
     assert len(t4) == 5 and set(t4["Gradient masking"]) <= {"yes", "no"}
     t5 = pd.read_csv(robust_run / "results/table5.csv")
-    assert t5.Model.tolist() == ["float", "ptq-mse", "qat-pact"]
+    assert t5.Model.tolist() == ["float", "ptq-mse", "qat-pact", "qat-lsq", "ptq-adaround"]
     for c in TINY["robust_bench"]["corruptions"] + ["mCA", "ceil_mode", "int8"]:
         assert c in t5.columns, c
     assert any(c.startswith("resize:") for c in t5.columns)
