@@ -57,7 +57,7 @@ def beta_sweep(long_csv, out_png) -> None:
     df = beta_sweep_data(long_csv)
     order = [b for b in ["FP"] + sorted({b for b in df.bits if b != "FP"}, key=int) if b in set(df.bits)]
     sns.set_theme(style="whitegrid", context="paper")
-    fig, ax = plt.subplots(figsize=(5, 3.6))
+    fig, ax = plt.subplots(figsize=(6.2, 3.6))
     ci = ci_frame(df, ["bits", "beta"])
     for bits, color in zip(order, sns.color_palette(n_colors=len(order))):
         c = ci[ci.bits == bits].sort_values("beta")
@@ -66,7 +66,8 @@ def beta_sweep(long_csv, out_png) -> None:
                if c["low"].notna().all() else None)
         ax.errorbar(c.beta, c["mean"], yerr=err, fmt="o-", color=color, capsize=3, markersize=4, label=bits)
     ax.set(xlabel="DQ beta (0: vanilla)", ylabel=f"FGSM accuracy (%), eps={df.eps.iloc[0]:.3g}", title="Beta sweep (DQ Figure 6)")
-    ax.legend(title="activation bits (95 % intervals)", fontsize=7)
+    # outside the axes: inside, it covered the curves that end low on the right
+    ax.legend(title="activation bits\n(95 % intervals)", fontsize=7, loc="upper left", bbox_to_anchor=(1.01, 1.0))
     fig.tight_layout()
     save(fig, out_png)
     plt.close(fig)
