@@ -3,7 +3,7 @@
 The float model of the default config (config/config.yaml: small_cnn, mnist5k, `train`) is trained
 once (seed 0); then every scheme named here (QAT: the suite's uniform STE and PACT, LSQ, DoReFa,
 through `quantize.qat`, init float, its epochs and lr; PTQ: MSE calibration with nearest rounding and
-with AdaRound) is run on it at each bit pair, the way the `quantize` job runs it, one after another
+with AdaRound, BRECQ and QDrop) is run on it at each bit pair, the way the `quantize` job runs it, one after another
 in one process, 1 torch thread. Reported: the scheme's seconds (process CPU time and wall), its
 clean test accuracy, and what it adds to the whole default DAG (its models: bit pairs x seeds, each a
 quantize job plus the evaluations every suite model gets).
@@ -47,6 +47,10 @@ METHODS = {
                           "act": {"calibrator": "mse", "symmetric": False}},
     "ptq-adaround": {"mode": "ptq", "weight": {"quantizer": "adaround", "calibrator": "mse", "per_channel": True},
                      "act": {"calibrator": "mse", "symmetric": False}},
+    "ptq-brecq": {"mode": "ptq", "weight": {"quantizer": "adaround", "calibrator": "mse", "per_channel": True},
+                  "act": {"calibrator": "mse", "symmetric": False}, "reconstruct": {"granularity": "block", "loss": "fisher"}},
+    "ptq-qdrop": {"mode": "ptq", "weight": {"quantizer": "adaround", "calibrator": "mse", "per_channel": True},
+                  "act": {"calibrator": "mse", "symmetric": False}, "reconstruct": {"granularity": "block", "drop_prob": 0.5}},
 }
 
 

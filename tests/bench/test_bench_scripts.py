@@ -41,7 +41,7 @@ def test_quantizers_bench_times_every_method_at_every_bit_pair():
     assert r.returncode == 0, r.stderr[-2000:]
     row = r"^\| ((?:qat|ptq)-[\w ()-]+?) \| (W\dA\d) \| ([\d.]+) \| ([\d.]+) \| ([\d.]+) \| ([\d.]+)x \|$"
     rows = re.findall(row, r.stdout, re.M)
-    methods = ("qat-ste", "qat-pact", "qat-lsq", "qat-dorefa", "ptq-mse", "ptq-adaround")
+    methods = ("qat-ste", "qat-pact", "qat-lsq", "qat-dorefa", "ptq-mse", "ptq-adaround", "ptq-brecq", "ptq-qdrop")
     assert {(m.split()[0], b) for m, b, *_ in rows} == {(m, b) for m in methods for b in ("W4A4", "W2A4")}, r.stdout
     assert all(float(cpu) > 0 and 0 <= float(acc) <= 100 for _, _, cpu, _, acc, _ in rows)
     assert "adds 3 bit pairs x 3 seeds = 9 models" in r.stdout  # the default config's grid

@@ -100,4 +100,80 @@ def test_the_schemas_defaults_are_adarounds():
     props = schema["properties"]["quantize"]["properties"]["schemes"]["items"]["properties"]["reconstruct"]["properties"]
     defaults = {k: p["default"] for k, p in props.items()}
     sig = inspect.signature(adaround_).parameters
+    assert set(defaults) == {"iters", "lam", "warmup", "beta", "lr", "batch_size", "granularity", "loss", "drop_prob"}
     assert {k: (list(sig[k].default) if isinstance(sig[k].default, tuple) else sig[k].default) for k in defaults} == defaults
+
+
+def test_units_split_a_chain_model_into_layers_or_blocks():
+    from qrobust.models import create_model
+    from qrobust.quant.adaround import units
+
+    cnn = create_model("small_cnn", num_classes=10, in_channels=1, act="relu6", width=4, hidden=8, mean=[0.1], std=[0.3])
+    assert units(cnn, "layer") == [["1.0"], ["1.4"], ["1.10"], ["1.12"]]
+    # a layer with the BatchNorm, activation and pooling after it; Normalize (no quantizer) alone first
+    assert units(cnn, "block") == [["0"], ["1.0", "1.1", "1.2", "1.3"], ["1.4", "1.5", "1.6", "1.7", "1.8", "1.9"],
+                                   ["1.10", "1.11"], ["1.12"]]
+    res = create_model("resnet20", num_classes=10, in_channels=3, act="relu6", width=4)
+    blocks = units(res, "block")
+    assert blocks[0] == ["stem.0", "stem.1", "stem.2"] and blocks[-1] == ["head.2"]
+    assert [b[0] for b in blocks[1:-1]] == [f"layers.{i}" for i in range(9)]  # each residual block, one unit
+    assert blocks[-2] == ["layers.8", "head.0", "head.1"]
+    x = torch.rand(2, 3, 16, 16)
+    from qrobust.quant.adaround import _run
+
+    for model, x in ((cnn, torch.rand(2, 1, 28, 28)), (res, x)):  # the units compose to the model
+        y = x
+        for names in units(model.eval(), "block"):
+            y = _run(model, names, y)
+        assert torch.allclose(y, model(x), atol=1e-6)
+
+
+def test_qdrop_passes_each_element_unquantized_with_its_probability():
+    from qrobust.quant.adaround import _DropActQuant
+
+    q = make_quantizer(QuantizerSpec(bits=2, symmetric=False, fixed_range=(0.0, 1.0)), "act")
+    x = torch.rand(20000)
+    for p in (0.0, 0.5, 1.0):
+        d = _DropActQuant([q], p, torch.Generator().manual_seed(0))
+        kept = (q(x) == x).float().mean().item()
+        d.remove()
+        assert abs(kept - p) < 0.02 or (p == 0.0 and kept < 0.01)
+    assert not torch.equal(q(x), x)  # the hooks are gone
+
+
+def _ptq_pair(trained_small_cnn, mnist_small, bits=2):
+    train_split, _ = mnist_small
+    float_model = copy.deepcopy(trained_small_cnn)
+    quantize_(float_model, QuantConfig(act_bits=None))
+    qcfg = QuantConfig(weight_quant=QuantizerSpec(quantizer="adaround", bits=bits, calibrator="mse", per_channel=True),
+                       act_quant=QuantizerSpec(bits=4, calibrator="mse", symmetric=False))
+    calib = calibration_images(train_split.x, 128, 0)
+    return ptq(float_model, qcfg, calib), fold_bn(float_model), calib
+
+
+def test_fisher_weights_are_the_kl_gradient_of_the_unit_output_plus_one(trained_small_cnn, mnist_small):
+    from qrobust.quant.adaround import _output_grads
+
+    model, target, calib = _ptq_pair(trained_small_cnn, mnist_small)
+    last = model.get_submodule("1.12")
+    g = _output_grads(model, target, last, calib[:8], 4, "cpu")
+    assert g.shape == (8, 10) and (g >= 1).all() and (g > 1).any()
+    # by hand on the logits: d KL(q || fp) / d logits_q = (softmax(q) - softmax(fp)) / batch
+    x = calib[:4].float() / 255
+    with torch.no_grad():
+        d = (torch.softmax(model(x), 1) - torch.softmax(target(x), 1)) / 4
+    assert torch.allclose(g[:4], d.abs() + 1, atol=1e-5)
+
+
+@pytest.mark.parametrize("kw", [{"granularity": "block", "loss": "fisher"}, {"granularity": "block", "drop_prob": 0.5}])
+def test_brecq_and_qdrop_learn_a_rounding_that_lowers_each_blocks_error(trained_small_cnn, mnist_small, kw):
+    _, test_split = mnist_small
+    model, target, calib = _ptq_pair(trained_small_cnn, mnist_small)
+    near = copy.deepcopy(model)
+    report = adaround_(model, target, calib, iters=200, seed=0, **kw)
+    assert [r["layer"].split(",")[0] for r in report] == ["1.0", "1.4", "1.10", "1.12"]
+    assert sum(r["loss_adaround"] for r in report) < sum(r["loss_nearest"] for r in report), report
+    x = test_split.x.float() / 255
+    with torch.no_grad():
+        acc = [(m(x).argmax(1) == test_split.y).float().mean().item() * 100 for m in (near, model)]
+    assert acc[1] > acc[0], acc

@@ -29,6 +29,8 @@ class BasicBlock(nn.Module):
 
 
 class CifarResNet(nn.Module):
+    chain = ("stem", "layers", "head")  # forward applies these in turn (block reconstruction reads it)
+
     def __init__(self, depth=20, num_classes=10, in_channels=3, act="relu6", width=16, blocks=None):
         super().__init__()
         if blocks is None:  # ResNet-(6n+2): three stages of n blocks

@@ -24,6 +24,8 @@ class WideBlock(nn.Module):
 
 
 class WideResNet(nn.Module):
+    chain = ("stem", "blocks", "head")  # forward applies these in turn (block reconstruction reads it)
+
     def __init__(self, depth=28, widen_factor=10, num_classes=10, in_channels=3, act="relu6", dropout=0.0):
         super().__init__()
         if (depth - 4) % 6:

@@ -60,6 +60,7 @@ class AdaRoundQuantizer(Quantizer):
     def __init__(self, spec: QuantizerSpec, role: str, channels: int = 1, draws: SeededDraws | None = None):
         super().__init__(spec, role, channels, draws)
         self.register_buffer("up", torch.zeros(0, dtype=torch.uint8))  # per weight, 1: round up; empty: nearest
+        self.v: torch.Tensor | None = None  # V of eq. 23 while reconstructing
 
     def _load_from_state_dict(self, state_dict, prefix, *args, **kwargs):
         if prefix + "up" in state_dict:  # its shape is the weight's, unknown until it was learned
@@ -83,6 +84,8 @@ class AdaRoundQuantizer(Quantizer):
 
     def quantize(self, w: torch.Tensor) -> torch.Tensor:
         base, _, scale, zp, qmin, qmax = self.floor_codes(w)
+        if self.v is not None:  # reconstructing: soft rounding h(V), differentiable in V, not in w
+            return (torch.clamp(base + rectified_sigmoid(self.v), qmin, qmax) - zp) * scale
         if self.up.numel():
             up = self.up.to(w.dtype)
         else:  # nearest (ties to even, as torch.round): up where round(w / s) is above floor(w / s)
@@ -93,21 +96,64 @@ class AdaRoundQuantizer(Quantizer):
         return torch.where((codes >= qmin) & (codes <= qmax), y, y.detach())  # no gradient beyond the grid
 
 
-def _layer_out(layer: nn.Module, x: torch.Tensor, w: torch.Tensor) -> torch.Tensor:
-    x = layer.qinput(x)
-    if isinstance(layer, nn.Conv2d):
-        return layer._conv_forward(x, w, layer.bias)
-    return F.linear(x, w, layer.bias)
+def _chain(m: nn.Module):
+    """(name, child) pairs whose application in turn is m's forward: an nn.Sequential's children, or
+    those a model class names in its `chain` attribute; None for anything else (a layer, a block)."""
+    if isinstance(m, nn.Sequential):
+        return list(m.named_children())
+    names = getattr(type(m), "chain", None)
+    return [(n, getattr(m, n)) for n in names] if names else None
+
+
+def units(model: nn.Module, granularity: str) -> list[list[str]]:
+    """The model as consecutive reconstruction units, each a list of module names applied in turn.
+
+    layer: each conv/linear alone (AdaRound). block (BRECQ): each residual block (a module with
+    quantized layers that is no chain), and each conv/linear outside blocks with the modules after it
+    (BatchNorm, activation, pooling) up to the next; a model that is no chain is one unit."""
+    from qrobust.quant.config import quant_layers
+    from qrobust.quant.layers import QConv2d, QLinear
+
+    if granularity == "layer":
+        return [[n] for n, _ in quant_layers(model)]
+
+    def quantized(m):
+        return any(isinstance(x, (QConv2d, QLinear)) for x in m.modules())
+
+    out: list[list[str]] = []
+
+    def visit(prefix: str, m: nn.Module) -> None:
+        for n, child in _chain(m):
+            name = prefix + n
+            if isinstance(child, (QConv2d, QLinear)) or (quantized(child) and _chain(child) is None):
+                out.append([name])
+            elif quantized(child):
+                visit(name + ".", child)
+            elif out:
+                out[-1].append(name)
+            else:
+                out.append([name])  # leading modules without quantizers (Normalize)
+
+    if _chain(model) is None:
+        return [[""]]
+    visit("", model)
+    return out
+
+
+def _run(model: nn.Module, names: list[str], x: torch.Tensor) -> torch.Tensor:
+    for n in names:
+        x = model.get_submodule(n)(x)
+    return x
 
 
 @torch.no_grad()
-def _capture(model: nn.Module, layer: nn.Module, x: torch.Tensor, batch_size: int, device, output: bool) -> torch.Tensor:
-    """The layer's input (output=False) or output over x (uint8 images), in calibration order."""
+def _capture(model: nn.Module, module: nn.Module, x: torch.Tensor, batch_size: int, device, output: bool) -> torch.Tensor:
+    """The module's input (output=False) or output over x (uint8 images), in calibration order."""
     seen = []
     if output:
-        h = layer.register_forward_hook(lambda m, a, out: seen.append(out.detach()))
+        h = module.register_forward_hook(lambda m, a, out: seen.append(out.detach()))
     else:
-        h = layer.register_forward_pre_hook(lambda m, a: seen.append(a[0].detach()))
+        h = module.register_forward_pre_hook(lambda m, a: seen.append(a[0].detach()))
     try:
         for i in range(0, len(x), batch_size):
             model(x[i:i + batch_size].float().div_(255.0).to(device))
@@ -116,55 +162,131 @@ def _capture(model: nn.Module, layer: nn.Module, x: torch.Tensor, batch_size: in
     return torch.cat(seen)
 
 
+def _output_grads(qmodel, float_model, module, calib, batch_size, device) -> torch.Tensor:
+    """|dKL(q || fp) / d(unit output)| + 1 per calibration image, the BRECQ authors' weight for their
+    Fisher-diagonal loss (KL between the quantized and the float model's predictions; the quantized
+    model as it stands, later layers at nearest rounding)."""
+    seen = []
+
+    def keep_grad(m, a, out):
+        if out.requires_grad:
+            out.register_hook(lambda g: seen.append(g.detach()))
+
+    h = module.register_forward_hook(keep_grad)
+    try:
+        for i in range(0, len(calib), batch_size):
+            x = calib[i:i + batch_size].float().div_(255.0).to(device)
+            with torch.no_grad():
+                p_fp = F.softmax(float_model(x), dim=1)
+            with torch.enable_grad():
+                out_q = qmodel(x)
+                F.kl_div(F.log_softmax(out_q, dim=1), p_fp, reduction="batchmean").backward()
+    finally:
+        h.remove()
+    qmodel.zero_grad(set_to_none=True)
+    return torch.cat(seen).abs() + 1.0
+
+
+class _DropActQuant:
+    """QDrop: while active, each element of every activation quantizer's output in `mods` is its
+    unquantized input with probability p (forward hooks; `gen` draws the masks)."""
+
+    def __init__(self, mods, p: float, gen: torch.Generator):
+        self.p, self.gen = p, gen
+        self.handles = [m.register_forward_hook(self) for m in mods]
+
+    def __call__(self, module, args, out):
+        x = args[0]
+        keep = torch.rand(x.shape, generator=self.gen).to(x.device) < self.p
+        return torch.where(keep, x, out)
+
+    def remove(self):
+        for h in self.handles:
+            h.remove()
+
+
 def adaround_(qmodel: nn.Module, float_model: nn.Module, calib: torch.Tensor, *, iters: int = 1000, lam: float = 0.01,
               warmup: float = 0.2, beta: tuple = (20.0, 2.0), lr: float = 1e-2, batch_size: int = 32,
+              granularity: str = "layer", loss: str = "mse", drop_prob: float = 0.0,
               seed: int = 0, device="cpu") -> list[dict]:
     """Learn the rounding of every `adaround` weight quantizer of `qmodel` (PTQ'd, activations
-    calibrated) against `float_model` (the same architecture, BatchNorm folded, no quantizers), layer
-    by layer; returns per layer the reconstruction loss before and after and the weights rounded
-    otherwise than to nearest."""
-    from qrobust.quant.config import quant_layers
+    calibrated) against `float_model` (the same architecture, BatchNorm folded, no quantizers), unit by
+    unit in forward order (`units(granularity)`: layer = AdaRound, block = BRECQ), minimising the
+    squared error of the unit's output (`loss`: mse, or fisher: weighted by BRECQ's |gradient| + 1) with
+    the rounding regularizer; `drop_prob` > 0 is QDrop: the unit's input is the float model's, element
+    by element, with that probability, and so is each activation quantizer's output inside the unit.
+    Returns per unit the loss (unweighted squared error per image) with nearest rounding and with the
+    learned one, and the fraction of its weights rounded otherwise than to nearest."""
+    from qrobust.quant.quantizers import Quantizer
 
     qmodel.to(device).eval()
     float_model.to(device).eval()
-    flayers = dict(quant_layers(float_model))
     gen = torch.Generator().manual_seed(seed)
     report = []
-    for name, layer in quant_layers(qmodel):
-        wq = getattr(layer, "wq", None)
-        if not isinstance(wq, AdaRoundQuantizer):
+    for names in units(qmodel, granularity):
+        mods = [qmodel.get_submodule(n) for n in names]
+        layers = [m for mod in mods for m in mod.modules() if isinstance(getattr(m, "wq", None), AdaRoundQuantizer)]
+        if not layers:
             continue
-        x_in = _capture(qmodel, layer, calib, 256, device, output=False)
-        target = _capture(float_model, flayers[name], calib, 256, device, output=True)
-        w = layer.weight.detach()
-        wq(w)  # the grid, from the weights
-        base, rest, scale, zp, qmin, qmax = wq.floor_codes(w)
-        v = init_v(rest.clamp(0.0, 1.0 - 1e-6)).requires_grad_(True)
-        opt = torch.optim.Adam([v], lr=lr)
+        wqs = [m.wq for m in layers]
+        first, last = mods[0], mods[-1]
+        f_first, f_last = float_model.get_submodule(names[0]), float_model.get_submodule(names[-1])
+        x_in = _capture(qmodel, first, calib, 256, device, output=False)
+        x_fp = _capture(float_model, f_first, calib, 256, device, output=False) if drop_prob else None
+        target = _capture(float_model, f_last, calib, 256, device, output=True)
+        weight = _output_grads(qmodel, float_model, last, calib, 256, device).pow(2) if loss == "fisher" else None
+        params = []
+        for layer, wq in zip(layers, wqs):
+            w = layer.weight.detach()
+            wq(w)  # the grid, from the weights
+            _, rest, *_ = wq.floor_codes(w)
+            wq.v = init_v(rest.clamp(0.0, 1.0 - 1e-6)).requires_grad_(True)
+            params.append(wq.v)
         n, start = len(x_in), int(warmup * iters)
 
-        def rec_loss(soft, idx):
-            w_soft = (torch.clamp(base + soft, qmin, qmax) - zp) * scale
-            return (_layer_out(layer, x_in[idx], w_soft) - target[idx]).pow(2).flatten(1).sum(1).mean()
+        def sq_err(x, idx, w=None):
+            e = (_run(qmodel, names, x) - target[idx]).pow(2)
+            return (e if w is None else e * w[idx]).flatten(1).sum(1).mean()
 
-        with torch.no_grad():
-            nearest = (torch.round(w / scale) - (base - zp))
-            before = rec_loss(nearest, torch.arange(n)).item()
-        for t in range(iters):
-            idx = torch.randint(0, n, (min(batch_size, n),), generator=gen).to(device)
-            h = rectified_sigmoid(v)
-            loss = rec_loss(h, idx)
-            if t >= start:
-                b = beta[1] + (beta[0] - beta[1]) * max(0.0, 1.0 - (t - start) / max(iters - start, 1))
-                loss = loss + lam * rounding_reg(h, b)
-            opt.zero_grad(set_to_none=True)
-            loss.backward()
-            opt.step()
-        with torch.no_grad():
-            up = (rectified_sigmoid(v) >= 0.5).to(w.dtype)
-            wq.up = up.to(torch.uint8)
-            after = rec_loss(up, torch.arange(n)).item()
-            changed = (up != nearest).float().mean().item()
-        report.append({"layer": name, "loss_nearest": before, "loss_adaround": after, "changed": changed,
-                       "weights": w.numel()})
+        def hard_loss():
+            with torch.no_grad():
+                return sq_err(x_in, torch.arange(n))
+
+        saved = [(wq.v, wq.up) for wq in wqs]
+        for wq in wqs:
+            wq.v, wq.up = None, torch.zeros(0, dtype=torch.uint8)
+        before = hard_loss().item()
+        nearest = []  # 1 where nearest rounding goes up
+        for layer, wq in zip(layers, wqs):
+            v = layer.weight.detach() / wq.grid(layer.weight)[0]
+            nearest.append(torch.round(v) - torch.floor(v))
+        for wq, (v, up) in zip(wqs, saved):
+            wq.v, wq.up = v, up
+        opt = torch.optim.Adam(params, lr=lr)
+        acts = [m for mod in mods for m in mod.modules() if isinstance(m, Quantizer) and m.role == "act"]
+        drop = _DropActQuant(acts, drop_prob, gen) if drop_prob else None
+        try:
+            for t in range(iters):
+                idx = torch.randint(0, n, (min(batch_size, n),), generator=gen).to(device)
+                x = x_in[idx]
+                if drop is not None:
+                    x = torch.where(torch.rand(x.shape, generator=gen).to(device) < drop_prob, x_fp[idx], x)
+                rec = sq_err(x, idx, weight)
+                if t >= start:
+                    b = beta[1] + (beta[0] - beta[1]) * max(0.0, 1.0 - (t - start) / max(iters - start, 1))
+                    rec = rec + lam * sum(rounding_reg(rectified_sigmoid(v), b) for v in params)
+                opt.zero_grad(set_to_none=True)
+                rec.backward()
+                opt.step()
+        finally:
+            if drop is not None:
+                drop.remove()
+        ups = []
+        for wq in wqs:
+            ups.append((rectified_sigmoid(wq.v.detach()) >= 0.5).to(torch.uint8))
+            wq.v, wq.up = None, ups[-1]
+        after = hard_loss().item()
+        changed = sum(float((u.float() != nr).sum()) for u, nr in zip(ups, nearest)) / sum(u.numel() for u in ups)
+        report.append({"layer": ",".join(names), "loss_nearest": before, "loss_adaround": after, "changed": changed,
+                       "weights": sum(u.numel() for u in ups)})
     return report
