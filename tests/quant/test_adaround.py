@@ -1,8 +1,9 @@
 """AdaRound (Nagel et al. 2020) against the paper's equations; on a trained model, the rounding it learns.
 
-No maintained implementation is compared here: aimet-torch's AdaRound needs its own QuantizationSimModel and
-wheels for this torch; brevitas' learned round runs inside its own quantized layers. So the parts are tested
-against eq. 21-25 written out by hand, and the whole against nearest rounding on the same grid and images."""
+No maintained implementation is compared here (not attempted): aimet-torch's AdaRound runs on its own
+QuantizationSimModel and brevitas' learned rounding inside its own quantized layers, and wiring either to these
+layers would be larger than the method. So the parts are tested against eq. 21-25 written out by hand, and the
+whole against nearest rounding on the same grid and images."""
 import copy
 import math
 
