@@ -30,9 +30,16 @@ def _commands(wd, target, extra_yaml: str | None) -> dict[str, str]:
     return jobs
 
 
-# config/tiny.yaml's two quantizer-suite schemes, as written there
-_TINY_SCHEMES = ["{name: ptq-mse, mode: ptq, weight: {calibrator: mse, per_channel: true}, act: {calibrator: mse, symmetric: false}}",
-                 "{name: qat-pact, mode: qat, weight: {per_channel: true}, act: {quantizer: pact, symmetric: false}}"]
+def _own_bits(name: str, bits: list) -> str:
+    """config/tiny.yaml's quantizer-suite schemes as they are, one of them given its own bit pairs."""
+    import yaml
+
+    from _helpers import ROOT
+
+    schemes = yaml.safe_load((ROOT / "config" / "tiny.yaml").read_text())["quantize"]["schemes"]
+    grown = [{**s, "bits": bits} if s["name"] == name else s for s in schemes]
+    return yaml.safe_dump({"quantize": {"schemes": grown}}, default_flow_style=True)
+
 
 
 @pytest.mark.parametrize("target,grow,new_rules", [
@@ -41,8 +48,7 @@ _TINY_SCHEMES = ["{name: ptq-mse, mode: ptq, weight: {calibrator: mse, per_chann
     ("results/quantizers.csv", "quantize: {bits: [[4, 4], [8, 8]]}", {"quantize", "evaluate"}),
     ("results/table7.csv", "li2024: {bits: [4, 2]}", {"li2024_quantize", "li2024_eval", "worst_case"}),
     # one scheme's own bit pairs (the robustness benchmark's W/A grid for its QAT methods, config/paper.yaml)
-    ("results/quantizers.csv", "quantize: {schemes: [" + _TINY_SCHEMES[0] + ", " + _TINY_SCHEMES[1][:-1]
-     + ", bits: [[4, 4], [2, 2]]}]}", {"quantize", "evaluate"}),
+    ("results/quantizers.csv", _own_bits("qat-pact", [[4, 4], [2, 2]]), {"quantize", "evaluate"}),
 ])
 def test_growing_a_grid_keeps_every_existing_job(tmp_path, target, grow, new_rules):
     wd = copy_workflow(tmp_path / "wd")
