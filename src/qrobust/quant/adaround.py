@@ -18,6 +18,10 @@ beta[0] to beta[1] (the BRECQ/QDrop authors' schedule), so h(V) is driven to 0 o
 is rounded up where h(V) >= 1/2. Adam at `lr` on V, `batch_size` calibration images per step. The
 paper runs 10,000 steps at lr 1e-3; the default here is 1,000 at 1e-2 (on a small CNN at 2 bits this
 lowered the reconstruction loss 2-5x where 1,000 steps at 1e-3 lowered it 1.2-3x).
+
+The same engine runs BRECQ and QDrop (`adaround_`'s `granularity`, `loss`, `drop_prob`): BRECQ learns
+the rounding of all layers of a block together against the block's output (`units`), its squared
+error weighted by (|dKL/d output| + 1)^2; QDrop drops activation quantization at random while it does.
 """
 from __future__ import annotations
 
