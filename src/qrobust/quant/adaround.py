@@ -239,13 +239,6 @@ def adaround_(qmodel: nn.Module, float_model: nn.Module, calib: torch.Tensor, *,
         x_fp = _capture(float_model, f_first, calib, 256, device, output=False) if drop_prob else None
         target = _capture(float_model, f_last, calib, 256, device, output=True)
         weight = _output_grads(qmodel, float_model, last, calib, 256, device).pow(2) if loss == "fisher" else None
-        params = []
-        for layer, wq in zip(layers, wqs):
-            w = layer.weight.detach()
-            wq(w)  # the grid, from the weights
-            _, rest, *_ = wq.floor_codes(w)
-            wq.v = init_v(rest.clamp(0.0, 1.0 - 1e-6)).requires_grad_(True)
-            params.append(wq.v)
         n, start = len(x_in), int(warmup * iters)
 
         def sq_err(x, idx, w=None):
@@ -256,16 +249,14 @@ def adaround_(qmodel: nn.Module, float_model: nn.Module, calib: torch.Tensor, *,
             with torch.no_grad():
                 return sq_err(x_in, torch.arange(n))
 
-        saved = [(wq.v, wq.up) for wq in wqs]
-        for wq in wqs:
-            wq.v, wq.up = None, torch.zeros(0, dtype=torch.uint8)
-        before = hard_loss().item()
-        nearest = []  # 1 where nearest rounding goes up
+        before = hard_loss().item()  # no rounding learned yet: nearest
+        params, nearest = [], []  # nearest: 1 where nearest rounding goes up
         for layer, wq in zip(layers, wqs):
-            v = layer.weight.detach() / wq.grid(layer.weight)[0]
-            nearest.append(torch.round(v) - torch.floor(v))
-        for wq, (v, up) in zip(wqs, saved):
-            wq.v, wq.up = v, up
+            w = layer.weight.detach()
+            base, rest, scale, zp, _, _ = wq.floor_codes(w)
+            nearest.append(torch.round(w / scale) - (base - zp))
+            wq.v = init_v(rest.clamp(0.0, 1.0 - 1e-6)).requires_grad_(True)
+            params.append(wq.v)
         opt = torch.optim.Adam(params, lr=lr)
         acts = [m for mod in mods for m in mod.modules() if isinstance(m, Quantizer) and m.role == "act"]
         drop = _DropActQuant(acts, drop_prob, gen) if drop_prob else None

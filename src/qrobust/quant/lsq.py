@@ -87,9 +87,6 @@ class LSQQuantizer(Quantizer):
             self.init_step(x)
         return self.quantize(x)
 
-    def _per_row(self, t: torch.Tensor, x: torch.Tensor) -> torch.Tensor:
-        return t.view((-1,) + (1,) * (x.dim() - 1)) if self.spec.per_channel else t[0]
-
     def quantize(self, x: torch.Tensor) -> torch.Tensor:
         if self.role == "weight":
             n = x.numel() // len(self.step)

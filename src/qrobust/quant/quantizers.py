@@ -104,15 +104,16 @@ class Quantizer(nn.Module):
         self.observing, self._seen = False, []
 
     # -- forward ------------------------------------------------------------
+    def _per_row(self, t: torch.Tensor, x: torch.Tensor) -> torch.Tensor:
+        """A per-channel tensor shaped to broadcast over x's rows, or a per-tensor one's single value."""
+        return t.view((-1,) + (1,) * (x.dim() - 1)) if self.spec.per_channel else t[0]
+
     def grid(self, x: torch.Tensor):
         """(scale, zero_point, qmin, qmax), broadcastable to x."""
         if self._grid is not None:
             return (*self._grid, *code_range(self.spec.bits, self.spec.symmetric))
         scale, zp, qmin, qmax = qparams(self.lo, self.hi, self.spec.bits, self.spec.symmetric, self.spec.min_scale)
-        if self.spec.per_channel:
-            shape = (-1,) + (1,) * (x.dim() - 1)
-            return scale.view(shape), zp.view(shape), qmin, qmax
-        return scale[0], zp[0], qmin, qmax
+        return self._per_row(scale, x), self._per_row(zp, x), qmin, qmax
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         if self.observing:
@@ -249,9 +250,6 @@ class PWLQuantizer(Quantizer):
             self.fit(w)
             self._key = key
         return self.quantize(w)
-
-    def _per_row(self, t: torch.Tensor, x: torch.Tensor) -> torch.Tensor:
-        return t.view((-1,) + (1,) * (x.dim() - 1)) if self.spec.per_channel else t[0]
 
     def quantize(self, w: torch.Tensor) -> torch.Tensor:
         m, p = self._per_row(self.hi, w), self._per_row(self.breakpoint, w)
