@@ -71,7 +71,22 @@ def _job(src: Path, run: Path, args: dict, cfg: dict, out: Path) -> dict:
     # the saturation check (after only): how far the strongest attack the audit adds moves the worst case
     moves = [c["value"] for c in res["audit"].get("checks", []) if c["check"] == "saturated"]
     return {"worst": res["worst_acc"], "seconds": sum(res["seconds"].values()), "flags": res["audit"]["flags"],
-            "move": moves[0] if moves else None}
+            "move": moves[0] if moves else None, "robust": _robust(res)}
+
+
+def _robust(res: dict) -> str:
+    """Per image "1" where the reported worst case kept it: the job's worst_correct where it folds the audit in
+    (after), else correct clean and fooled by no member (a pruned member's "-" fooled nothing)."""
+    if "worst_correct" in res:
+        return res["worst_correct"]
+    c = res["correct"]
+    members = [v for k, v in c.items() if k != "clean"]
+    return "".join("1" if ch == "1" and all(v[i] != "0" for v in members) else "0" for i, ch in enumerate(c["clean"]))
+
+
+def _only(a: str, b: str) -> float:
+    """% of the images that a kept robust and b fooled (b's own share beside a)."""
+    return 100.0 * sum(x == "1" and z == "0" for x, z in zip(a, b)) / len(a)
 
 
 def main(argv=None) -> int:
@@ -98,7 +113,8 @@ def main(argv=None) -> int:
             b = _job(before, a.run, args, cfg_b, Path(tmp) / "b.json")
             n = _job(ROOT, a.run, args, cfg_a, Path(tmp) / "a.json")
             rows.append((name, b, n))
-            print(name, b, n, flush=True)
+            print(name, {k: v for k, v in b.items() if k != 'robust'}, {k: v for k, v in n.items() if k != 'robust'},
+                  flush=True)
     head = subprocess.run(["git", "rev-parse", "--short", "HEAD"], cwd=ROOT, capture_output=True, text=True).stdout.strip()
     import torch  # noqa: F401  (the record names torch's CPU capability once torch is loaded)
 
@@ -110,18 +126,22 @@ def main(argv=None) -> int:
              f"({cpu.get('torch_capability')}, {cpu['cores']} cores), one torch thread per job, before = commit {a.before}, "
              f"after = {head}, each with its own config's worst_case section, interleaved model by model. Worst case "
              "(%) as each version reports it (after: the audit's attacks folded in) on the seed's 100 test images; "
-             "seconds = ensemble + audit; saturation: the points by which the strongest attack the audit adds (the doubled "
-             "PGD, the second staircase) moved the worst case (flagged `saturated` at 1 or more).", "",
-             "| model | before: worst | s | after: worst | s | after - before | saturation | after's flags |",
-             "|---|---:|---:|---:|---:|---:|---:|---|"]
+             "seconds = ensemble + audit; saturation: the audit's `saturated` value, the largest share of the attacks it adds "
+             "(second random draws of PGD and APGD, the doubled PGD, the second staircase), each taken as the last added: the "
+             "images it alone fooled (flagged at 1 or more); before only: the images the older ensemble, with its own "
+             "random draws, fooled and the new one with its audit did not (what a second whole ensemble adds).", "",
+             "| model | before: worst | s | after: worst | s | after - before | saturation | before only | after's flags |",
+             "|---|---:|---:|---:|---:|---:|---:|---:|---|"]
     for name, b, n in rows:
         move = "-" if n["move"] is None else f"{n['move']:.1f}"
         lines.append(f"| {name} | {b['worst']:.1f} | {b['seconds']:.1f} | {n['worst']:.1f} | {n['seconds']:.1f} | "
-                     f"{n['worst'] - b['worst']:+.1f} | {move} | {', '.join(n['flags']) or 'none'} |")
+                     f"{n['worst'] - b['worst']:+.1f} | {move} | {_only(n['robust'], b['robust']):.1f} | "
+                     f"{', '.join(n['flags']) or 'none'} |")
     tb, ta = sum(b["seconds"] for _, b, _ in rows), sum(n["seconds"] for _, _, n in rows)
     lines += ["", f"Total {tb:.0f} s before, {ta:.0f} s after ({ta / tb:.2f}x); the worst case lower after on "
               f"{sum(n['worst'] < b['worst'] for _, b, n in rows)} of {len(rows)} models, higher on "
-              f"{sum(n['worst'] > b['worst'] for _, b, n in rows)}."]
+              f"{sum(n['worst'] > b['worst'] for _, b, n in rows)}; the older ensemble fooled images the new one left on "
+              f"{sum(_only(n['robust'], b['robust']) > 0 for _, b, n in rows)} models."]
     report = "\n".join(lines) + "\n"
     print(report)
     if not a.no_write:

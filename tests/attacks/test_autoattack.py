@@ -230,3 +230,28 @@ def test_components_are_registered_with_the_standard_settings(tiny):
                             ("fab_t", "fab-t")):
         atk = create_attack(name, tiny[0], eps=EPS)
         assert atk.attacks == (component,) and atk.version == "standard" and not atk.gradient_free
+
+
+def test_apgd_restarts_match_pyautoattack_and_only_add_to_one_restart(tiny):
+    from pyautoattack.autopgd_base import APGDAttack, APGDAttack_targeted
+
+    model, x, y = tiny
+    eps = EPS / 4  # small enough that one restart leaves images a second can still take
+    kw = dict(n_iter=100, norm="Linf", n_restarts=3, eps=eps, seed=SEED, eot_iter=1, rho=.75, device=x.device)
+    for name, make in {"apgd_ce": lambda: APGDAttack(model, loss="ce", **kw),
+                       "apgd_t": lambda: APGDAttack_targeted(model, n_target_classes=9, **kw)}.items():
+        three = create_attack(name, model, eps=eps, seed=SEED, restarts=3)(x, y)
+        assert torch.equal(three, _reference(lambda: make().perturb(x, y))), name
+        one = create_attack(name, model, eps=eps, seed=SEED)(x, y)
+        # the first restart is the 1-restart run; later ones attack only what it left
+        assert bool((_fooled(model, three, y) | ~_fooled(model, one, y)).all()), name
+
+
+@pytest.mark.parametrize("name, restarts, words", [
+    ("apgd_ce", 0, "restarts must be a whole number >= 1"),
+    ("apgd_ce", 1.5, "restarts must be a whole number >= 1"),
+    ("fab_t", 2, "restarts are APGD's"),
+])
+def test_bad_restarts_are_refused(tiny, name, restarts, words):
+    with pytest.raises(ValueError, match=words):
+        create_attack(name, tiny[0], eps=EPS, restarts=restarts)

@@ -138,16 +138,18 @@ SMALL = 0.02  # an eps at which most images survive FGSM
 
 def _fake_runs(monkeypatch, fools: dict):
     """Every audit PGD run at eps fools exactly the images `fools` gives for it: "replicate" (the member's
-    budget), "strong" (twice the steps and restarts), "second" (the second staircase); the sweep fools all."""
+    budget), "strong" (twice the steps and restarts), "second" (the second staircase), "<attack> x<restarts>"
+    (a second draw of another member); the sweep fools all."""
     import torch
 
     import qrobust.evaluation.masking as masking
 
-    def pgd_correct(self, eps, path, kw, only=None, temperature=None):
+    def pgd_correct(self, eps, path, kw, only=None, temperature=None, attack="pgd"):
         keep = self.clean if only is None else self.clean & only
         if eps != SMALL:
             return torch.zeros(len(self.y), dtype=torch.bool)
-        which = "second" if temperature else ("strong" if kw.get("restarts", 1) > 1 else "replicate")
+        which = f"{attack} x{kw.get('restarts', 1)}" if attack != "pgd" else (
+            "second" if temperature else ("strong" if kw.get("restarts", 1) > 1 else "replicate"))
         ok = keep.clone()
         ok[list(fools[which])] = False
         return ok
@@ -155,12 +157,11 @@ def _fake_runs(monkeypatch, fools: dict):
     monkeypatch.setattr(masking._Runner, "pgd_correct", pgd_correct)
 
 
-def _robust_audit(monkeypatch, float_net, images, fools):
+def _robust_audit(monkeypatch, float_net, images, fools, ensemble=({"attack": "fgsm"},)):
     x, y = images
     x, y = x[:100], y[:100]
-    wc = worst_case(float_net, x, y, eps=SMALL, ensemble=[{"attack": "fgsm"}], paths=["ste", "bpda"])
-    robust = [i for i, ch in enumerate(wc["correct"]["clean"]) if ch == "1"
-              and wc["correct"]["fgsm@ste"][i] != "0" and wc["correct"]["fgsm@bpda"][i] != "0"]
+    wc = worst_case(float_net, x, y, eps=SMALL, ensemble=list(ensemble), paths=["ste", "bpda"])
+    robust = [i for i, ch in enumerate(wc["worst_correct"]) if ch == "1"]
     _fake_runs(monkeypatch, {k: [robust[i] for i in v] for k, v in fools.items()})
     assert len(robust) >= 30
     res = audit(float_net, x, y, wc, eps=SMALL, paths=["ste", "bpda"], sweep_eps=[SMALL], pgd={"steps": 3}, **TOLERANCES)
@@ -187,6 +188,37 @@ def test_a_second_smooth_staircase_that_finds_more_is_flagged_and_folded(monkeyp
     c = _checks(res)
     assert c["second_surrogate"]["flagged"] and "second_surrogate" in res["flags"]
     assert res["robust"].count("1") == len(robust) - 10 and res["worst_acc_ensemble"] == pytest.approx(wc["worst_acc"])
+
+
+@pytest.mark.parametrize("fools, share, flagged", [
+    # the three added attacks fool the same 5 images: 5 points off the ensemble's worst case, but any one of
+    # them added last moves nothing: saturated
+    ({"replicate": range(5), "strong": range(5), "second": range(5)}, 0.0, False),
+    # a second random draw alone finds 2 images that the doubled budget and the second staircase miss
+    ({"replicate": range(7), "strong": range(5), "second": range(3)}, 2.0, True),
+    # the doubled budget alone finds 1 more: one image of 100 is a point
+    ({"replicate": range(3), "strong": range(4), "second": []}, 1.0, True),
+])
+def test_saturation_is_what_each_added_attack_alone_fooled(monkeypatch, float_net, images, fools, share, flagged):
+    wc, res, robust = _robust_audit(monkeypatch, float_net, images, fools)
+    c = _checks(res)["saturated"]
+    assert c["value"] == pytest.approx(share) and c["flagged"] == flagged and c["threshold"] == 1.0
+    assert ("saturated" in res["flags"]) == flagged
+    together = len(set().union(*map(set, fools.values())))
+    assert f"by {together:.2f}, alone by" in c["detail"]
+    assert res["robust"].count("1") == len(robust) - together
+
+
+def test_a_second_draw_of_apgd_counts_towards_saturation(monkeypatch, float_net, images):
+    """APGD's random start: a second draw (with the member's own restarts) that alone fools 3 images is a
+    3-point move of the reported worst case, and they are folded in."""
+    ensemble = [{"attack": "fgsm"}, {"attack": "apgd_ce", "paths": ["bpda"], "restarts": 2}]
+    with one_thread():
+        wc, res, robust = _robust_audit(monkeypatch, float_net, images, {"replicate": [], "strong": [], "second": [],
+                                                                        "apgd_ce x2": range(3)}, ensemble)
+    c = _checks(res)["saturated"]
+    assert c["flagged"] and c["value"] == 3.0 and "added last, a second draw of apgd_ce@bpda moves" in c["detail"]
+    assert res["robust"].count("1") == len(robust) - 3
 
 
 def test_an_autoattack_with_square_is_mixed_and_apgd_alone_runs_autoattacks_checks(float_net, images):

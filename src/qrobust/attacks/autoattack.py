@@ -15,7 +15,8 @@ Entries (all in this file):
   apgd_ce, apgd_dlr, apgd_t, fab_t
               one attack of the standard version alone, with the standard version's settings (AutoAttack
               built with version="standard", then `attacks_to_run` set to that one attack). Arguments:
-              eps, seed.
+              eps, seed; restarts (APGD's random restarts, apgd_* only, default 1 as in the standard
+              version; the first restart is the 1-restart run, each later one attacks what it left).
 Each call builds `AutoAttack(model, eps=eps, seed=seed, version=version, device=x.device, norm="Linf")`
 and runs `run_standard_evaluation(x, y, batch_size=len(x))`. The result is AutoAttack's own: per
 example the image of the first of its attacks (in order) that fools the model, each attack running
@@ -195,13 +196,32 @@ class AutoAttackRef(LinfAttack):
 
 
 class _Component(AutoAttackRef):
-    def __init__(self, model, eps: float = 8 / 255, seed: int = 0):
+    """One attack of the standard version. `restarts`: its random restarts (AutoAttack's n_restarts; the
+    standard version runs 1, `plus` 5), each on the images the earlier ones left; APGD only."""
+
+    def __init__(self, model, eps: float = 8 / 255, seed: int = 0, restarts: int = 1):
+        if isinstance(restarts, bool) or not isinstance(restarts, int) or restarts < 1:
+            raise ValueError(f"{self.component}: restarts must be a whole number >= 1, got {restarts!r}")
+        if restarts != 1 and self.component not in _ENGINES:
+            raise ValueError(f"{self.component}: restarts are APGD's ({', '.join(_ENGINES)}); "
+                             f"{self.component} runs AutoAttack's own")
+        self.restarts = restarts
         super().__init__(model, eps=eps, seed=seed, version="standard")
+
+    def _build(self, device):
+        aa = super()._build(device)
+        if self.component in _ENGINES:
+            getattr(aa, _ENGINES[self.component]).n_restarts = self.restarts
+        return aa
+
+
+_ENGINES = {"apgd-ce": "apgd", "apgd-dlr": "apgd", "apgd-t": "apgd_targeted"}  # the AutoAttack object running each
 
 
 @register_attack("apgd_ce")
 class APGDCE(_Component):
-    """APGD on the cross-entropy loss, as in AutoAttack's standard version (100 iterations, 1 restart)."""
+    """APGD on the cross-entropy loss, as in AutoAttack's standard version (100 iterations, 1 restart unless
+    `restarts`)."""
 
     component = "apgd-ce"
 

@@ -23,8 +23,13 @@ is left out, e.g. autoattack_checks without an AutoAttack member):
   second_surrogate             the BPDA path with a second smooth staircase (temperature x 4), tested
                                against the same replicate in the same way: a model whose STE and
                                first-temperature BPDA gradients are both useless is caught here.
-  saturated                    flagged when the strongest added attack (the stronger PGD, the second
-                               staircase) moves the worst case by a point or more (value: that move).
+  saturated                    would one more attack move the reported worst case? Each attack the audit
+                               adds at eps (the replicate and a second draw of each APGD member, with
+                               its own arguments: other random starts; the stronger PGD: a doubled
+                               budget; the second staircase: another member) is taken as the last one
+                               added: its share is the images it alone fooled, of all the ensemble
+                               and the audit left. Flagged when the largest share is a point or more
+                               (value: that share).
   blackbox_not_better          % of images some black-box member fools while every white-box member
                                fails; flagged if > blackbox_tolerance. Square is black-box wherever
                                it runs: an AutoAttack whose run includes it is "mixed" and an image
@@ -38,7 +43,7 @@ Accuracies and tolerances are in % (points). The audit's PGD runs draw from
 derive_seed(seed, AUDIT, run, batch): four numbers, never the (seed, member, batch) of a worst-case member.
 The eps sweep always ends at eps 0.5, where every [0, 1] image can be moved to the same grey image: no
 model is above chance there. The audit's attacks at the worst case's eps (the replicate, the stronger PGD,
-the second surrogate) are attacks like the members': `robust` (per image, what survives them too) folds
+the second surrogate, the second APGD draws) are attacks like the members': `robust` (per image, what survives them too) folds
 them into the reported worst case (jobs/worst_case.py).
 """
 from __future__ import annotations
@@ -80,10 +85,10 @@ class _Runner:
             yield b, i, xb, self.y[i:i + self.batch_size].to(self.device)
 
     def pgd_correct(self, eps: float, path: str, kw: dict, only: torch.Tensor | None = None,
-                    temperature: float | None = None) -> torch.Tensor:
-        """Per image: correct clean and under PGD(kw) at eps through `path` (bool, on the CPU).
-        `only`: attack just these images (bool mask; the others come back False); `temperature`: the BPDA
-        staircase's, when not the worst case's."""
+                    temperature: float | None = None, attack: str = "pgd") -> torch.Tensor:
+        """Per image: correct clean and under PGD(kw) (or `attack`(kw)) at eps through `path` (bool, on the
+        CPU). `only`: attack just these images (bool mask; the others come back False); `temperature`: the
+        BPDA staircase's, when not the worst case's."""
         run, self.runs = self.runs, self.runs + 1
         keep = self.clean if only is None else self.clean & only
         idx = keep.nonzero().flatten()
@@ -91,7 +96,7 @@ class _Runner:
         for b, i in enumerate(range(0, len(idx), self.batch_size)):
             sel = idx[i:i + self.batch_size]
             xb, yb = self.x[sel].float().div_(255.0).to(self.device), self.y[sel].to(self.device)
-            atk = create_attack("pgd", self.model, path=path, temperature=temperature or self.temperature, eps=eps,
+            atk = create_attack(attack, self.model, path=path, temperature=temperature or self.temperature, eps=eps,
                                 seed=derive_seed(self.seed, AUDIT, run, b), **kw)
             adv = atk(xb, yb)
             with torch.no_grad():
@@ -223,15 +228,31 @@ def audit(model: nn.Module, x: torch.Tensor, y: torch.Tensor, wc: dict, *, eps: 
                                  f"{int(robust.sum())} images the ensemble left that the replicate does not, the replicate "
                                  f"{more[1]} it does not (McNemar z = {z:.2f})."))
             survived &= second
-        # saturated: adding the strongest remaining attack (the stronger PGD, the second staircase) moves the
-        # worst case by less than a point
-        moves = {f"PGD@{path} x2": drop}
+        # a second draw of each APGD member on the worst case's staircase (its random starts: another draw
+        # finds other images), with the member's own arguments
+        apgd = {}
+        for m in members:
+            if m["attack"].startswith("apgd") and ":" not in m["name"]:
+                apgd[f"a second draw of {m['name']}"] = a = runner.pgd_correct(eps, m["path"], m["kwargs"], only=robust,
+                                                                               attack=m["attack"])
+                survived &= a
+        # saturated: would one more attack move the reported worst case (the ensemble and these added attacks)?
+        # Each added attack's own share, the images it alone fooled (leave-one-out), is what adding it last
+        # moved: the replicate stands for a second random draw, the stronger PGD for a doubled budget, the
+        # second staircase for another member
+        added = {f"a second draw of {base_name}": replicate, f"PGD@{path} x2": strong, **apgd}
         if "bpda" in paths:
-            moves["the second staircase"] = 100.0 * (robust & ~second).sum().item() / n
-        top_name, top = max(moves.items(), key=lambda kv: kv[1])
+            added["the second staircase"] = second
+        own = {k: 100.0 * (robust & ~a & torch.stack([b for j, b in added.items() if j != k]).all(0)).sum().item() / n
+               for k, a in added.items()}
+        over = {k: 100.0 * (robust & ~a).sum().item() / n for k, a in added.items()}
+        top_name, top = max(own.items(), key=lambda kv: kv[1])
         checks.append(_check("saturated", top >= SATURATION, top, SATURATION,
-                             f"the strongest added attack ({top_name}) moves the worst case by {top:.2f} points "
-                             f"({', '.join(f'{k}: {v:.2f}' for k, v in moves.items())})."))
+                             f"added last, {top_name} moves the worst case by {top:.2f} points (each added attack's "
+                             f"images no other fooled: {', '.join(f'{k} {v:.2f}' for k, v in own.items())}; "
+                             f"together they move the ensemble's {worst:.2f}% by "
+                             f"{worst - 100.0 * survived.sum().item() / n:.2f}, alone by "
+                             f"{', '.join(f'{k} {v:.2f}' for k, v in over.items())})."))
 
         # black-box attacks must not beat white-box ones
         if white and black:

@@ -27,8 +27,10 @@ check has a value, a threshold and a flag; accuracies and tolerances are in % (p
   second_surrogate             the same test for BPDA through a second smooth staircase (four times
                                the temperature): a model whose STE and first BPDA gradients are both
                                useless is caught.
-  saturated                    flagged when the strongest added attack moves the worst case by a
-                               point or more.
+  saturated                    flagged when one of the audit's added attacks (a second random draw of
+                               PGD and of each APGD member, PGD with twice the budget, the second
+                               staircase), taken as the last added, moves the reported worst case by
+                               a point or more: the images it alone fooled.
   blackbox_not_better          % of images some black-box (transfer, gradient-free) member fools
                                while every white-box member fails; flagged above the tolerance: the
                                model's own gradients mislead the white-box attacks. Square is black-box
