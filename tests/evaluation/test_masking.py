@@ -144,7 +144,7 @@ def _fake_runs(monkeypatch, fools: dict):
 
     import qrobust.evaluation.masking as masking
 
-    def pgd_correct(self, eps, path, kw, only=None, temperature=None, attack="pgd"):
+    def attack_correct(self, eps, path, kw, only=None, temperature=None, attack="pgd"):
         keep = self.clean if only is None else self.clean & only
         if eps != SMALL:
             return torch.zeros(len(self.y), dtype=torch.bool)
@@ -154,7 +154,7 @@ def _fake_runs(monkeypatch, fools: dict):
         ok[list(fools[which])] = False
         return ok
 
-    monkeypatch.setattr(masking._Runner, "pgd_correct", pgd_correct)
+    monkeypatch.setattr(masking._Runner, "attack_correct", attack_correct)
 
 
 def _robust_audit(monkeypatch, float_net, images, fools, ensemble=({"attack": "fgsm"},)):

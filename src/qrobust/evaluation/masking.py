@@ -43,8 +43,8 @@ Accuracies and tolerances are in % (points). The audit's PGD runs draw from
 derive_seed(seed, AUDIT, run, batch): four numbers, never the (seed, member, batch) of a worst-case member.
 The eps sweep always ends at eps 0.5, where every [0, 1] image can be moved to the same grey image: no
 model is above chance there. The audit's attacks at the worst case's eps (the replicate, the stronger PGD,
-the second surrogate, the second APGD draws) are attacks like the members': `robust` (per image, what survives them too) folds
-them into the reported worst case (jobs/worst_case.py).
+the second surrogate, the second APGD draws) are attacks like the members': `robust` (per image, what
+survives them too) folds them into the reported worst case (jobs/worst_case.py).
 """
 from __future__ import annotations
 
@@ -84,7 +84,7 @@ class _Runner:
             xb = self.x[i:i + self.batch_size].float().div_(255.0).to(self.device)
             yield b, i, xb, self.y[i:i + self.batch_size].to(self.device)
 
-    def pgd_correct(self, eps: float, path: str, kw: dict, only: torch.Tensor | None = None,
+    def attack_correct(self, eps: float, path: str, kw: dict, only: torch.Tensor | None = None,
                     temperature: float | None = None, attack: str = "pgd") -> torch.Tensor:
         """Per image: correct clean and under PGD(kw) (or `attack`(kw)) at eps through `path` (bool, on the
         CPU). `only`: attack just these images (bool mask; the others come back False); `temperature`: the
@@ -104,8 +104,8 @@ class _Runner:
         return ok
 
     def pgd(self, eps: float, path: str, kw: dict, only: torch.Tensor | None = None) -> float:
-        """% of images correct clean and under PGD(kw) at eps through `path` (`only`: see pgd_correct)."""
-        return 100.0 * self.pgd_correct(eps, path, kw, only).sum().item() / len(self.y)
+        """% of images correct clean and under PGD(kw) at eps through `path` (`only`: see attack_correct)."""
+        return 100.0 * self.attack_correct(eps, path, kw, only).sum().item() / len(self.y)
 
     def zero_gradients(self) -> int:
         """Clean-correct images whose CE input gradient is exactly zero (real model, ste path)."""
@@ -208,8 +208,8 @@ def audit(model: nn.Module, x: torch.Tensor, y: torch.Tensor, wc: dict, *, eps: 
         alpha, steps = kurakin_defaults(eps, base_kw.get("alpha"), base_kw.get("steps"))
         strong_kw = {**base_kw, "steps": 2 * steps, "alpha": alpha / 2, "restarts": 2 * int(base_kw.get("restarts", 1))}
         # exact on the images the ensemble left: those are the only ones it can take from the worst case
-        replicate = runner.pgd_correct(eps, path, base_kw, only=robust)
-        strong = runner.pgd_correct(eps, path, strong_kw, only=robust)
+        replicate = runner.attack_correct(eps, path, base_kw, only=robust)
+        strong = runner.attack_correct(eps, path, strong_kw, only=robust)
         drop = worst - 100.0 * (robust & strong).sum().item() / n
         more, z = _beats(strong, replicate, robust)
         checks.append(_check("more_steps_stable", z > Z, drop, Z,
@@ -221,7 +221,7 @@ def audit(model: nn.Module, x: torch.Tensor, y: torch.Tensor, wc: dict, *, eps: 
         survived = robust & strong & replicate
         if "bpda" in paths:
             t2 = temperature * SECOND_TEMPERATURE
-            second = runner.pgd_correct(eps, "bpda", base_kw, only=robust, temperature=t2)
+            second = runner.attack_correct(eps, "bpda", base_kw, only=robust, temperature=t2)
             more, z = _beats(second, replicate, robust)
             checks.append(_check("second_surrogate", z > Z, 100.0 * (robust & ~second).sum().item() / n, Z,
                                  f"PGD through a second smooth staircase (BPDA temperature {t2:g}) fools {more[0]} of the "
@@ -233,7 +233,7 @@ def audit(model: nn.Module, x: torch.Tensor, y: torch.Tensor, wc: dict, *, eps: 
         apgd = {}
         for m in members:
             if m["attack"].startswith("apgd") and ":" not in m["name"]:
-                apgd[f"a second draw of {m['name']}"] = a = runner.pgd_correct(eps, m["path"], m["kwargs"], only=robust,
+                apgd[f"a second draw of {m['name']}"] = a = runner.attack_correct(eps, m["path"], m["kwargs"], only=robust,
                                                                                attack=m["attack"])
                 survived &= a
         # saturated: would one more attack move the reported worst case (the ensemble and these added attacks)?
