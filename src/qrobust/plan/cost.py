@@ -70,8 +70,8 @@ def _worst_case_grad(wc: dict) -> float:
         elif a == "transfer":
             inner = 1 if m.get("inner") == "fgsm" else m.get("steps", 10) * m.get("restarts", 1)
             g += inner * (len(m.get("sources") or []) - 1 + stairs) + 1
-        elif a == "apgd_ce":
-            g += m.get("steps", 100) * m.get("restarts", 1)
+        elif a in ("apgd_ce", "apgd_dlr", "apgd_t"):  # and the audit's second draw of it
+            g += 2 * 100 * m.get("restarts", 1) * (9 if a == "apgd_t" else 1)
         elif a == "autoattack":
             names = m.get("attacks") or ["apgd-ce", "apgd-t", "fab-t", "square"]
             per = {"apgd-ce": 100, "apgd-dlr": 100, "apgd-t": 900, "fab-t": 900, "fab": 100, "square": 2500}
