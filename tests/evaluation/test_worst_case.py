@@ -159,6 +159,8 @@ def test_the_same_attack_twice_on_a_path_gets_a_numbered_name(float_net, images)
     ([{"attack": "pgd", "n_queries": 5}], ALL_PATHS, "pgd takes no argument 'n_queries'; its arguments: "),
     ([{"attack": "transfer", "sources": ["float"], "inner": "fgsm", "steps": 3}], ALL_PATHS,
      "fgsm takes no argument 'steps'; its arguments: none"),
+    ([{"attack": "apgd_ce", "restarts": 0}], ALL_PATHS, "ensemble[0] (apgd_ce): apgd-ce: restarts must be a whole number"),
+    ([{"attack": "transfer", "sources": ["float"], "restarts": 0}], ALL_PATHS, "ensemble[0] (transfer): restarts must be >= 1"),
 ])
 def test_a_bad_ensemble_is_refused_up_front_in_one_line(float_net, ensemble, paths, message):
     x, y = toy_data(4, 0)

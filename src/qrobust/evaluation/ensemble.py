@@ -93,6 +93,12 @@ def _check_kwargs(attack: str, kw: dict, where: str) -> None:
     if bad:
         raise ValueError(f"{where}: {attack} takes no argument {', '.join(map(repr, bad))}; "
                          f"its arguments: {_allowed(allowed) or 'none'}")
+    import torch.nn as nn
+
+    try:  # and values it accepts: the attack's own checks, on a stand-in model
+        ATTACKS.get(attack)(nn.Identity(), **kw)
+    except ValueError as e:
+        raise ValueError(f"{where}: {e}") from None
 
 
 def _staircases(spec: dict, where: str, on: list) -> list[tuple[float | None, str]]:
