@@ -79,9 +79,12 @@ def _robust(res: dict) -> str:
     (after), else correct clean and fooled by no member (a pruned member's "-" fooled nothing)."""
     if "worst_correct" in res:
         return res["worst_correct"]
-    c = res["correct"]
-    members = [v for k, v in c.items() if k != "clean"]
-    return "".join("1" if ch == "1" and all(v[i] != "0" for v in members) else "0" for i, ch in enumerate(c["clean"]))
+    from qrobust.evaluation.worst_case import bits, unbits, unfooled
+
+    robust = unbits(res["correct"]["clean"])
+    for k, v in res["correct"].items():
+        robust &= unfooled(v)
+    return bits(robust)
 
 
 def _only(a: str, b: str) -> float:

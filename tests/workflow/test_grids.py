@@ -41,7 +41,6 @@ def _own_bits(name: str, bits: list) -> str:
     return yaml.safe_dump({"quantize": {"schemes": grown}}, default_flow_style=True)
 
 
-
 @pytest.mark.parametrize("target,grow,new_rules", [
     ("results/table1.csv", "quant: {act_bits: [null, 2, 3]}", {"train", "evaluate", "worst_case"}),
     ("results/table1.csv", "seeds: [0, 1]", {"train", "evaluate", "worst_case"}),
